@@ -1,0 +1,148 @@
+"""Input checks shared by every public function of mvdlib.
+
+Each check raises ``ValueError`` (or ``TypeError``) naming the argument, the expected
+form, and what it got, so that a wrong call fails at the door rather than deep inside
+PyTorch or Open3D.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+# Tolerance for "is this rotation orthonormal": float32 poses composed a few times
+# drift by ~1e-6; a real non-rigid transform (scale, shear) is off by far more.
+RIGID_ATOL = 1e-3
+
+
+def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None) -> Tensor:
+    """Convert a NumPy array, a list or a tensor to a floating tensor.
+
+    Integer inputs become float32; floating inputs keep their dtype unless ``dtype``
+    is given.
+    """
+    if isinstance(x, Tensor):
+        t = x
+    elif isinstance(x, (np.ndarray, list, tuple, float, int, np.floating, np.integer)):
+        t = torch.as_tensor(np.asarray(x))
+    else:
+        raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+    if dtype is not None:
+        return t.to(dtype)
+    if not t.is_floating_point():
+        t = t.to(torch.float32)
+    return t
+
+
+def like_input(result: Tensor, reference: Any) -> Any:
+    """Return ``result`` as NumPy when ``reference`` was NumPy, else as it is."""
+    if isinstance(reference, np.ndarray):
+        return result.detach().cpu().numpy()
+    return result
+
+
+def shape_str(t: Any) -> str:
+    return str(tuple(getattr(t, "shape", ())))
+
+
+def check_finite(t: Tensor, name: str) -> None:
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} must be finite, got NaN or inf values")
+
+
+def intrinsics(K: Any, name: str = "K") -> Tensor:
+    """Validate pinhole intrinsics; return them as ``B x 3 x 3`` (B = 1 for a 3 x 3 input).
+
+    Checks: shape 3x3 or Bx3x3, finite, last row ``[0, 0, 1]``, positive focal lengths
+    (which also makes ``K`` invertible).
+    """
+    t = as_tensor(K, name)
+    if t.dim() not in (2, 3) or t.shape[-2:] != (3, 3):
+        raise ValueError(f"{name} must be 3x3 or Bx3x3, got shape {shape_str(t)}")
+    t = t.reshape(-1, 3, 3)
+    check_finite(t, name)
+    last = torch.tensor([0.0, 0.0, 1.0], dtype=t.dtype, device=t.device)
+    if not torch.allclose(t[:, 2, :], last.expand_as(t[:, 2, :]), atol=1e-6):
+        raise ValueError(f"{name} must have last row [0, 0, 1], got {t[:, 2, :].tolist()}")
+    if (t[:, 0, 0] <= 0).any() or (t[:, 1, 1] <= 0).any():
+        raise ValueError(
+            f"{name} must have positive focal lengths fx, fy (else it is singular or mirrored), "
+            f"got fx={t[:, 0, 0].tolist()}, fy={t[:, 1, 1].tolist()}"
+        )
+    return t
+
+
+def rigid_pose(T: Any, name: str) -> Tensor:
+    """Validate a rigid transform; return it as ``B x 4 x 4``.
+
+    Checks: shape 4x4 or Bx4x4, finite, last row ``[0, 0, 0, 1]``, rotation block
+    orthonormal with determinant +1 (to ``RIGID_ATOL``).
+    """
+    t = as_tensor(T, name)
+    if t.dim() not in (2, 3) or t.shape[-2:] != (4, 4):
+        raise ValueError(f"{name} must be 4x4 or Bx4x4, got shape {shape_str(t)}")
+    t = t.reshape(-1, 4, 4)
+    check_finite(t, name)
+    last = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=t.dtype, device=t.device)
+    if not torch.allclose(t[:, 3, :], last.expand_as(t[:, 3, :]), atol=1e-6):
+        raise ValueError(f"{name} must have last row [0, 0, 0, 1], got {t[:, 3, :].tolist()}")
+    R = t[:, :3, :3].double()
+    eye = torch.eye(3, dtype=R.dtype, device=R.device)
+    orth_err = (R.transpose(1, 2) @ R - eye).abs().amax().item()
+    det = torch.linalg.det(R)
+    if orth_err > RIGID_ATOL or ((det - 1).abs() > RIGID_ATOL).any():
+        raise ValueError(
+            f"{name} must be a rigid transform (rotation with R^T R = I, det R = +1): "
+            f"got max |R^T R - I| = {orth_err:.2e}, det R = {det.tolist()}"
+        )
+    return t
+
+
+def depth_map(depth: Any, name: str = "depth") -> Tensor:
+    """Validate a depth map; return it as ``B x 1 x H x W``.
+
+    Accepts ``H x W``, ``B x H x W`` or ``B x 1 x H x W``. Zero and non-finite values mark
+    invalid pixels (real depth maps have holes) and are allowed; negative depth is an error.
+    """
+    t = as_tensor(depth, name)
+    if t.dim() == 2:
+        t = t[None, None]
+    elif t.dim() == 3:
+        t = t[:, None]
+    elif t.dim() != 4 or t.shape[1] != 1:
+        raise ValueError(f"{name} must be HxW, BxHxW or Bx1xHxW, got shape {shape_str(t)}")
+    if t.shape[-1] == 0 or t.shape[-2] == 0:
+        raise ValueError(f"{name} must have a non-empty image size, got shape {shape_str(t)}")
+    if (t < 0).any():
+        raise ValueError(
+            f"{name} must be non-negative (0 or non-finite marks invalid pixels), "
+            f"got minimum {t[torch.isfinite(t)].min().item():.4g}"
+        )
+    return t
+
+
+def positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def positive_float(value: Any, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return v
+
+
+def batch_size(name_sizes: dict[str, int]) -> int:
+    """The common batch size of several inputs, where a size of 1 broadcasts."""
+    sizes = {n: b for n, b in name_sizes.items() if b != 1}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"batch sizes must agree (or be 1), got {name_sizes}")
+    return next(iter(sizes.values()), 1)

@@ -1,0 +1,1 @@
+"""Data for the book: procedural synthetic multi-view scenes and real image pairs."""

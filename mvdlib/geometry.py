@@ -1,0 +1,312 @@
+"""Camera geometry: the pinhole model, poses, back-projection and epipolar lines (chapter 1).
+
+Conventions (DESIGN.md §3):
+
+* pixels: ``u`` is the column, ``v`` the row, integer coordinates are pixel centres;
+* ``K`` is 3x3 in pixels; poses are 4x4 ``T_world_cam`` (camera-to-world) in the OpenCV
+  camera frame (x right, y down, z forward);
+* depth is the z-coordinate in the camera frame in metres; 0 or non-finite is invalid.
+
+Functions take batched torch tensors (``B x ...``) and broadcast a batch of 1. Where the
+notebook surface needs it they also take NumPy arrays, and then return NumPy arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mvdlib._validation import (
+    as_tensor,
+    batch_size,
+    check_finite,
+    depth_map,
+    intrinsics,
+    like_input,
+    positive_float,
+    positive_int,
+    rigid_pose,
+    shape_str,
+)
+
+__all__ = [
+    "axis_angle_to_matrix",
+    "backproject",
+    "epipolar_line",
+    "invert_pose",
+    "look_at",
+    "pixel_grid",
+    "project",
+    "relative_pose",
+    "scale_intrinsics",
+    "transform_points",
+]
+
+
+def pixel_grid(
+    h: int, w: int, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> Tensor:
+    """Homogeneous pixel coordinates ``[u, v, 1]`` of an ``h x w`` image, row-major.
+
+    Args:
+        h, w: image height (rows) and width (columns).
+    Returns:
+        3 x (h*w); column ``i`` is pixel ``(u, v) = (i % w, i // w)``.
+    """
+    h = positive_int(h, "h")
+    w = positive_int(w, "w")
+    v, u = torch.meshgrid(
+        torch.arange(h, dtype=dtype, device=device),
+        torch.arange(w, dtype=dtype, device=device),
+        indexing="ij",
+    )
+    return torch.stack([u.reshape(-1), v.reshape(-1), torch.ones(h * w, dtype=dtype, device=device)])
+
+
+def _points(points: Any, name: str) -> tuple[Tensor, bool]:
+    """Points as ``B x 3 x ...``; the flag says the input was an unbatched ``3 x N``."""
+    t = as_tensor(points, name)
+    if t.dim() == 2 and t.shape[0] == 3:
+        return t[None], True
+    if t.dim() >= 3 and t.shape[1] == 3:
+        return t, False
+    raise ValueError(f"{name} must be 3xN or Bx3x... (x, y, z along dim 1), got shape {shape_str(t)}")
+
+
+def backproject(depth: Any, K: Any) -> Any:
+    """Lift a depth map to camera-frame points, ``X = d * K^-1 [u, v, 1]^T`` (chapter 1).
+
+    Args:
+        depth: B x 1 x H x W (or H x W) z-depth in metres; 0 or non-finite marks invalid pixels.
+        K: B x 3 x 3 (or 3 x 3) intrinsics in pixels.
+    Returns:
+        B x 3 x H x W points in the camera frame; invalid pixels give 0.
+    """
+    d = depth_map(depth, "depth")
+    Kt = intrinsics(K, "K").to(d)
+    b = batch_size({"depth": d.shape[0], "K": Kt.shape[0]})
+    h, w = d.shape[-2:]
+    rays = torch.linalg.inv(Kt) @ pixel_grid(h, w, d.dtype, d.device)  # Bk x 3 x HW
+    valid = torch.isfinite(d) & (d > 0)
+    d = torch.where(valid, d, torch.zeros_like(d))
+    points = rays.reshape(-1, 3, h, w) * d  # B x 3 x H x W
+    return like_input(points.expand(b, 3, h, w), depth)
+
+
+def project(points: Any, K: Any) -> tuple[Any, Any]:
+    """Project camera-frame points to pixels, ``u = K X / z`` (chapter 1).
+
+    Args:
+        points: B x 3 x ... (any trailing shape) or 3 x N, camera frame, metres.
+        K: B x 3 x 3 (or 3 x 3) intrinsics.
+    Returns:
+        ``(uv, z)``: B x 2 x ... pixel coordinates and B x 1 x ... depths (unbatched
+        2 x N and 1 x N for a 3 x N input). Points with ``z <= 0`` (behind the camera)
+        get ``uv = NaN``.
+    """
+    p, unbatched = _points(points, "points")
+    Kt = intrinsics(K, "K").to(p)
+    b = batch_size({"points": p.shape[0], "K": Kt.shape[0]})
+    flat = p.reshape(p.shape[0], 3, -1)  # B x 3 x N
+    q = Kt @ flat  # B x 3 x N
+    z = flat[:, 2:3]
+    in_front = z > 0
+    safe_z = torch.where(in_front, z, torch.ones_like(z))
+    uv = torch.where(in_front, q[:, :2] / safe_z, torch.full_like(q[:, :2], float("nan")))
+    uv = uv.reshape(b, 2, *p.shape[2:])
+    z = z.expand(b, 1, -1).reshape(b, 1, *p.shape[2:])
+    if unbatched:
+        uv, z = uv[0], z[0]
+    return like_input(uv, points), like_input(z, points)
+
+
+def transform_points(T: Any, points: Any) -> Any:
+    """Apply a rigid transform, ``X' = R X + t``.
+
+    Args:
+        T: B x 4 x 4 (or 4 x 4) rigid transform, e.g. ``T_world_cam``.
+        points: B x 3 x ... or 3 x N.
+    Returns:
+        Points of the same shape, in the frame ``T`` maps into.
+    """
+    p, unbatched = _points(points, "points")
+    Tt = rigid_pose(T, "T").to(p)
+    b = batch_size({"points": p.shape[0], "T": Tt.shape[0]})
+    flat = p.reshape(p.shape[0], 3, -1)  # B x 3 x N
+    out = Tt[:, :3, :3] @ flat + Tt[:, :3, 3:]  # B x 3 x N
+    out = out.reshape(b, 3, *p.shape[2:])
+    return like_input(out[0] if unbatched else out, points)
+
+
+def invert_pose(T: Any) -> Any:
+    """Inverse of a rigid transform, ``[R t]^-1 = [R^T, -R^T t]`` (no general matrix inverse).
+
+    Args:
+        T: B x 4 x 4 or 4 x 4.
+    Returns:
+        The inverse, same shape.
+    """
+    Tt = rigid_pose(T, "T")
+    R_t = Tt[:, :3, :3].transpose(1, 2)
+    inv = torch.zeros_like(Tt)
+    inv[:, :3, :3] = R_t
+    inv[:, :3, 3:] = -R_t @ Tt[:, :3, 3:]
+    inv[:, 3, 3] = 1
+    return like_input(inv.reshape(as_tensor(T, "T").shape), T)
+
+
+def relative_pose(T_world_ref: Any, T_world_src: Any) -> Any:
+    """The transform taking reference-camera points into the source camera.
+
+    ``T_src_ref = inv(T_world_src) @ T_world_ref`` (DESIGN.md §3).
+
+    Args:
+        T_world_ref, T_world_src: B x 4 x 4 (or 4 x 4) camera-to-world poses.
+    Returns:
+        ``T_src_ref``: B x 4 x 4 (4 x 4 when both inputs are unbatched).
+    """
+    ref = rigid_pose(T_world_ref, "T_world_ref")
+    src = rigid_pose(T_world_src, "T_world_src").to(ref)
+    batch_size({"T_world_ref": ref.shape[0], "T_world_src": src.shape[0]})
+    out = invert_pose(src) @ ref
+    if as_tensor(T_world_ref, "T_world_ref").dim() == 2 and as_tensor(T_world_src, "T_world_src").dim() == 2:
+        out = out[0]
+    return like_input(out, T_world_ref)
+
+
+def scale_intrinsics(K: Any, sx: float, sy: float) -> Any:
+    """Intrinsics of an image resized by ``sx = W'/W`` and ``sy = H'/H`` (chapter 1).
+
+    With pixel centres at integer coordinates, a resize (``cv2.resize``,
+    ``F.interpolate(align_corners=False)``) maps ``u' + 1/2 = sx (u + 1/2)``, so
+
+        fx' = sx fx,  s' = sx s,  cx' = sx (cx + 1/2) - 1/2   (and likewise for y).
+
+    Forgetting this step is the "pyramid" bug of the seed notes.
+
+    Args:
+        K: 3 x 3 or B x 3 x 3.
+        sx, sy: positive scale factors along columns and rows.
+    Returns:
+        The new intrinsics, same shape and type as ``K``.
+    """
+    Kt = intrinsics(K, "K")
+    sx = positive_float(sx, "sx")
+    sy = positive_float(sy, "sy")
+    S = torch.tensor([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]], dtype=Kt.dtype)
+    out = (S.to(Kt.device) @ Kt).reshape(as_tensor(K, "K").shape)
+    return like_input(out, K)
+
+
+def _skew(t: Tensor) -> Tensor:
+    """Cross-product matrices ``[t]_x`` of B x 3 vectors -> B x 3 x 3."""
+    z = torch.zeros_like(t[:, 0])
+    return torch.stack(
+        [
+            torch.stack([z, -t[:, 2], t[:, 1]], -1),
+            torch.stack([t[:, 2], z, -t[:, 0]], -1),
+            torch.stack([-t[:, 1], t[:, 0], z], -1),
+        ],
+        1,
+    )
+
+
+def epipolar_line(K: Any, T_src_ref: Any, uv: Any, K_src: Any = None) -> Any:
+    """Epipolar lines in the source image of reference pixels, ``l = F [u, v, 1]^T`` (chapter 1).
+
+    ``F = K_src^-T [t]_x R K^-1`` with ``(R, t)`` from ``T_src_ref``. Every 3D point on the
+    ray of reference pixel ``uv`` projects onto its line ``a u' + b v' + c = 0``.
+
+    Args:
+        K: 3 x 3 or B x 3 x 3 reference intrinsics.
+        T_src_ref: 4 x 4 or B x 4 x 4 reference-to-source transform (needs a translation).
+        uv: reference pixels, 2 x N, B x 2 x N, or a single ``(u, v)``.
+        K_src: source intrinsics if they differ from ``K``.
+    Returns:
+        Lines ``(a, b, c)`` normalised to ``a^2 + b^2 = 1`` (so ``a u + b v + c`` is the
+        signed distance in pixels): 3 x N, B x 3 x N, or 3 for a single pixel.
+    """
+    Kr = intrinsics(K, "K")
+    Ks = Kr if K_src is None else intrinsics(K_src, "K_src").to(Kr)
+    T = rigid_pose(T_src_ref, "T_src_ref").to(Kr)
+    pix = as_tensor(uv, "uv").to(Kr)
+    single = pix.dim() == 1
+    if single:
+        pix = pix[:, None]
+    if pix.dim() == 2:
+        pix = pix[None]
+    if pix.dim() != 3 or pix.shape[1] != 2:
+        raise ValueError(f"uv must be (2,), 2xN or Bx2xN, got shape {shape_str(as_tensor(uv, 'uv'))}")
+    check_finite(pix, "uv")
+    t = T[:, :3, 3]
+    if (t.norm(dim=1) < 1e-9).any():
+        raise ValueError("T_src_ref must have a non-zero translation: epipolar lines need a baseline")
+    b = batch_size({"K": Kr.shape[0], "K_src": Ks.shape[0], "T_src_ref": T.shape[0], "uv": pix.shape[0]})
+    F = torch.linalg.inv(Ks).transpose(1, 2) @ _skew(t) @ T[:, :3, :3] @ torch.linalg.inv(Kr)
+    hom = torch.cat([pix, torch.ones_like(pix[:, :1])], 1)  # B x 3 x N
+    lines = F @ hom
+    lines = lines / lines[:, :2].norm(dim=1, keepdim=True)
+    lines = lines.expand(b, 3, -1)
+    if single:
+        lines = lines[0, :, 0]
+    elif as_tensor(uv, "uv").dim() == 2 and lines.shape[0] == 1:
+        lines = lines[0]
+    return like_input(lines, uv)
+
+
+def axis_angle_to_matrix(axis_angle: Any) -> Any:
+    """Rotation matrices from axis-angle vectors (Rodrigues' formula).
+
+    ``R = I + sin(th) [k]_x + (1 - cos(th)) [k]_x^2`` with ``th = |w|``, ``k = w / th``.
+
+    Args:
+        axis_angle: B x 3 or 3, radians.
+    Returns:
+        B x 3 x 3 or 3 x 3.
+    """
+    w = as_tensor(axis_angle, "axis_angle")
+    single = w.dim() == 1
+    w = w.reshape(-1, 3) if w.shape[-1:] == (3,) and w.dim() <= 2 else None
+    if w is None:
+        raise ValueError(f"axis_angle must be 3 or Bx3, got shape {shape_str(as_tensor(axis_angle, 'axis_angle'))}")
+    check_finite(w, "axis_angle")
+    theta = w.norm(dim=1, keepdim=True)[..., None]  # B x 1 x 1
+    k = _skew(w / theta.reshape(-1, 1).clamp_min(1e-12))
+    eye = torch.eye(3, dtype=w.dtype, device=w.device).expand_as(k)
+    R = eye + torch.sin(theta) * k + (1 - torch.cos(theta)) * (k @ k)
+    return like_input(R[0] if single else R, axis_angle)
+
+
+def look_at(eye: Any, target: Any, up: Any = (0.0, -1.0, 0.0)) -> Any:
+    """Camera-to-world pose of a camera at ``eye`` looking at ``target`` (OpenCV frame).
+
+    The camera's z axis points at the target, its x axis to the right and its y axis
+    down, so ``up`` is the world direction that should appear at the top of the image.
+
+    Args:
+        eye, target: 3-vectors in world coordinates (metres).
+        up: world "up" (default ``-y``, i.e. a world whose y axis points down).
+    Returns:
+        4 x 4 ``T_world_cam`` (float64 for NumPy input, the input's dtype otherwise).
+    """
+    e = as_tensor(eye, "eye")
+    tgt = as_tensor(target, "target").to(e)
+    u = as_tensor(up, "up").to(e)
+    for name, v in (("eye", e), ("target", tgt), ("up", u)):
+        if v.shape != (3,):
+            raise ValueError(f"{name} must be a 3-vector, got shape {shape_str(v)}")
+        check_finite(v, name)
+    z = tgt - e
+    if z.norm() < 1e-9:
+        raise ValueError("eye and target must differ")
+    z = z / z.norm()
+    x = torch.linalg.cross(-u, z)  # image right = down x forward
+    if x.norm() < 1e-9:
+        raise ValueError("up must not be parallel to the viewing direction target - eye")
+    x = x / x.norm()
+    y = torch.linalg.cross(z, x)
+    T = torch.eye(4, dtype=e.dtype, device=e.device)
+    T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = x, y, z, e
+    return like_input(T, eye)

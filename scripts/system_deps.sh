@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian packages the project needs beside its Python environment:
+#   libusb-1.0-0  the shared library Open3D loads at import.
+# Installs what is missing when run as root; otherwise says what to install and stops.
+set -euo pipefail
+packages=(libusb-1.0-0)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "Installing Debian packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "Missing system packages: ${missing[*]}" >&2
+  echo "Install them first, e.g.: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
