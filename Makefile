@@ -12,9 +12,25 @@ SYSTEM_STAMP := $(VENV)/.system-stamp
 # (the CPU build on the project's machines), so that no dependency pulls a second torch.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup book book-strict test lint unit notebooks clean
+.PHONY: setup book book-strict test lint unit notebooks browser clean
 
-setup: $(STAMP) $(SYSTEM_STAMP)
+STATIC := book/_static
+# Served by the book itself so that it reads offline: MathJax 3 from the npm registry,
+# plotly.js from the installed plotly package (no CDN at read time).
+MATHJAX_VERSION := 3.2.2
+MATHJAX := $(STATIC)/mathjax/tex-chtml.js
+PLOTLY_JS := $(STATIC)/plotly.min.js
+
+setup: $(STAMP) $(SYSTEM_STAMP) $(MATHJAX) $(PLOTLY_JS)
+
+$(MATHJAX):
+	@tmp=$$(mktemp -d); \
+	(cd $$tmp && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz); \
+	rm -rf $(STATIC)/mathjax; mkdir -p $(STATIC); cp -r $$tmp/package/es5 $(STATIC)/mathjax; rm -rf $$tmp
+	@test -f $@
+
+$(PLOTLY_JS): $(STAMP)
+	cp "$$($(PY) -c 'import os, plotly; print(os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js"))')" $@
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -43,12 +59,16 @@ lint: setup
 	$(BIN)/ruff check mvdlib tests benchmarks
 
 unit: setup
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -m "not book"
+
+# Opens every page of the built book in headless Chromium (run after book-strict).
+browser: setup
+	$(BIN)/python -m pytest tests -q -m book
 
 notebooks: setup
 	$(BIN)/python -m pytest --nbval-lax chapters -q -p no:randomly
 
-test: lint unit notebooks book-strict
+test: lint unit notebooks book-strict browser
 
 clean:
 	rm -rf _build

@@ -56,8 +56,8 @@ def check_finite(t: Tensor, name: str) -> None:
 def intrinsics(K: Any, name: str = "K") -> Tensor:
     """Validate pinhole intrinsics; return them as ``B x 3 x 3`` (B = 1 for a 3 x 3 input).
 
-    Checks: shape 3x3 or Bx3x3, finite, last row ``[0, 0, 1]``, positive focal lengths
-    (which also makes ``K`` invertible).
+    Checks: shape 3x3 or Bx3x3, finite, last row ``[0, 0, 1]``, upper triangular, positive
+    focal lengths (the last two together make ``K`` invertible: ``det K = fx fy``).
     """
     t = as_tensor(K, name)
     if t.dim() not in (2, 3) or t.shape[-2:] != (3, 3):
@@ -67,6 +67,8 @@ def intrinsics(K: Any, name: str = "K") -> Tensor:
     last = torch.tensor([0.0, 0.0, 1.0], dtype=t.dtype, device=t.device)
     if not torch.allclose(t[:, 2, :], last.expand_as(t[:, 2, :]), atol=1e-6):
         raise ValueError(f"{name} must have last row [0, 0, 1], got {t[:, 2, :].tolist()}")
+    if (t[:, 1, 0].abs() > 1e-6).any():
+        raise ValueError(f"{name} must be upper triangular (K[1, 0] = 0), got K[1, 0] = {t[:, 1, 0].tolist()}")
     if (t[:, 0, 0] <= 0).any() or (t[:, 1, 1] <= 0).any():
         raise ValueError(
             f"{name} must have positive focal lengths fx, fy (else it is singular or mirrored), "
@@ -116,10 +118,11 @@ def depth_map(depth: Any, name: str = "depth") -> Tensor:
         raise ValueError(f"{name} must be HxW, BxHxW or Bx1xHxW, got shape {shape_str(t)}")
     if t.shape[-1] == 0 or t.shape[-2] == 0:
         raise ValueError(f"{name} must have a non-empty image size, got shape {shape_str(t)}")
-    if (t < 0).any():
+    finite = t[torch.isfinite(t)]  # -inf, like NaN and +inf, marks a hole, not a negative depth
+    if (finite < 0).any():
         raise ValueError(
             f"{name} must be non-negative (0 or non-finite marks invalid pixels), "
-            f"got minimum {t[torch.isfinite(t)].min().item():.4g}"
+            f"got minimum {finite.min().item():.4g}"
         )
     return t
 

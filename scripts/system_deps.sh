@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beside its Python environment:
-#   libusb-1.0-0  the shared library Open3D loads at import.
+#   libusb-1.0-0  the shared library Open3D loads at import;
+#   chromium      the headless browser of the book check (tests/test_browser.py);
+#   npm           fetches MathJax from the npm registry so the book renders math offline
+#                 (any npm on the PATH will do).
 # Installs what is missing when run as root; otherwise says what to install and stops.
 set -euo pipefail
-packages=(libusb-1.0-0)
 missing=()
-for p in "${packages[@]}"; do
+for p in libusb-1.0-0 chromium; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   echo "Installing Debian packages: ${missing[*]}"

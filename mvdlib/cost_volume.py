@@ -1,0 +1,253 @@
+"""The plane-sweep cost volume of MVDepthNet (Wang and Shen 2018; chapter 9).
+
+For every inverse depth ``s`` of a sweep, the reference pixel ``u = [u, v, 1]^T`` is lifted
+onto the fronto-parallel plane at depth ``1/s``, moved into the source camera and projected
+(the homography of the plane):
+
+    u_src ~ K R K^-1 u / s + K t   ~   K R K^-1 u + s K t,
+
+and the cost of that plane is ``sum_c |ref_c(u) - src_c(u_src)|``. The second form (multiply
+by ``s``, which leaves a homogeneous point unchanged) is what makes the sweep cheap: with
+``a(u) = K R K^-1 u`` and ``b = K t`` computed once, each plane costs one multiply-add per
+pixel before the bilinear lookup.
+
+Conventions (DESIGN.md §3): pixel centres at integer ``(u, v)``, ``grid_sample`` with
+``align_corners=True`` and ``x = 2u/(W-1) - 1``; ``T_src_ref`` maps reference-camera points
+into the source camera.
+
+Pixels that warp outside the source image follow the original implementation, which calls
+``grid_sample`` with zero padding: the warped value is 0, so the cost there is
+``sum_c |ref_c|`` (a pixel whose four bilinear taps straddle the border blends the inside
+taps with zeros). A plane point behind the source camera (``z_src <= 0``) cannot be seen
+and is treated the same way, as outside the image; the original divides by ``z + 1e-6``
+regardless of its sign and samples a mirrored pixel there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mvdlib._validation import (
+    as_tensor,
+    batch_size,
+    check_finite,
+    intrinsics,
+    positive_float,
+    positive_int,
+    rigid_pose,
+    shape_str,
+)
+from mvdlib.geometry import pixel_grid
+
+__all__ = [
+    "MAX_DEPTH",
+    "MIN_DEPTH",
+    "NUM_DEPTHS",
+    "inverse_depth_samples",
+    "multi_view_cost_volume",
+    "plane_sweep_cost_volume",
+    "winner_take_all",
+]
+
+# MVDepthNet (Wang and Shen 2018, Sec. III-B and the released getVolume): 64 planes,
+# uniform in inverse depth between 1/50 and 1/0.5 m^-1.
+NUM_DEPTHS = 64
+MIN_DEPTH = 0.5
+MAX_DEPTH = 50.0
+
+# A normalised grid_sample coordinate whose four bilinear taps all lie outside any image of
+# width and height >= 2 (x = 3 is pixel u = 2(W-1) >= W): grid points that cannot be seen
+# (behind the source camera) are sent there, and every coordinate is clamped to
+# [-OUTSIDE, OUTSIDE] so that huge values near the plane at infinity never overflow the
+# integer index arithmetic inside grid_sample.
+OUTSIDE = 3.0
+
+# On the CPU the planes are warped in chunks whose warped images (chunk x C x H x W
+# floats) stay near 8 MB, so they are still in cache when their cost is summed; grid_sample
+# spreads a batch over the CPU threads, so each chunk goes in as one batch of planes.
+# Measured in benchmarks/cost_volume.py. On a GPU one chunk holds every plane.
+CPU_CHUNK_ELEMENTS = 2**21
+
+
+def inverse_depth_samples(
+    num: int = NUM_DEPTHS,
+    min_depth: float = MIN_DEPTH,
+    max_depth: float = MAX_DEPTH,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Inverse depths of the plane sweep, uniform from ``1/max_depth`` to ``1/min_depth`` (chapter 9).
+
+    Sample ``i`` is ``1/max_depth + i (1/min_depth - 1/max_depth) / (num - 1)``, as in
+    MVDepthNet's ``getVolume``.
+
+    Args:
+        num: number of planes D (at least 2).
+        min_depth, max_depth: depth range in metres, ``0 < min_depth < max_depth``.
+        device: where the result lives (default: the CPU).
+    Returns:
+        D float32 inverse depths in 1/m, ascending (index 0 is the farthest plane).
+    """
+    num = positive_int(num, "num")
+    if num < 2:
+        raise ValueError(f"num must be at least 2 (a sweep has two ends), got {num}")
+    min_depth = positive_float(min_depth, "min_depth")
+    max_depth = positive_float(max_depth, "max_depth")
+    if not min_depth < max_depth:
+        raise ValueError(f"min_depth must be less than max_depth, got min_depth={min_depth}, max_depth={max_depth}")
+    return torch.linspace(1.0 / max_depth, 1.0 / min_depth, num, dtype=torch.float32, device=device)
+
+
+def _images(x: Any, name: str, ndim: int) -> Tensor:
+    t = as_tensor(x, name)
+    if t.dim() != ndim:
+        form = "BxCxHxW" if ndim == 4 else "BxNxCxHxW"
+        raise ValueError(f"{name} must be {form}, got shape {shape_str(t)}")
+    if t.shape[-1] < 2 or t.shape[-2] < 2:
+        raise ValueError(f"{name} must be at least 2x2 pixels, got shape {shape_str(t)}")
+    check_finite(t, name)
+    return t
+
+
+def _inverse_depths(inv_depths: Any, like: Tensor) -> Tensor:
+    s = as_tensor(inv_depths, "inv_depths")
+    if s.dim() != 1 or s.numel() == 0:
+        raise ValueError(f"inv_depths must be a non-empty 1-D tensor of length D, got shape {shape_str(s)}")
+    check_finite(s, "inv_depths")
+    if (s <= 0).any():
+        raise ValueError(f"inv_depths must be positive (1/m), got minimum {s.min().item():.4g}")
+    return s.to(like)
+
+
+def _sweep_coefficients(K: Tensor, T_src_ref: Tensor, h: int, w: int, like: Tensor) -> tuple[Tensor, Tensor]:
+    """``a = N K R K^-1 [u, v, 1]`` (B x HW x 3) and ``b = N K t`` (B x 3); N maps pixels to grid_sample's [-1, 1]."""
+    to_grid = torch.tensor(
+        [[2.0 / (w - 1), 0.0, -1.0], [0.0, 2.0 / (h - 1), -1.0], [0.0, 0.0, 1.0]], dtype=torch.float64, device=K.device
+    )
+    Kd = K.double()
+    R, t = T_src_ref[:, :3, :3].double(), T_src_ref[:, :3, 3:].double()
+    homography = to_grid @ Kd @ R @ torch.linalg.inv(Kd)  # B x 3 x 3, the plane at infinity
+    b = (to_grid @ Kd @ t)[..., 0].to(like)  # B x 3
+    a = pixel_grid(h, w, like.dtype, like.device).T @ homography.to(like).transpose(1, 2)  # B x HW x 3
+    return a, b
+
+
+def plane_sweep_cost_volume(
+    ref: Any,
+    src: Any,
+    K: Any,
+    T_src_ref: Any,
+    inv_depths: Any,
+    planes_per_chunk: int | None = None,
+) -> Tensor:
+    """Plane-sweep cost volume ``C[d, u] = sum_c |ref_c(u) - src_c(H_d u)|`` (MVDepthNet; chapter 9).
+
+    ``H_d u ~ K R K^-1 u + s_d K t`` warps the reference pixel ``u`` through the
+    fronto-parallel plane at inverse depth ``s_d`` into the source image, sampled
+    bilinearly. Pixels that warp outside the source image (or behind its camera) see a
+    warped value of 0, as with the original's zero padding (see the module docstring).
+
+    Args:
+        ref: B x C x H x W reference images (MVDepthNet uses ``(rgb - 81) / 35``).
+        src: B x C x H x W source ("measurement") images, the same size as ``ref``.
+        K: 3 x 3 or B x 3 x 3 intrinsics in pixels, shared by both views.
+        T_src_ref: 4 x 4 or B x 4 x 4 rigid transform from the reference to the source camera.
+        inv_depths: D positive inverse depths in 1/m (e.g. :func:`inverse_depth_samples`).
+        planes_per_chunk: planes warped per ``grid_sample`` call; default: as many as fit
+            in ``CPU_CHUNK_ELEMENTS`` on the CPU, all of them on a GPU. It changes speed and
+            memory, not the result.
+    Returns:
+        B x D x H x W costs, on the device and in the dtype of ``ref``; differentiable with
+        respect to the images (and to ``K`` and the pose).
+    """
+    ref_t = _images(ref, "ref", 4)
+    src_t = _images(src, "src", 4).to(ref_t)
+    if ref_t.shape[1:] != src_t.shape[1:]:
+        raise ValueError(f"ref and src must have the same C x H x W, got {shape_str(ref_t)} and {shape_str(src_t)}")
+    Kt = intrinsics(K, "K").to(ref_t)
+    Tt = rigid_pose(T_src_ref, "T_src_ref").to(ref_t)
+    s = _inverse_depths(inv_depths, ref_t)
+    b = batch_size({"ref": ref_t.shape[0], "src": src_t.shape[0], "K": Kt.shape[0], "T_src_ref": Tt.shape[0]})
+    c, h, w = ref_t.shape[1:]
+    num_planes = s.numel()
+    if planes_per_chunk is None:
+        planes_per_chunk = num_planes if ref_t.is_cuda else max(1, CPU_CHUNK_ELEMENTS // (c * h * w))
+    chunk = positive_int(planes_per_chunk, "planes_per_chunk")
+
+    a, bt = _sweep_coefficients(Kt, Tt, h, w, ref_t)
+    cost = ref_t.new_empty(b, num_planes, h, w)
+    for i in range(b):
+        ref_i, src_i = ref_t[i % ref_t.shape[0]], src_t[i % src_t.shape[0]]
+        a_i, b_i = a[i % a.shape[0]], bt[i % bt.shape[0]]
+        for d0 in range(0, num_planes, chunk):
+            s_chunk = s[d0 : d0 + chunk]
+            n = s_chunk.numel()
+            homog = torch.addcmul(a_i, s_chunk[:, None, None], b_i)  # n x HW x 3
+            z = homog[..., 2:]  # n x HW x 1
+            visible = z > 0
+            grid = torch.where(visible, homog[..., :2] / torch.where(visible, z, 1.0), OUTSIDE)  # n x HW x 2
+            grid = grid.clamp(-OUTSIDE, OUTSIDE).view(n, h, w, 2)
+            warped = F.grid_sample(src_i.expand(n, c, h, w), grid, align_corners=True, padding_mode="zeros")
+            # In place is safe for autograd: grid_sample's backward needs its inputs, not its output.
+            cost[i, d0 : d0 + n] = torch.linalg.vector_norm(warped.sub_(ref_i), ord=1, dim=1)  # n x H x W
+    return cost
+
+
+def _view_poses(T_src_refs: Any, num_views: int) -> Tensor:
+    T = as_tensor(T_src_refs, "T_src_refs")
+    if T.dim() == 3:
+        T = T[None]
+    if T.dim() != 4 or T.shape[1] != num_views or T.shape[-2:] != (4, 4):
+        raise ValueError(f"T_src_refs must be Nx4x4 or BxNx4x4 with N={num_views} views, got shape {shape_str(T)}")
+    return T
+
+
+def multi_view_cost_volume(
+    ref: Any,
+    srcs: Any,
+    K: Any,
+    T_src_refs: Any,
+    inv_depths: Any,
+    planes_per_chunk: int | None = None,
+) -> Tensor:
+    """Mean of the plane-sweep cost volumes of several source views (MVDepthNet, Sec. III-B; chapter 9).
+
+    Args:
+        ref: B x C x H x W reference images.
+        srcs: B x N x C x H x W source images.
+        K: 3 x 3 or B x 3 x 3 intrinsics shared by all views.
+        T_src_refs: N x 4 x 4 or B x N x 4 x 4 transforms from the reference to each source camera.
+        inv_depths: D positive inverse depths in 1/m.
+        planes_per_chunk: passed to :func:`plane_sweep_cost_volume`.
+    Returns:
+        B x D x H x W mean cost over the N views.
+    """
+    srcs_t = _images(srcs, "srcs", 5)
+    num_views = srcs_t.shape[1]
+    T = _view_poses(T_src_refs, num_views)
+    total = None
+    for j in range(num_views):
+        volume = plane_sweep_cost_volume(ref, srcs_t[:, j], K, T[:, j], inv_depths, planes_per_chunk)
+        total = volume if total is None else total + volume
+    return total / num_views
+
+
+def winner_take_all(cost: Any, inv_depths: Any) -> Tensor:
+    """Per-pixel inverse depth of the cheapest plane, ``s_{argmin_d C[d, u]}`` (chapter 9).
+
+    Args:
+        cost: B x D x H x W cost volume.
+        inv_depths: the D inverse depths (1/m) the volume was built with.
+    Returns:
+        B x 1 x H x W inverse depth in 1/m (not differentiable: argmin).
+    """
+    c = as_tensor(cost, "cost")
+    if c.dim() != 4:
+        raise ValueError(f"cost must be BxDxHxW, got shape {shape_str(c)}")
+    s = _inverse_depths(inv_depths, c)
+    if s.numel() != c.shape[1]:
+        raise ValueError(f"inv_depths must have one entry per plane, D={c.shape[1]}, got {s.numel()}")
+    return s[c.argmin(dim=1, keepdim=True)]

@@ -1,0 +1,459 @@
+"""Train MVDepthNet on synthetic multi-view scenes: ``python -m mvdlib.train --help`` (chapter 11).
+
+The original code released no training code; this is ours. Adam on the multi-scale
+inverse-depth L1 loss (Wang and Shen 2018, eq. 2), augmentation that keeps the geometry
+valid (photometric jitter shared by all views, horizontal mirroring of the whole rig),
+validation every ``val_every`` steps, atomic checkpoints and an exact ``--resume``.
+
+Determinism without saved data-loader state: the batch of step ``s`` is a pure function
+of ``(seed, s)`` (the epoch's permutation is drawn from a generator seeded by the epoch,
+the augmentation from one seeded by the step), so a resumed run sees exactly the batches
+the uninterrupted run would have seen.
+
+Distributed: under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) the model is wrapped in
+``DistributedDataParallel`` (gloo on CPU, nccl on CUDA); each process takes its slice of
+every global batch; rank 0 writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from tqdm import tqdm
+
+from mvdlib import cost_volume as cv
+from mvdlib import default_device, seed_everything
+from mvdlib.data.synthetic import SyntheticMultiViewDataset
+from mvdlib.geometry import relative_pose
+from mvdlib.losses import multiscale_inverse_depth_l1
+from mvdlib.models.mvdepthnet import MVDepthNet, normalize_image, read_checkpoint
+
+__all__ = [
+    "PRESETS",
+    "TrainConfig",
+    "batch_indices",
+    "build_datasets",
+    "cost_volume_for_batch",
+    "export_checkpoint",
+    "flip_horizontal",
+    "jitter_photometric",
+    "main",
+    "save_atomic",
+    "train",
+]
+
+# Photometric jitter, applied identically to every view of a sample so that the
+# brightness-constancy assumption behind the cost volume still holds: contrast gain and
+# brightness offset (0..255 grey levels), ranges in the spirit of common stereo training.
+JITTER_GAIN = (0.8, 1.2)
+JITTER_OFFSET = (-20.0, 20.0)
+FLIP_PROBABILITY = 0.5
+LR_DECAY = 0.3  # learning rate multiplied by this at each milestone
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that determines a training run (saved in every checkpoint)."""
+
+    model_width: float = 0.25
+    height: int = 64
+    width: int = 96
+    num_depths: int = 32
+    num_sources: int = 2
+    batch_size: int = 4
+    steps: int = 600
+    lr: float = 1e-3
+    lr_milestones: tuple[int, ...] = (420, 540)  # absolute steps, so resuming never changes the schedule
+    seed: int = 0
+    train_scenes: int = 40
+    samples_per_scene: int = 8
+    val_scenes: int = 4
+    test_scenes: int = 8
+    val_every: int = 100
+    ckpt_every: int = 25
+    flip: bool = True
+    jitter: bool = True
+    out: str = "runs/mvdepthnet_cpu.pt"
+    cache_dir: str | None = None
+
+
+# cpu (the defaults): a quarter-width network at 96 x 64 with 32 planes, which trains in
+# tens of minutes on a shared 2-core machine (the first convolution, 7x7 on 3 + D channels at
+# full resolution, dominates the cost, hence fewer planes); gpu: the paper's network,
+# resolution and 64 planes (Wang and Shen 2018, Sec. IV-A).
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {},
+    "gpu": {
+        "model_width": 1.0,
+        "height": 256,
+        "width": 320,
+        "num_depths": 64,
+        "batch_size": 8,
+        "steps": 100_000,
+        "lr": 1e-4,
+        "lr_milestones": (60_000, 80_000),
+        "train_scenes": 2000,
+        "samples_per_scene": 10,
+        "val_scenes": 20,
+        "test_scenes": 20,
+        "val_every": 2000,
+        "ckpt_every": 1000,
+        "out": "runs/mvdepthnet_gpu.pt",
+    },
+}
+
+
+def build_datasets(cfg: TrainConfig) -> dict[str, SyntheticMultiViewDataset]:
+    """The train, val and test splits a config describes."""
+    common = {
+        "num_sources": cfg.num_sources,
+        "height": cfg.height,
+        "width": cfg.width,
+        "seed": cfg.seed,
+        "cache_dir": cfg.cache_dir,
+    }
+    return {
+        "train": SyntheticMultiViewDataset("train", cfg.train_scenes, cfg.samples_per_scene, **common),
+        "val": SyntheticMultiViewDataset("val", cfg.val_scenes, 2, **common),
+        "test": SyntheticMultiViewDataset("test", cfg.test_scenes, 2, **common),
+    }
+
+
+def batch_indices(step: int, dataset_size: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:
+    """Dataset indices of this process's share of the global batch of ``step``.
+
+    Each epoch is a permutation drawn from a generator seeded by ``(seed, epoch)``; the
+    global batch of ``batch_size * world`` consecutive entries is split by rank.
+    """
+    global_batch = batch_size * world
+    per_epoch = dataset_size // global_batch
+    if per_epoch == 0:
+        raise ValueError(f"dataset_size {dataset_size} must be at least batch_size * world = {global_batch}")
+    epoch, i = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(dataset_size, generator=g)
+    start = i * global_batch + rank * batch_size
+    return perm[start : start + batch_size].tolist()
+
+
+def flip_horizontal(sample: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Mirror a whole multi-view sample left-right, keeping its geometry exact (chapter 11).
+
+    Mirroring the images is the same as mirroring the world and every camera frame with
+    ``F = diag(-1, 1, 1)``: poses become ``F T F`` (still rotations, det +1), depth is
+    unchanged, and the intrinsics become ``cx' = W - 1 - cx`` and ``s' = -s`` (pixel centres
+    at integers: ``u' = W - 1 - u``).
+
+    Args:
+        sample: a dataset sample (``ref_image`` 3xHxW, ``src_images`` Nx3xHxW, ``K``,
+            ``T_world_ref``, ``T_world_srcs``, ``ref_depth`` 1xHxW), unbatched.
+    Returns:
+        The mirrored sample (new tensors).
+    """
+    w = sample["ref_image"].shape[-1]
+    K = sample["K"].clone()
+    K[0, 2] = (w - 1) - K[0, 2]
+    K[0, 1] = -K[0, 1]
+    F4 = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0], dtype=sample["T_world_ref"].dtype))
+    out = dict(sample)
+    out.update(
+        ref_image=sample["ref_image"].flip(-1),
+        src_images=sample["src_images"].flip(-1),
+        ref_depth=sample["ref_depth"].flip(-1),
+        K=K,
+        T_world_ref=F4 @ sample["T_world_ref"] @ F4,
+        T_world_srcs=F4 @ sample["T_world_srcs"] @ F4,
+    )
+    return out
+
+
+def jitter_photometric(sample: dict[str, Tensor], gain: float, offset: float) -> dict[str, Tensor]:
+    """Apply ``clip(gain * rgb + offset, 0, 255)`` to every view of a sample alike (chapter 11)."""
+    out = dict(sample)
+    for k in ("ref_image", "src_images"):
+        out[k] = (sample[k] * gain + offset).clamp(0.0, 255.0)
+    return out
+
+
+def _augment(sample: dict[str, Tensor], cfg: TrainConfig, g: torch.Generator) -> dict[str, Tensor]:
+    u = torch.rand(3, generator=g).tolist()
+    if cfg.jitter:
+        gain = JITTER_GAIN[0] + u[0] * (JITTER_GAIN[1] - JITTER_GAIN[0])
+        offset = JITTER_OFFSET[0] + u[1] * (JITTER_OFFSET[1] - JITTER_OFFSET[0])
+        sample = jitter_photometric(sample, gain, offset)
+    if cfg.flip and u[2] < FLIP_PROBABILITY:
+        sample = flip_horizontal(sample)
+    return sample
+
+
+def _collate(samples: list[dict[str, Tensor]], device: torch.device) -> dict[str, Tensor]:
+    return {k: torch.stack([s[k] for s in samples]).to(device) for k in samples[0]}
+
+
+def cost_volume_for_batch(batch: dict[str, Tensor], num_depths: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Normalised reference image, cost volume and inverse-depth planes of a batch.
+
+    As in the original, the cost volume is built on the normalised images.
+
+    Args:
+        batch: collated samples (``ref_image`` Bx3xHxW, ``src_images`` BxNx3xHxW, ``K`` Bx3x3,
+            ``T_world_ref`` Bx4x4, ``T_world_srcs`` BxNx4x4).
+        num_depths: number of planes D.
+    Returns:
+        ``(ref B x 3 x H x W, cost B x D x H x W, inv_depths D)``.
+    """
+    ref = normalize_image(batch["ref_image"])
+    srcs = normalize_image(batch["src_images"])
+    b, n = srcs.shape[:2]
+    T_ref = batch["T_world_ref"][:, None].expand(b, n, 4, 4).reshape(b * n, 4, 4)
+    T_src_refs = relative_pose(T_ref, batch["T_world_srcs"].reshape(b * n, 4, 4)).reshape(b, n, 4, 4)
+    inv_depths = cv.inverse_depth_samples(num_depths).to(ref.device)
+    return ref, cv.multi_view_cost_volume(ref, srcs, batch["K"], T_src_refs, inv_depths), inv_depths
+
+
+def _loss(model: torch.nn.Module, batch: dict[str, Tensor], num_depths: int) -> Tensor:
+    ref, cost, _ = cost_volume_for_batch(batch, num_depths)
+    depth = batch["ref_depth"]
+    valid = torch.isfinite(depth) & (depth > 0)
+    target = torch.where(valid, 1.0 / torch.where(valid, depth, torch.ones_like(depth)), torch.zeros_like(depth))
+    return multiscale_inverse_depth_l1(model(ref, cost), target, valid)
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: never a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _model_config(cfg: TrainConfig) -> dict[str, Any]:
+    return {
+        "width": cfg.model_width,
+        "num_depths": cfg.num_depths,
+        "align_corners": False,
+        "input_size": [cfg.height, cfg.width],
+    }
+
+
+def _config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    d = dict(d)
+    d["lr_milestones"] = tuple(d["lr_milestones"])
+    return TrainConfig(**d)
+
+
+@torch.no_grad()
+def _validate(model: torch.nn.Module, dataset: SyntheticMultiViewDataset, cfg: TrainConfig, device) -> float:
+    model.eval()
+    losses = []
+    for start in range(0, len(dataset), cfg.batch_size):
+        batch = _collate([dataset[i] for i in range(start, min(start + cfg.batch_size, len(dataset)))], device)
+        losses.append(_loss(model, batch, cfg.num_depths).item())
+    model.train()
+    return sum(losses) / len(losses)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str = "") -> dict[str, Any]:
+    """Run (or continue) a training run; returns the final checkpoint dict.
+
+    Args:
+        cfg: the run's configuration; ``cfg.out`` is the checkpoint path.
+        resume: continue from ``cfg.out`` if it exists; the configuration saved in it is
+            used, except ``steps`` (the total to reach), which is taken from ``cfg``.
+        progress: show a tqdm bar with the running loss (rank 0 only).
+        command: the command line, recorded in the checkpoint for provenance.
+    Returns:
+        The checkpoint dict (``model``, ``optimizer``, ``step``, ``config``, ``train_config``,
+        ``history``, ``rng``, ``wall_time_s``, ``device``, ``command``).
+    """
+    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    rank, world = 0, 1
+    device = default_device()
+    if distributed:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+    try:
+        return _train(cfg, resume, progress, command, rank, world, device)
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+
+
+def _train(
+    cfg: TrainConfig, resume: bool, progress: bool, command: str, rank: int, world: int, device: torch.device
+) -> dict[str, Any]:
+    ckpt = None
+    if resume and Path(cfg.out).exists():
+        ckpt = read_checkpoint(cfg.out)
+        cfg = dataclasses.replace(_config_from_dict(ckpt["train_config"]), steps=cfg.steps)
+    seed_everything(cfg.seed)
+    model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step, wall, history = 0, 0.0, {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, wall, history = ckpt["step"], ckpt["wall_time_s"], ckpt["history"]
+        torch.set_rng_state(ckpt["rng"])
+    net = model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    data = build_datasets(cfg)
+    train_set = data["train"]
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not progress or rank != 0, dynamic_ncols=True)
+    running = history["train_loss"][-1] if history["train_loss"] else None
+    t0 = time.perf_counter()
+    net.train()
+
+    def checkpoint() -> dict[str, Any]:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "config": _model_config(cfg),
+            "train_config": dataclasses.asdict(cfg),
+            "history": history,
+            "rng": torch.get_rng_state(),
+            "wall_time_s": wall + time.perf_counter() - t0,
+            "device": str(device) + (f" x{world}" if world > 1 else ""),
+            "command": command if ckpt is None else ckpt["command"] + (f" && {command} (resumed)" if command else ""),
+        }
+
+    while step < cfg.steps:
+        lr = cfg.lr * LR_DECAY ** sum(step >= m for m in cfg.lr_milestones)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + rank)
+        idx = batch_indices(step, len(train_set), cfg.batch_size, cfg.seed, rank, world)
+        batch = _collate([_augment(train_set[i], cfg, g) for i in idx], device)
+        loss = _loss(net, batch, cfg.num_depths)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        value = loss.item()
+        running = value if running is None else 0.95 * running + 0.05 * value
+        history["step"].append(step)
+        history["train_loss"].append(running)
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.4f}", lr=f"{lr:.1e}")
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            val = _validate(model, data["val"], cfg, device)
+            history["val_step"].append(step)
+            history["val_loss"].append(val)
+            if rank == 0:
+                bar.write(f"step {step}: running train loss {running:.4f}, val loss {val:.4f}")
+        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            save_atomic(checkpoint(), cfg.out)
+    bar.close()
+    return checkpoint()
+
+
+def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict[str, Any], command: str) -> None:
+    """Write a small inference checkpoint (float16 weights) and its provenance JSON beside it.
+
+    Args:
+        ckpt: a training checkpoint (see :func:`train`).
+        path: the ``.pt`` file to write; the provenance goes to ``path`` with ``.json``.
+        test_metrics: the metrics tables to record (from ``mvdlib.evaluate``).
+        command: the command that evaluated and exported the checkpoint.
+    """
+    path = Path(path)
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items()}
+    save_atomic({"model": state, "config": ckpt["config"]}, path)
+    cfg = ckpt["train_config"]
+    provenance = {
+        "checkpoint": path.name,
+        "train_command": ckpt["command"],
+        "export_command": command,
+        "seed": cfg["seed"],
+        "steps": ckpt["step"],
+        "wall_time_s": round(ckpt["wall_time_s"], 1),
+        "device": ckpt["device"],
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "git_commit": _git_commit(),
+        "train_config": cfg,
+        "model_config": ckpt["config"],
+        "weights_dtype": "float16 (converted to float32 on load)",
+        "final_val_loss": ckpt["history"]["val_loss"][-1] if ckpt["history"]["val_loss"] else None,
+        "history": ckpt["history"],
+        "test_metrics": test_metrics,
+    }
+    save_text_atomic(json.dumps(provenance, indent=1) + "\n", path.with_suffix(".json"))
+
+
+def save_text_atomic(text: str, path: str | Path) -> None:
+    """Write a text file via a temporary file and ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m mvdlib.train", description="Train MVDepthNet on synthetic multi-view scenes."
+    )
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="base configuration (default: cpu)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None, metavar="BOOL")
+        elif f.name == "lr_milestones":
+            p.add_argument(flag, type=int, nargs="*", default=None)
+        else:
+            kind = {"float": float, "int": int}.get(str(f.type), str)
+            p.add_argument(flag, type=kind, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Command-line entry point (``python -m mvdlib.train``)."""
+    args = _parser().parse_args(argv)
+    values = {**dataclasses.asdict(TrainConfig()), **PRESETS[args.preset]}
+    for f in dataclasses.fields(TrainConfig):
+        v = getattr(args, f.name)
+        if v is not None:
+            values[f.name] = v
+    cfg = _config_from_dict(values)
+    command = "python -m mvdlib.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
+
+if __name__ == "__main__":
+    main()
