@@ -18,10 +18,11 @@ from torch import Tensor
 
 from mvdlib import cost_volume as cv
 from mvdlib import default_device
+from mvdlib.data.real import load_stereo_pair
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.metrics import METRIC_NAMES, depth_metrics
 from mvdlib.models.mvdepthnet import DEFAULT_CHECKPOINT, MVDepthNet, load_pretrained, read_checkpoint
-from mvdlib.train import TrainConfig, _collate, build_datasets, cost_volume_for_batch, export_checkpoint
+from mvdlib.train import TrainConfig, build_datasets, collate_samples, cost_volume_for_batch, export_checkpoint
 
 __all__ = ["evaluate_checkpoint_dict", "evaluate_model", "evaluate_real_pair", "format_table", "main"]
 
@@ -77,7 +78,7 @@ def evaluate_model(
     preds: dict[str, list[Tensor]] = {MVDEPTHNET: [], WTA: []}
     gts = []
     for start in range(0, len(dataset), batch_size):
-        batch = _collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))], device)
+        batch = collate_samples([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))], device)
         for name, depth in predict_batch(model, batch, num_sources).items():
             preds[name].append(depth.cpu())
         gts.append(batch["ref_depth"].cpu())
@@ -90,8 +91,6 @@ def evaluate_real_pair(model: MVDepthNet) -> dict[str, dict[str, float]]:
 
     The pair is loaded at the network's resolution (``load_stereo_pair`` rescales ``K``).
     """
-    from mvdlib.data.real import load_stereo_pair  # written by the data engineer; optional at import time
-
     h, w = model.input_size
     sample = load_stereo_pair(height=h, width=w)
     device = next(model.parameters()).device

@@ -47,6 +47,7 @@ __all__ = [
     "consistency_counts",
     "depth_to_points",
     "fuse",
+    "plotly_figure",
     "point_to_cloud_distance",
     "precision_recall_fscore",
     "remove_radius_outliers",
@@ -66,6 +67,8 @@ DEFAULT_MIN_VIEWS = 2
 # deviations of the mean neighbour distance (the values of Open3D's own tutorial).
 DEFAULT_STAT_NEIGHBORS = 20
 DEFAULT_STAT_STD_RATIO = 2.0
+# Points per cloud in an interactive 3D figure: ~20k keeps a figure's JSON near 1 MB.
+DEFAULT_PLOT_POINTS = 20_000
 # Neighbours used for a normal's local plane fit (Open3D tutorial's hybrid search).
 NORMALS_MAX_NN = 30
 
@@ -393,6 +396,64 @@ def save_ply(path: str | Path, points: Any, colors: Any = None, normals_radius: 
     if not o3d.io.write_point_cloud(str(path), pcd, write_ascii=False):
         raise OSError(f"Open3D could not write {str(path)!r}")
     return path
+
+
+def plotly_figure(
+    clouds: Mapping[str, tuple[Any, Any]], max_points: int = DEFAULT_PLOT_POINTS, seed: int = 0, title: str = ""
+) -> Any:
+    """An interactive 3D scatter of one or more clouds, with buttons that show one at a time.
+
+    Each cloud is randomly thinned to at most ``max_points`` points (``seed``) so the
+    figure's JSON stays small enough for the offline HTML book; coordinates are rounded to
+    millimetres. Display it with :func:`mvdlib.viz.show_plotly`.
+
+    Args:
+        clouds: name -> ``(points N x 3, colors N x 3 in [0, 1] or None)``.
+        max_points: points kept per cloud.
+        seed: seed of the thinning.
+        title: figure title.
+    Returns:
+        ``plotly.graph_objects.Figure``.
+    """
+    import plotly.graph_objects as go
+
+    if not isinstance(clouds, Mapping) or not clouds:
+        raise ValueError("clouds must be a non-empty dict name -> (points, colors)")
+    max_points = positive_int(max_points, "max_points")
+    rng = np.random.default_rng(seed)
+    fig = go.Figure()
+    for i, (name, (points, colors)) in enumerate(clouds.items()):
+        p = _points_n3(points, f"clouds[{name!r}] points")
+        c = _colors_n3(colors, len(p), f"clouds[{name!r}] colors")
+        keep = rng.choice(len(p), size=min(max_points, len(p)), replace=False) if len(p) else np.zeros(0, int)
+        rgb = None if c is None else [f"rgb({r},{g},{b})" for r, g, b in np.round(c[keep] * 255).astype(int)]
+        fig.add_trace(
+            go.Scatter3d(
+                x=p[keep, 0].round(3),
+                y=p[keep, 1].round(3),
+                z=p[keep, 2].round(3),
+                mode="markers",
+                marker={"size": 1.5, "color": rgb if rgb is not None else p[keep, 2].round(3)},
+                name=name,
+                visible=i == 0,
+            )
+        )
+    n = len(clouds)
+    buttons = [
+        {"label": name, "method": "update", "args": [{"visible": [j == i for j in range(n)]}]}
+        for i, name in enumerate(clouds)
+    ]
+    fig.update_layout(
+        title=title,
+        updatemenus=[{"buttons": buttons, "direction": "right", "x": 0.0, "y": 1.08, "xanchor": "left"}]
+        if n > 1
+        else [],
+        scene={"xaxis_title": "x (m)", "yaxis_title": "y (m)", "zaxis_title": "z (m)", "aspectmode": "data"},
+        margin={"l": 0, "r": 0, "t": 60, "b": 0},
+        height=520,
+        showlegend=False,
+    )
+    return fig
 
 
 def point_to_cloud_distance(points: Any, cloud: Any) -> np.ndarray:

@@ -43,7 +43,9 @@ __all__ = [
     "PRESETS",
     "TrainConfig",
     "batch_indices",
+    "batch_loss",
     "build_datasets",
+    "collate_samples",
     "cost_volume_for_batch",
     "export_checkpoint",
     "flip_horizontal",
@@ -72,16 +74,16 @@ class TrainConfig:
     num_depths: int = 32
     num_sources: int = 2
     batch_size: int = 4
-    steps: int = 600
+    steps: int = 250
     lr: float = 1e-3
-    lr_milestones: tuple[int, ...] = (420, 540)  # absolute steps, so resuming never changes the schedule
+    lr_milestones: tuple[int, ...] = (170, 220)  # absolute steps, so resuming never changes the schedule
     seed: int = 0
     train_scenes: int = 40
     samples_per_scene: int = 8
     val_scenes: int = 4
     test_scenes: int = 8
-    val_every: int = 100
-    ckpt_every: int = 25
+    val_every: int = 50
+    ckpt_every: int = 10
     flip: bool = True
     jitter: bool = True
     out: str = "runs/mvdepthnet_cpu.pt"
@@ -197,7 +199,8 @@ def _augment(sample: dict[str, Tensor], cfg: TrainConfig, g: torch.Generator) ->
     return sample
 
 
-def _collate(samples: list[dict[str, Tensor]], device: torch.device) -> dict[str, Tensor]:
+def collate_samples(samples: list[dict[str, Tensor]], device: torch.device | str) -> dict[str, Tensor]:
+    """Stack dataset samples into a batch (every entry gains a leading B) on ``device``."""
     return {k: torch.stack([s[k] for s in samples]).to(device) for k in samples[0]}
 
 
@@ -222,7 +225,8 @@ def cost_volume_for_batch(batch: dict[str, Tensor], num_depths: int) -> tuple[Te
     return ref, cv.multi_view_cost_volume(ref, srcs, batch["K"], T_src_refs, inv_depths), inv_depths
 
 
-def _loss(model: torch.nn.Module, batch: dict[str, Tensor], num_depths: int) -> Tensor:
+def batch_loss(model: torch.nn.Module, batch: dict[str, Tensor], num_depths: int) -> Tensor:
+    """The multi-scale inverse-depth L1 loss of ``model`` on a batch (invalid depth masked out)."""
     ref, cost, _ = cost_volume_for_batch(batch, num_depths)
     depth = batch["ref_depth"]
     valid = torch.isfinite(depth) & (depth > 0)
@@ -265,8 +269,8 @@ def _validate(model: torch.nn.Module, dataset: SyntheticMultiViewDataset, cfg: T
     model.eval()
     losses = []
     for start in range(0, len(dataset), cfg.batch_size):
-        batch = _collate([dataset[i] for i in range(start, min(start + cfg.batch_size, len(dataset)))], device)
-        losses.append(_loss(model, batch, cfg.num_depths).item())
+        batch = collate_samples([dataset[i] for i in range(start, min(start + cfg.batch_size, len(dataset)))], device)
+        losses.append(batch_loss(model, batch, cfg.num_depths).item())
     model.train()
     return sum(losses) / len(losses)
 
@@ -358,8 +362,8 @@ def _train(
             group["lr"] = lr
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + rank)
         idx = batch_indices(step, len(train_set), cfg.batch_size, cfg.seed, rank, world)
-        batch = _collate([_augment(train_set[i], cfg, g) for i in idx], device)
-        loss = _loss(net, batch, cfg.num_depths)
+        batch = collate_samples([_augment(train_set[i], cfg, g) for i in idx], device)
+        loss = batch_loss(net, batch, cfg.num_depths)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

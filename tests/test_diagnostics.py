@@ -131,19 +131,20 @@ def test_train_toy_depth_reduces_the_loss():
     assert losses[-5:].mean() < 0.7 * losses[:5].mean()
 
 
-class _Diverging(nn.Module):
-    """Outputs 1/(w - 1): finite at w = 0, infinite once a step of size 1 lands w on 1."""
+class _Constant(nn.Module):
+    """Predicts one inverse depth 1e30 * w everywhere (w = 0 at first)."""
 
     def __init__(self):
         super().__init__()
-        self.w = nn.Parameter(torch.zeros(()))
+        self.w = nn.Parameter(torch.tensor(0.0))
 
     def forward(self, x):
-        return torch.ones_like(x[:, :1]) / (self.w - 1.0)
+        return 1e30 * self.w * torch.ones_like(x[:, :1])
 
 
 def test_train_toy_depth_stops_at_divergence():
-    losses = train_toy_depth(_Diverging(), steps=5, lr=1.0, batch_size=2, size=4, momentum=0.0)
+    # the first step, lr * gradient = 1e10 * 1e30, overflows float32: w and the second loss are infinite
+    losses = train_toy_depth(_Constant(), steps=5, lr=1e10, batch_size=2, size=4, momentum=0.0)
     assert torch.isfinite(losses[0]) and torch.isnan(losses[1:]).all()
 
 

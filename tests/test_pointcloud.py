@@ -15,6 +15,7 @@ from mvdlib.pointcloud import (
     consistency_counts,
     depth_to_points,
     fuse,
+    plotly_figure,
     point_to_cloud_distance,
     precision_recall_fscore,
     remove_radius_outliers,
@@ -289,3 +290,16 @@ def test_clear_errors_and_empty_clouds():
     with pytest.warns(UserWarning, match="empty"):
         assert precision_recall_fscore(pts, np.ones((4, 3)), 0.1) == (0.0, 0.0, 0.0)
     assert remove_statistical_outliers(pts)[0].shape == (0, 3)
+
+
+def test_plotly_figure_thins_each_cloud_and_toggles_them():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(500, 3)), rng.normal(size=(50, 3))
+    fig = plotly_figure({"a": (a, rng.random((500, 3))), "b": (b, None)}, max_points=100)
+    assert [len(t.x) for t in fig.data] == [100, 50]
+    assert [t.visible for t in fig.data] == [True, False]
+    shown = np.stack([fig.data[0].x, fig.data[0].y, fig.data[0].z], 1)
+    assert point_to_cloud_distance(shown, a).max() < 1e-3  # thinned, rounded to mm, not moved
+    assert [btn.args[0]["visible"] for btn in fig.layout.updatemenus[0].buttons] == [[True, False], [False, True]]
+    with pytest.raises(ValueError, match="clouds"):
+        plotly_figure({})

@@ -27,11 +27,15 @@ from typing import Any
 
 import cv2
 import numpy as np
-import open3d as o3d
+
+# Importing Open3D inside Jupyter prints a banner and starts its web visualizer, which the
+# book never uses: switch that off (an explicit setting by the user wins).
+os.environ.setdefault("OPEN3D_DISABLE_WEB_VISUALIZER", "true")
+import open3d as o3d  # noqa: E402
 import torch
 from torch.utils.data import Dataset
 
-from mvdlib._validation import intrinsics, positive_float, positive_int, rigid_pose
+from mvdlib._validation import intrinsics, positive_int, rigid_pose
 from mvdlib.geometry import axis_angle_to_matrix, look_at, scale_intrinsics
 
 __all__ = [
@@ -81,7 +85,7 @@ TRIPLANAR_MIN_WEIGHT = 1e-3  # projections weighted less than this are skipped
 # Scene layout (metres): room extents, object counts and sizes, chosen so the depths of a
 # view span about 0.5 m to 10 m like the indoor data MVDepthNet was trained on.
 ROOM_WIDTH_RANGE = (4.0, 7.0)  # x
-ROOM_LENGTH_RANGE = (7.0, 10.0)  # y, the direction the cameras look along
+ROOM_LENGTH_RANGE = (6.0, 11.0)  # y, the direction the cameras look along
 ROOM_HEIGHT_RANGE = (2.6, 3.4)  # z
 NUM_OBJECTS_RANGE = (8, 16)
 OBJECT_SIZE_RANGE = (0.15, 0.8)  # half-extent of an object
@@ -100,7 +104,10 @@ MIN_FOOTPRINT_COSINE = 0.25  # caps the footprint stretch at grazing angles (4x)
 # and MVDepthNet train on.
 BASELINE_RANGE = (0.03, 0.3)  # metres
 MAX_SOURCE_ROTATION = math.radians(8.0)
-MIN_VIEW_DEPTH = 0.4  # metres: reject cameras closer than this to a surface (5th percentile)
+# Cameras are rejected unless 95% of a coarse probe of their view lies in this depth range
+# (metres); the default is MVDepthNet's sampled range, 0.5 m to 50 m (wang2018mvdepthnet).
+DEFAULT_DEPTH_RANGE = (0.5, 50.0)
+DEPTH_PROBE_PERCENTILES = (5.0, 95.0)
 CAMERA_ATTEMPTS = 200
 
 SPLITS = ("train", "val", "test")
@@ -143,17 +150,18 @@ def _seamless(img: np.ndarray) -> np.ndarray:
 
 
 def _noise_texture(rng: np.random.Generator) -> np.ndarray:
-    """Periodic multi-scale colour noise (uint8): white noise shaped to a 1/f^beta spectrum."""
+    """Periodic multi-scale colour noise (uint8): random phases under a 1/f^beta spectrum."""
     n = 2 * TEXTURE_SOURCE_SIZE
-    f = np.fft.fftfreq(n)
-    radius = np.hypot(f[:, None], f[None, :])
-    radius[0, 0] = 1.0
-    spectrum = np.fft.fft2(rng.standard_normal((3, n, n))) / radius**NOISE_SPECTRAL_EXPONENT
-    spectrum[:, 0, 0] = 0.0
-    fields = np.real(np.fft.ifft2(spectrum))  # 3 x n x n, periodic
+    radius = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :]).astype(np.float32)
+    radius[0, 0] = np.inf  # no constant term
+    shape = (3, *radius.shape)
+    spectrum = (
+        rng.standard_normal(shape, np.float32) + 1j * rng.standard_normal(shape, np.float32)
+    ) / radius**NOISE_SPECTRAL_EXPONENT
+    fields = np.fft.irfft2(spectrum, s=(n, n)).astype(np.float32)  # 3 x n x n, periodic
     fields /= fields.std(axis=(1, 2), keepdims=True)
-    base = rng.uniform(0.25, 0.75, 3)
-    mix = rng.uniform(-0.12, 0.12, (3, 3))  # colour of each noise field
+    base = rng.uniform(0.25, 0.75, 3).astype(np.float32)
+    mix = rng.uniform(-0.12, 0.12, (3, 3)).astype(np.float32)  # colour of each noise field
     rgb = np.clip(base + np.moveaxis(fields, 0, -1) @ mix, 0.0, 1.0)
     return np.rint(255 * rgb).astype(np.uint8)
 
@@ -213,12 +221,16 @@ def texture_bank() -> TextureAtlas:
     for i, pyramid in enumerate(pyramids):
         for k, level in enumerate(pyramid):
             y0, x0 = i * band, columns[k]
-            image[y0 : y0 + sizes[k] + 2, x0 : x0 + sizes[k] + 2] = cv2.copyMakeBorder(level, 1, 1, 1, 1, cv2.BORDER_WRAP)
+            image[y0 : y0 + sizes[k] + 2, x0 : x0 + sizes[k] + 2] = cv2.copyMakeBorder(
+                level, 1, 1, 1, 1, cv2.BORDER_WRAP
+            )
             origin[i, k] = (x0 + 1, y0 + 1)
     return TextureAtlas(tuple(names), image, origin, sizes)
 
 
-def sample_texture(atlas: TextureAtlas, texture: np.ndarray, x: np.ndarray, y: np.ndarray, level: np.ndarray) -> np.ndarray:
+def sample_texture(
+    atlas: TextureAtlas, texture: np.ndarray, x: np.ndarray, y: np.ndarray, level: np.ndarray
+) -> np.ndarray:
     """Trilinear (mipmapped) lookup of periodic textures at level-0 texel coordinates.
 
     Args:
@@ -246,7 +258,10 @@ def sample_texture(atlas: TextureAtlas, texture: np.ndarray, x: np.ndarray, y: n
         maps = np.zeros((2, rows * chunk), np.float32)
         maps[0, : x.size], maps[1, : x.size] = mx, my
         colour = cv2.remap(
-            atlas.image, maps[0].reshape(rows, chunk), maps[1].reshape(rows, chunk), cv2.INTER_LINEAR,
+            atlas.image,
+            maps[0].reshape(rows, chunk),
+            maps[1].reshape(rows, chunk),
+            cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
         out += weight * colour.reshape(-1, 3)[: x.size].astype(np.float32)
@@ -380,7 +395,9 @@ class SyntheticScene:
         self.shadows = bool(shadows)
         rng = np.random.default_rng(self.seed)
         if surfaces is None:
-            room = np.array([rng.uniform(*ROOM_WIDTH_RANGE), rng.uniform(*ROOM_LENGTH_RANGE), rng.uniform(*ROOM_HEIGHT_RANGE)])
+            room = np.array(
+                [rng.uniform(*ROOM_WIDTH_RANGE), rng.uniform(*ROOM_LENGTH_RANGE), rng.uniform(*ROOM_HEIGHT_RANGE)]
+            )
             self.room_size: np.ndarray | None = room
             surfaces = [_random_surface(rng, mesh, name) for name, mesh in _room_faces(room)]
             num_objects = int(rng.integers(NUM_OBJECTS_RANGE[0], NUM_OBJECTS_RANGE[1] + 1))
@@ -463,29 +480,37 @@ class SyntheticScene:
         ray = np.concatenate([a, np.asarray(b) - a]).astype(np.float32)[None]
         return not bool(self.raycaster.test_occlusions(o3d.core.Tensor(ray), tnear=0.0, tfar=1.0).numpy()[0])
 
-    def sample_trajectory(self, rng: np.random.Generator, num_sources: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    def sample_trajectory(
+        self,
+        rng: np.random.Generator,
+        num_sources: int = 2,
+        depth_range: tuple[float, float] = DEFAULT_DEPTH_RANGE,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """A reference camera looking into the room and neighbouring source cameras.
 
         The reference camera stands in the near third of the room and looks at an object
         or a point on the far side. Each source camera is the reference moved by a random
         baseline of ``BASELINE_RANGE`` metres and turned by up to ``MAX_SOURCE_ROTATION``.
-        Cameras whose view comes closer than ``MIN_VIEW_DEPTH`` to a surface (or sees
-        outside the room) are rejected and drawn again.
+        A camera is rejected and drawn again unless all of a coarse grid of its rays hit
+        a surface, 90% of them (5th to 95th percentile) inside ``depth_range`` and none
+        closer than half its near end: no camera inside an object or against a wall.
 
         Args:
             rng: NumPy random generator (the trajectory is a function of its state).
             num_sources: number of source views N.
+            depth_range: ``(near, far)`` in metres, ``0 < near < far``.
         Returns:
             ``(T_world_ref, T_world_srcs)``: 4 x 4 and N x 4 x 4 float64 camera-to-world poses.
         """
         num_sources = positive_int(num_sources, "num_sources")
+        near, far = _depth_range(depth_range)
         if self.room_size is None:
             raise ValueError("sample_trajectory needs a random room scene (SyntheticScene(seed))")
         room = self.room_size
         up = np.array([0.0, 0.0, 1.0])
         objects = [s.mesh.get_center() for s in self.surfaces if s.kind in OBJECT_KINDS]
         for _ in range(CAMERA_ATTEMPTS):
-            eye = rng.uniform([0.5, 0.3, 0.9], [room[0] - 0.5, 0.35 * room[1], min(2.0, room[2] - 0.4)])
+            eye = rng.uniform([0.5, 0.3, 0.9], [room[0] - 0.5, 0.3 * room[1], min(2.0, room[2] - 0.4)])
             if objects and rng.random() < 0.7:
                 target = objects[int(rng.integers(len(objects)))]
             else:
@@ -495,7 +520,7 @@ class SyntheticScene:
             T_ref = np.asarray(look_at(eye, target, up))
             roll = axis_angle_to_matrix(np.array([0.0, 0.0, rng.uniform(-0.1, 0.1)]))
             T_ref[:3, :3] = T_ref[:3, :3] @ np.asarray(roll)
-            if not self._view_ok(T_ref):
+            if not self._view_ok(T_ref, near, far):
                 continue
             srcs = []
             for _ in range(CAMERA_ATTEMPTS):
@@ -507,18 +532,32 @@ class SyntheticScene:
                 delta[:3, :3] = np.asarray(axis_angle_to_matrix(w))
                 delta[:3, 3] = t
                 T_src = T_ref @ delta
-                if self.segment_is_free(T_ref[:3, 3], T_src[:3, 3]) and self._view_ok(T_src):
+                if self.segment_is_free(T_ref[:3, 3], T_src[:3, 3]) and self._view_ok(T_src, near, far):
                     srcs.append(T_src)
                     if len(srcs) == num_sources:
                         return T_ref, np.stack(srcs)
         raise RuntimeError(f"could not place cameras in scene seed {self.seed} after {CAMERA_ATTEMPTS} attempts")
 
-    def _view_ok(self, T_world_cam: np.ndarray) -> bool:
+    def _view_ok(self, T_world_cam: np.ndarray, near: float, far: float) -> bool:
         d = self.depth_probe(T_world_cam)
-        return bool((d > 0).all() and np.percentile(d, 5) >= MIN_VIEW_DEPTH and d.min() >= MIN_VIEW_DEPTH / 2)
+        if not (d > 0).all() or d.min() < near / 2:
+            return False
+        lo, hi = np.percentile(d, DEPTH_PROBE_PERCENTILES)
+        return bool(lo >= near and hi <= far)
 
 
 # --------------------------------------------------------------------------- rendering
+
+
+def _depth_range(depth_range: Any) -> tuple[float, float]:
+    """Validate ``(near, far)`` with ``0 < near < far``."""
+    try:
+        near, far = (float(x) for x in depth_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"depth_range must be a pair (near, far) of numbers, got {depth_range!r}") from None
+    if not (math.isfinite(near) and math.isfinite(far) and 0 < near < far):
+        raise ValueError(f"depth_range must satisfy 0 < near < far (metres), got {depth_range!r}")
+    return near, far
 
 
 def _camera(K: Any, T_world_cam: Any, height: Any, width: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -554,7 +593,9 @@ def _cast(
     return hits, depth
 
 
-def _albedo(scene: SyntheticScene, surface: np.ndarray, local: np.ndarray, normals: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+def _albedo(
+    scene: SyntheticScene, surface: np.ndarray, local: np.ndarray, normals: np.ndarray, footprint: np.ndarray
+) -> np.ndarray:
     """Triplanar texture colour of hit points: a blend of three planar projections.
 
     In each surface's object frame, projection ``a`` drops coordinate ``a`` of the point
@@ -685,6 +726,7 @@ class SyntheticMultiViewDataset(Dataset):
         cache_dir: cache folder (default :func:`default_cache_dir`).
         cache: set False to render every time and write nothing.
         noise_std: Gaussian sensor noise in grey levels (0 = none).
+        depth_range: ``(near, far)`` metres that most of every view's depths lie in.
     Returns (``__getitem__``):
         dict of torch tensors: ``ref_image`` 3 x H x W float32 RGB in 0..255 (not
         normalised), ``src_images`` N x 3 x H x W, ``K`` 3 x 3, ``T_world_ref`` 4 x 4,
@@ -703,6 +745,7 @@ class SyntheticMultiViewDataset(Dataset):
         cache_dir: str | os.PathLike | None = None,
         cache: bool = True,
         noise_std: float = 0.0,
+        depth_range: tuple[float, float] = DEFAULT_DEPTH_RANGE,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -720,6 +763,7 @@ class SyntheticMultiViewDataset(Dataset):
         self.noise_std = float(noise_std)
         if not math.isfinite(self.noise_std) or self.noise_std < 0:
             raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
+        self.depth_range = _depth_range(depth_range)
         self.cache = bool(cache)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._scenes: OrderedDict[int, SyntheticScene] = OrderedDict()
@@ -764,6 +808,7 @@ class SyntheticMultiViewDataset(Dataset):
             "height": self.height,
             "width": self.width,
             "noise_std": self.noise_std,
+            "depth_range": self.depth_range,
         }
         return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -772,7 +817,7 @@ class SyntheticMultiViewDataset(Dataset):
         scene_index, trajectory = divmod(index, self.samples_per_scene)
         scene = self.scene(scene_index)
         rng = np.random.default_rng([scene.seed, trajectory])
-        T_ref, T_srcs = scene.sample_trajectory(rng, self.num_sources)
+        T_ref, T_srcs = scene.sample_trajectory(rng, self.num_sources, self.depth_range)
         K = default_intrinsics(self.height, self.width)
         ref, depth = render_view(scene, K, T_ref, self.height, self.width, self.noise_std, rng)
         srcs = [render_view(scene, K, T, self.height, self.width, self.noise_std, rng)[0] for T in T_srcs]

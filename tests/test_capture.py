@@ -1,0 +1,66 @@
+"""Tests of mvdlib.capture: storage round trips, camera layout, and the committed capture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mvdlib.capture import (
+    DEFAULT_CAPTURE,
+    INV_DEPTH_QUANTUM,
+    capture,
+    decode_inverse_depth,
+    encode_inverse_depth,
+    load_capture,
+    save_capture,
+    sweep_cameras,
+)
+from mvdlib.data.synthetic import SyntheticScene
+from mvdlib.pointcloud import depth_to_points, precision_recall_fscore
+
+
+def test_inverse_depth_code_round_trip_within_its_quantum():
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.25, 50.0, (20, 30)).astype(np.float32)
+    depth[0, :5] = 0.0
+    back = decode_inverse_depth(encode_inverse_depth(depth))
+    assert (back[0, :5] == 0).all() and (back[1:] > 0).all()
+    err_inv = np.abs(1 / back[1:] - 1 / depth[1:])
+    assert err_inv.max() <= INV_DEPTH_QUANTUM / 2 + 1e-7
+    with pytest.raises(ValueError, match="at least"):
+        encode_inverse_depth(np.full((2, 2), 0.1))
+
+
+def test_sweep_cameras_look_at_the_room_from_free_space():
+    scene = SyntheticScene(7)
+    refs, srcs = sweep_cameras(scene, num_views=4, num_sources=3, seed=1)
+    assert refs.shape == (4, 4, 4) and srcs.shape == (4, 3, 4, 4)
+    offsets = np.linalg.norm(srcs[:, :, :3, 3] - refs[:, None, :3, 3], axis=-1)
+    assert (offsets >= 0.1 - 1e-9).all() and (offsets <= 0.25 + 1e-9).all()
+    for T in refs:
+        assert scene.segment_is_free(T[:3, 3], T[:3, 3] + 0.3 * T[:3, 2])  # nothing right in front
+        np.testing.assert_allclose(T[:3, :3].T @ T[:3, :3], np.eye(3), atol=1e-9)
+
+
+def test_small_capture_survives_save_and_load(tmp_path):
+    data = capture(num_views=2, num_sources=1, height=24, width=32, gt_points_per_m2=300)
+    back = load_capture(save_capture(tmp_path / "c.npz", data))
+    np.testing.assert_array_equal(back["rgb"], data["rgb"])
+    for m, maps in data["depth"].items():
+        valid = maps > 0
+        np.testing.assert_array_equal(back["depth"][m] > 0, valid)
+        np.testing.assert_allclose(back["depth"][m][valid], maps[valid], rtol=1e-3)
+    np.testing.assert_allclose(back["gt_points"], data["gt_points"], atol=1e-6)
+    assert back["provenance"]["scene_seed"] == data["provenance"]["scene_seed"]
+
+
+@pytest.mark.skipif(not DEFAULT_CAPTURE.is_file(), reason="data/ten_views.npz not generated yet")
+def test_committed_capture_ground_truth_depth_lies_on_the_ground_truth_points():
+    data = load_capture()
+    v = len(data["T_world_refs"])
+    assert data["rgb"].shape[0] == v and data["T_world_srcs"].shape[:2] == (v, data["provenance"]["num_sources"])
+    for view in (0, v - 1):
+        points, _ = depth_to_points(data["depth"]["gt"][view], data["K"], data["T_world_refs"][view])
+        sample = points[:: max(1, len(points) // 5000)]
+        precision, _, _ = precision_recall_fscore(sample, data["gt_points"], 0.03)
+        assert precision > 0.99

@@ -1,0 +1,212 @@
+"""Tests of mvdlib.train and mvdlib.evaluate: augmentation geometry, data order, loss decrease,
+exact resume, atomic and validated checkpoints, DistributedDataParallel with gloo."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mvdlib.geometry import axis_angle_to_matrix, project, transform_points
+from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, read_checkpoint
+from mvdlib.train import (
+    TrainConfig,
+    batch_indices,
+    batch_loss,
+    build_datasets,
+    collate_samples,
+    flip_horizontal,
+    jitter_photometric,
+    save_atomic,
+    train,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tiny_config(tmp_path: Path, cache: Path, **kw) -> TrainConfig:
+    base = {
+        "model_width": 0.125,
+        "height": 32,
+        "width": 64,
+        "num_depths": 16,
+        "batch_size": 2,
+        "steps": 4,
+        "lr": 1e-3,
+        "lr_milestones": (3,),
+        "train_scenes": 2,
+        "samples_per_scene": 2,
+        "val_scenes": 1,
+        "test_scenes": 1,
+        "val_every": 2,
+        "ckpt_every": 1,
+        "out": str(tmp_path / "run.pt"),
+        "cache_dir": str(cache),
+    }
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("mvdlib_cache")
+
+
+# ---- augmentation -------------------------------------------------------------------------
+
+
+def _rig(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    K = torch.tensor([[50.0, 0.7, 30.2], [0.0, 48.0, 20.9], [0.0, 0.0, 1.0]])
+    poses = torch.eye(4).repeat(3, 1, 1)
+    poses[:, :3, :3] = axis_angle_to_matrix(0.3 * torch.randn(3, 3, generator=g))
+    poses[:, :3, 3] = torch.randn(3, 3, generator=g)
+    return K, poses
+
+
+@given(seed=st.integers(0, 10_000))
+def test_flip_mirrors_every_projection(seed):
+    """After the flip, the mirrored world point F X projects to u' = W - 1 - u, v' = v in every view."""
+    w, h = 61, 40
+    K, poses = _rig(seed)
+    sample = {
+        "ref_image": torch.zeros(3, h, w),
+        "src_images": torch.zeros(2, 3, h, w),
+        "ref_depth": torch.zeros(1, h, w),
+        "K": K,
+        "T_world_ref": poses[0],
+        "T_world_srcs": poses[1:],
+    }
+    flipped = flip_horizontal(sample)
+    g = torch.Generator().manual_seed(seed)
+    for T, Tf in zip(poses, torch.cat([flipped["T_world_ref"][None], flipped["T_world_srcs"]]), strict=True):
+        assert torch.allclose(torch.linalg.det(Tf[:3, :3]), torch.tensor(1.0), atol=1e-5)
+        X_cam = torch.rand(1, 3, 5, generator=g) * torch.tensor([4.0, 4.0, 6.0])[None, :, None]
+        X_cam += torch.tensor([-2.0, -2.0, 2.0])[None, :, None]  # in front of the camera
+        X = transform_points(T[None], X_cam)  # world points
+        Xf = X * torch.tensor([-1.0, 1.0, 1.0])[None, :, None]  # the mirrored world
+        uv, z = project(X_cam, K[None])
+        uvf, zf = project(transform_points(torch.linalg.inv(Tf)[None], Xf), flipped["K"][None])
+        torch.testing.assert_close(uvf[:, 0], (w - 1) - uv[:, 0], atol=1e-3, rtol=1e-4)
+        torch.testing.assert_close(uvf[:, 1], uv[:, 1], atol=1e-3, rtol=1e-4)
+        torch.testing.assert_close(zf, z, atol=1e-4, rtol=1e-4)
+
+
+def test_flip_mirrors_images_and_depth():
+    img = torch.arange(2 * 3 * 2 * 3, dtype=torch.float32).reshape(2, 3, 2, 3)
+    K, poses = _rig(0)
+    s = {"ref_image": img[0], "src_images": img, "ref_depth": img[0, :1], "K": K,
+         "T_world_ref": poses[0], "T_world_srcs": poses[1:]}  # fmt: skip
+    f = flip_horizontal(s)
+    assert torch.equal(f["ref_image"][:, :, 0], img[0][:, :, 2])
+    assert torch.equal(f["src_images"][:, :, :, 0], img[:, :, :, 2])
+    assert torch.equal(f["ref_depth"][:, :, 1], img[0, :1, :, 1])
+    assert torch.equal(flip_horizontal(f)["T_world_ref"], poses[0])
+
+
+def test_jitter_is_shared_by_all_views_and_clipped():
+    s = {"ref_image": torch.tensor([0.0, 100.0, 250.0]), "src_images": torch.tensor([[10.0, 200.0]])}
+    j = jitter_photometric(s, gain=1.1, offset=-15.0)
+    torch.testing.assert_close(j["ref_image"], torch.tensor([0.0, 95.0, 255.0]))
+    torch.testing.assert_close(j["src_images"], torch.tensor([[0.0, 205.0]]))
+
+
+# ---- data order ---------------------------------------------------------------------------
+
+
+def test_batch_indices_cover_each_epoch_once_and_split_ranks():
+    n, b, world = 20, 3, 2
+    per_epoch = n // (b * world)
+    seen = []
+    for step in range(per_epoch):
+        r0 = batch_indices(step, n, b, seed=5, rank=0, world=world)
+        r1 = batch_indices(step, n, b, seed=5, rank=1, world=world)
+        assert len(r0) == len(r1) == b and not set(r0) & set(r1)
+        seen += r0 + r1
+    assert len(set(seen)) == len(seen) == per_epoch * b * world
+    assert batch_indices(7, n, b, 5) == batch_indices(7, n, b, 5)
+    assert batch_indices(0, n, b, 5) != batch_indices(per_epoch, n, b, 5)  # a new epoch, a new order
+    with pytest.raises(ValueError, match="dataset_size"):
+        batch_indices(0, 3, 2, 0, world=2)
+
+
+# ---- training -----------------------------------------------------------------------------
+
+
+def test_a_few_steps_reduce_the_loss(tmp_path, cache):
+    cfg = _tiny_config(tmp_path, cache, steps=8, flip=False, jitter=False, lr_milestones=())
+    train_set = build_datasets(cfg)["train"]
+    batch = collate_samples([train_set[i] for i in range(len(train_set))], torch.device("cpu"))
+
+    def loss_of(state):
+        model = MVDepthNet(cfg.model_width, cfg.num_depths)
+        model.load_state_dict(state)
+        with torch.no_grad():
+            return batch_loss(model.train(), batch, cfg.num_depths).item()
+
+    torch.manual_seed(cfg.seed)
+    before = loss_of(MVDepthNet(cfg.model_width, cfg.num_depths).state_dict())
+    ckpt = train(cfg, progress=False)
+    assert ckpt["step"] == 8 and len(ckpt["history"]["val_loss"]) == 4
+    assert loss_of(ckpt["model"]) < 0.8 * before
+
+
+def test_resume_continues_exactly(tmp_path, cache):
+    full = train(_tiny_config(tmp_path / "a", cache), progress=False)
+    cfg = _tiny_config(tmp_path / "b", cache)
+    train(dataclasses.replace(cfg, steps=2), progress=False)  # "interrupted" after step 2
+    resumed = train(cfg, resume=True, progress=False)
+    assert resumed["step"] == full["step"] == 4
+    for k, v in full["model"].items():
+        assert torch.equal(resumed["model"][k], v), k
+    assert resumed["history"]["train_loss"] == full["history"]["train_loss"]
+    on_disk = read_checkpoint(cfg.out)
+    assert on_disk["step"] == 4 and torch.equal(on_disk["model"]["disp1.0.bias"], full["model"]["disp1.0.bias"])
+
+
+def test_truncated_checkpoint_is_refused(tmp_path, cache):
+    cfg = _tiny_config(tmp_path, cache, steps=1)
+    train(cfg, progress=False)
+    data = Path(cfg.out).read_bytes()
+    Path(cfg.out).write_bytes(data[: len(data) // 3])
+    with pytest.raises(ValueError, match="truncated"):
+        train(dataclasses.replace(cfg, steps=2), resume=True, progress=False)
+
+
+def test_save_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    save_atomic({"step": 1}, path)
+
+    def crash(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_atomic({"step": 2}, path)
+    assert read_checkpoint(path) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_ddp_with_two_gloo_processes(tmp_path, cache):
+    out = tmp_path / "ddp.pt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "mvdlib.train", "--no-progress", "--model-width", "0.125", "--height", "32", "--width", "64",
+           "--num-depths", "8", "--batch-size", "1", "--steps", "2", "--train-scenes", "2",
+           "--samples-per-scene", "1", "--val-scenes", "1", "--val-every", "2", "--ckpt-every", "1",
+           "--out", str(out), "--cache-dir", str(cache)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = read_checkpoint(out)
+    assert ckpt["step"] == 2 and ckpt["device"] == "cpu x2"
+    model = load_pretrained(out)
+    assert model.width == 0.125 and model.num_depths == 8
+    assert np.isfinite(ckpt["history"]["val_loss"][-1])
