@@ -126,7 +126,7 @@ def main() -> None:
           f"{args.repeats} rounds")
     print(f"{'method':34s} {'median ms':>10s} {'min ms':>8s} {'speed-up vs (a)':>16s} {'max |diff| vs (c)':>18s}")
     for name, ts in times.items():
-        ratio = statistics.median(b / t for b, t in zip(base, ts))
+        ratio = statistics.median(b / t for b, t in zip(base, ts, strict=True))
         print(f"{name:34s} {1e3 * statistics.median(ts):10.1f} {1e3 * min(ts):8.1f} {ratio:15.2f}x {diffs[name]:18.2e}")
     count = args.planes * h * w
     print(f"floor, arithmetic: {FLOPS_PER_COST * count / 1e6:.0f} MFLOP at the measured matmul rate "

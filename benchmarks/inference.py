@@ -61,8 +61,10 @@ def main() -> None:
     ]
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     size = f"{PAPER_SIZE[1]} x {PAPER_SIZE[0]}"
-    print(f"MVDepthNet inference at {size}, {NUM_SOURCES} measurement frames, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
+    print(
+        f"MVDepthNet inference at {size}, {NUM_SOURCES} measurement frames, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
     print(f"{'device':<8}{'network':<38}{'parameters':>12}{'ms / frame':>12}")
     for device in devices:
         for name, width, depths in nets:

@@ -11,7 +11,7 @@ Rendering fifty views and running the network takes minutes on a CPU, so
 ``python -m mvdlib.capture`` computes the capture once and writes it to
 ``data/ten_views.npz`` (with its provenance); :func:`load_capture` reads it back in a
 fraction of a second. Depth-like maps are stored as 16-bit inverse depth (see
-:data:`INV_DEPTH_QUANTUM`), images as PNG.
+:data:`INV_DEPTH_QUANTUM`), ground-truth points as 16-bit millimetres, images as PNG.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ GT_VOXEL = 0.02  # metres
 # (3e-4 at 10 m).
 MAX_INV_DEPTH = 4.0
 INV_DEPTH_QUANTUM = MAX_INV_DEPTH / 65535
+# Ground-truth points are stored to the millimetre (well below GT_VOXEL and every threshold).
+POINT_QUANTUM = 0.001
 DEPTH_METHODS = ("gt", "wta_single", "wta_average", "mvdepthnet_single", "mvdepthnet_average")
 UP = np.array([0.0, 0.0, 1.0])  # the synthetic world's z axis points up
 
@@ -196,6 +198,15 @@ def capture(
     }
 
 
+def _encode_points(points: np.ndarray) -> dict[str, np.ndarray]:
+    """M x 3 points as uint16 millimetres from their minimum corner (rooms are < 65 m)."""
+    origin = np.asarray(points, dtype=np.float64).min(0)
+    code = np.round((points - origin) / POINT_QUANTUM)
+    if code.max() > np.iinfo(np.uint16).max:
+        raise ValueError(f"points must span at most {np.iinfo(np.uint16).max * POINT_QUANTUM} m")
+    return {"gt_origin": origin, "gt_points_mm": code.astype(np.uint16)}
+
+
 def save_capture(path: str | Path, data: dict[str, Any]) -> Path:
     """Write a capture to a compressed ``.npz`` (depths as uint16 inverse depth, images as PNG)."""
     path = Path(path)
@@ -203,7 +214,7 @@ def save_capture(path: str | Path, data: dict[str, Any]) -> Path:
         "K": data["K"],
         "T_world_refs": data["T_world_refs"],
         "T_world_srcs": data["T_world_srcs"],
-        "gt_points": data["gt_points"],
+        **_encode_points(data["gt_points"]),
         "provenance": np.array(json.dumps(data["provenance"])),
     }
     for i, img in enumerate(data["rgb"]):
@@ -235,7 +246,7 @@ def load_capture(path: str | Path | None = None) -> dict[str, Any]:
             "T_world_refs": f["T_world_refs"],
             "T_world_srcs": f["T_world_srcs"],
             "depth": {m: decode_inverse_depth(f[f"invdepth_{m}"]) for m in DEPTH_METHODS if f"invdepth_{m}" in f},
-            "gt_points": f["gt_points"].astype(np.float64),
+            "gt_points": f["gt_origin"] + f["gt_points_mm"] * POINT_QUANTUM,
             "provenance": json.loads(str(f["provenance"])),
         }
 
@@ -264,7 +275,15 @@ def main(argv: list[str] | None = None) -> None:
             "seconds": round(time.time() - start, 1),
         }
     )
-    print(f"wrote {save_capture(args.out, data)}: methods {sorted(data['depth'])}, {len(data['gt_points'])} GT points")
+    path = save_capture(args.out, data)
+    sidecar = {
+        **data["provenance"],
+        "file": path.name,
+        "methods": sorted(data["depth"]),
+        "gt_points": len(data["gt_points"]),
+    }
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1) + "\n")
+    print(f"wrote {path} and its provenance {path.with_suffix('.json').name}: {sidecar}")
 
 
 if __name__ == "__main__":

@@ -18,13 +18,14 @@ into the source camera.
 Pixels that warp outside the source image follow the original implementation, which calls
 ``grid_sample`` with zero padding: the warped value is 0, so the cost there is
 ``sum_c |ref_c|`` (a pixel whose four bilinear taps straddle the border blends the inside
-taps with zeros). A plane point behind the source camera (``z_src <= 0``) cannot be seen
-and is treated the same way, as outside the image; the original divides by ``z + 1e-6``
+taps with zeros). A plane point behind the source camera (``z_src <= 0``, numerically
+``<= MIN_Z``) cannot be seen and is treated the same way, as outside the image; the original divides by ``z + 1e-6``
 regardless of its sign and samples a mirrored pixel there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -50,6 +51,7 @@ __all__ = [
     "inverse_depth_samples",
     "multi_view_cost_volume",
     "plane_sweep_cost_volume",
+    "warp_to_planes",
     "winner_take_all",
 ]
 
@@ -59,11 +61,14 @@ NUM_DEPTHS = 64
 MIN_DEPTH = 0.5
 MAX_DEPTH = 50.0
 
-# A normalised grid_sample coordinate whose four bilinear taps all lie outside any image of
-# width and height >= 2 (x = 3 is pixel u = 2(W-1) >= W): grid points that cannot be seen
-# (behind the source camera) are sent there, and every coordinate is clamped to
-# [-OUTSIDE, OUTSIDE] so that huge values near the plane at infinity never overflow the
-# integer index arithmetic inside grid_sample.
+# A plane point whose source-camera z (scaled by the inverse depth s, as in a + s b) is at
+# most MIN_Z is treated as behind the camera: this keeps the perspective divide finite (no
+# inf or NaN reaches grid_sample), and a point that close to the camera plane projects
+# millions of pixels outside the image anyway. The original adds 1e-6 to z for the same end.
+MIN_Z = 1e-6
+# A normalised grid_sample coordinate whose four bilinear taps lie outside any image at
+# least 2 pixels wide and high (x = 3 is pixel u = 2(W-1) >= W): where points behind the
+# source camera are sent.
 OUTSIDE = 3.0
 
 # On the CPU the planes are warped in chunks whose warped images (chunk x C x H x W
@@ -123,7 +128,7 @@ def _inverse_depths(inv_depths: Any, like: Tensor) -> Tensor:
 
 
 def _sweep_coefficients(K: Tensor, T_src_ref: Tensor, h: int, w: int, like: Tensor) -> tuple[Tensor, Tensor]:
-    """``a = N K R K^-1 [u, v, 1]`` (B x HW x 3) and ``b = N K t`` (B x 3); N maps pixels to grid_sample's [-1, 1]."""
+    """``a = N K R K^-1 [u, v, 1]`` (B x 3 x HW) and ``b = N K t`` (B x 3); N maps pixels to grid_sample's [-1, 1]."""
     to_grid = torch.tensor(
         [[2.0 / (w - 1), 0.0, -1.0], [0.0, 2.0 / (h - 1), -1.0], [0.0, 0.0, 1.0]], dtype=torch.float64, device=K.device
     )
@@ -131,8 +136,84 @@ def _sweep_coefficients(K: Tensor, T_src_ref: Tensor, h: int, w: int, like: Tens
     R, t = T_src_ref[:, :3, :3].double(), T_src_ref[:, :3, 3:].double()
     homography = to_grid @ Kd @ R @ torch.linalg.inv(Kd)  # B x 3 x 3, the plane at infinity
     b = (to_grid @ Kd @ t)[..., 0].to(like)  # B x 3
-    a = pixel_grid(h, w, like.dtype, like.device).T @ homography.to(like).transpose(1, 2)  # B x HW x 3
+    a = homography.to(like) @ pixel_grid(h, w, like.dtype, like.device)  # B x 3 x HW
     return a, b
+
+
+def _plane_grid(a: Tensor, b: Tensor, s: Tensor, grid: Tensor, scratch: Tensor) -> None:
+    """Write the grid_sample coordinates of the planes ``s`` (n x 1) into ``grid`` (n x HW x 2).
+
+    ``x = (a_x + s b_x) / (a_z + s b_z)``, likewise ``y``: one multiply-add per coordinate
+    and plane, computed in the planar ``scratch`` (3 x n x HW) so that it vectorises.
+    Points with ``a_z + s b_z <= MIN_Z`` (behind the source camera) get ``OUTSIDE``.
+    """
+    xyz = torch.addcmul(a[:, None, :], s, b[:, None, None], out=scratch)  # 3 x n x HW, homogeneous
+    behind = xyz[2] <= MIN_Z
+    inv_z = xyz[2].reciprocal_()
+    for k in range(2):
+        torch.mul(xyz[k], inv_z, out=grid[..., k])
+    if behind.any():
+        grid.masked_fill_(behind[..., None], OUTSIDE)
+
+def _sweep(
+    src: Tensor, K: Tensor, T_src_ref: Tensor, s: Tensor, batch: int, planes_per_chunk: int | None
+) -> Iterator[tuple[int, int, Tensor]]:
+    """Warp ``src`` through the planes ``s``, a chunk of planes at a time.
+
+    Yields ``(i, d0, warped)``: batch item ``i``, first plane ``d0`` of the chunk and the
+    n x C x H x W warped source images of planes ``d0 .. d0 + n - 1``. Inputs are validated
+    B x C x H x W (or batch 1, broadcast to ``batch``), B x 3 x 3, B x 4 x 4 and D.
+    """
+    c, h, w = src.shape[1:]
+    num_planes = s.numel()
+    if planes_per_chunk is None:
+        planes_per_chunk = num_planes if src.is_cuda else max(1, CPU_CHUNK_ELEMENTS // (c * h * w))
+    chunk = min(positive_int(planes_per_chunk, "planes_per_chunk"), num_planes)
+    with torch.no_grad():  # the geometry: gradients flow to the images only
+        a, b = _sweep_coefficients(K, T_src_ref, h, w, src)
+    # Buffers reused across chunks (a fresh multi-megabyte tensor per chunk costs page faults);
+    # when src needs a gradient, grid_sample saves its grid, so each chunk gets its own.
+    fresh_grids = torch.is_grad_enabled() and src.requires_grad
+    scratch = src.new_empty(3, chunk, h * w)
+    grid_buffer = src.new_empty(chunk, h * w, 2)
+    for i in range(batch):
+        src_i, a_i, b_i = src[i % src.shape[0]], a[i % a.shape[0]], b[i % b.shape[0]]
+        for d0 in range(0, num_planes, chunk):
+            s_chunk = s[d0 : d0 + chunk, None]  # n x 1
+            n = s_chunk.shape[0]
+            grid = torch.empty_like(grid_buffer[:n]) if fresh_grids else grid_buffer[:n]
+            with torch.no_grad():
+                _plane_grid(a_i, b_i, s_chunk, grid, scratch[:, :n])
+            # One batch of n planes: grid_sample spreads a batch over the CPU threads.
+            yield i, d0, F.grid_sample(src_i.expand(n, c, h, w), grid.view(n, h, w, 2), align_corners=True)
+
+
+def _sweep_inputs(src: Any, K: Any, T_src_ref: Any, inv_depths: Any, name: str = "src"):
+    src_t = _images(src, name, 4)
+    Kt = intrinsics(K, "K").to(src_t)
+    Tt = rigid_pose(T_src_ref, "T_src_ref").to(src_t)
+    return src_t, Kt, Tt, _inverse_depths(inv_depths, src_t)
+
+
+def warp_to_planes(src: Any, K: Any, T_src_ref: Any, inv_depths: Any) -> Tensor:
+    """The source image warped into the reference view through each plane, ``src(H_d u)`` (chapter 9).
+
+    What :func:`plane_sweep_cost_volume` compares with the reference image; for figures
+    and explorers (it returns D images, so keep D small at large sizes).
+
+    Args:
+        src: B x C x H x W source images.
+        K: 3 x 3 or B x 3 x 3 intrinsics; T_src_ref: 4 x 4 or B x 4 x 4 reference-to-source transform.
+        inv_depths: D positive inverse depths in 1/m.
+    Returns:
+        B x D x C x H x W warped images; 0 where the plane point falls outside the source image.
+    """
+    src_t, Kt, Tt, s = _sweep_inputs(src, K, T_src_ref, inv_depths)
+    b = batch_size({"src": src_t.shape[0], "K": Kt.shape[0], "T_src_ref": Tt.shape[0]})
+    planes = [[] for _ in range(b)]
+    for i, _, warped in _sweep(src_t, Kt, Tt, s, b, None):
+        planes[i].append(warped)
+    return torch.stack([torch.cat(p) for p in planes])
 
 
 def plane_sweep_cost_volume(
@@ -161,38 +242,24 @@ def plane_sweep_cost_volume(
             memory, not the result.
     Returns:
         B x D x H x W costs, on the device and in the dtype of ``ref``; differentiable with
-        respect to the images (and to ``K`` and the pose).
+        respect to the images (``K`` and the pose are treated as constants).
     """
     ref_t = _images(ref, "ref", 4)
-    src_t = _images(src, "src", 4).to(ref_t)
+    src_t, Kt, Tt, s = _sweep_inputs(src, K, T_src_ref, inv_depths)
+    src_t = src_t.to(ref_t)
     if ref_t.shape[1:] != src_t.shape[1:]:
         raise ValueError(f"ref and src must have the same C x H x W, got {shape_str(ref_t)} and {shape_str(src_t)}")
-    Kt = intrinsics(K, "K").to(ref_t)
-    Tt = rigid_pose(T_src_ref, "T_src_ref").to(ref_t)
-    s = _inverse_depths(inv_depths, ref_t)
     b = batch_size({"ref": ref_t.shape[0], "src": src_t.shape[0], "K": Kt.shape[0], "T_src_ref": Tt.shape[0]})
-    c, h, w = ref_t.shape[1:]
-    num_planes = s.numel()
-    if planes_per_chunk is None:
-        planes_per_chunk = num_planes if ref_t.is_cuda else max(1, CPU_CHUNK_ELEMENTS // (c * h * w))
-    chunk = positive_int(planes_per_chunk, "planes_per_chunk")
-
-    a, bt = _sweep_coefficients(Kt, Tt, h, w, ref_t)
-    cost = ref_t.new_empty(b, num_planes, h, w)
-    for i in range(b):
-        ref_i, src_i = ref_t[i % ref_t.shape[0]], src_t[i % src_t.shape[0]]
-        a_i, b_i = a[i % a.shape[0]], bt[i % bt.shape[0]]
-        for d0 in range(0, num_planes, chunk):
-            s_chunk = s[d0 : d0 + chunk]
-            n = s_chunk.numel()
-            homog = torch.addcmul(a_i, s_chunk[:, None, None], b_i)  # n x HW x 3
-            z = homog[..., 2:]  # n x HW x 1
-            visible = z > 0
-            grid = torch.where(visible, homog[..., :2] / torch.where(visible, z, 1.0), OUTSIDE)  # n x HW x 2
-            grid = grid.clamp(-OUTSIDE, OUTSIDE).view(n, h, w, 2)
-            warped = F.grid_sample(src_i.expand(n, c, h, w), grid, align_corners=True, padding_mode="zeros")
-            # In place is safe for autograd: grid_sample's backward needs its inputs, not its output.
-            cost[i, d0 : d0 + n] = torch.linalg.vector_norm(warped.sub_(ref_i), ord=1, dim=1)  # n x H x W
+    cost = ref_t.new_empty(b, s.numel(), *ref_t.shape[2:])
+    for i, d0, warped in _sweep(src_t, Kt.to(ref_t), Tt.to(ref_t), s.to(ref_t), b, planes_per_chunk):
+        # In place is safe for autograd: grid_sample's backward needs its inputs, not its
+        # output, and abs_ keeps what its own backward needs.
+        diff = warped.sub_(ref_t[i % ref_t.shape[0]]).abs_()  # n x C x H x W
+        out = cost[i, d0 : d0 + diff.shape[0]]
+        if diff.requires_grad:  # out= does not record gradients
+            out[:] = diff.sum(1)
+        else:
+            torch.sum(diff, 1, out=out)  # n x H x W
     return cost
 
 

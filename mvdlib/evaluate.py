@@ -21,31 +21,40 @@ from mvdlib import default_device
 from mvdlib.data.real import load_stereo_pair
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.metrics import METRIC_NAMES, depth_metrics
-from mvdlib.models.mvdepthnet import DEFAULT_CHECKPOINT, MVDepthNet, load_pretrained, read_checkpoint
-from mvdlib.train import TrainConfig, build_datasets, collate_samples, cost_volume_for_batch, export_checkpoint
+from mvdlib.models.mvdepthnet import (
+    DEFAULT_CHECKPOINT,
+    IMAGE_ONLY_CHECKPOINT,
+    MVDepthNet,
+    load_pretrained,
+    read_checkpoint,
+)
+from mvdlib.train import build_datasets, collate_samples, config_from_dict, cost_volume_for_batch, export_checkpoint
 
 __all__ = ["evaluate_checkpoint_dict", "evaluate_model", "evaluate_real_pair", "format_table", "main"]
 
 MVDEPTHNET = "MVDepthNet"
+IMAGE_ONLY = "image-only network"
 WTA = "winner-take-all"
 
 
 @torch.no_grad()
 def predict_batch(model: MVDepthNet, batch: dict[str, Tensor], num_sources: int | None = None) -> dict[str, Tensor]:
-    """Depth of MVDepthNet and of winner-take-all on the same cost volume, B x 1 x H x W each.
+    """Depth of the network and of winner-take-all on the same cost volume, B x 1 x H x W each.
 
     Args:
         model: the network (eval mode).
         batch: collated samples at the network's resolution (see ``mvdlib.train.cost_volume_for_batch``).
         num_sources: use only the first ``num_sources`` measurement frames (default: all).
+    Returns:
+        ``{"MVDepthNet" or "image-only network": depth, "winner-take-all": depth}``.
     """
     if num_sources is not None:
         batch = dict(batch)
         batch["src_images"] = batch["src_images"][:, :num_sources]
         batch["T_world_srcs"] = batch["T_world_srcs"][:, :num_sources]
     ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
-    inv = model(ref, cost)[0]
-    return {MVDEPTHNET: 1.0 / inv, WTA: 1.0 / cv.winner_take_all(cost, inv_depths)}
+    inv = model(ref, cost)[0]  # an image_only network ignores the cost volume
+    return {IMAGE_ONLY if model.image_only else MVDEPTHNET: 1.0 / inv, WTA: 1.0 / cv.winner_take_all(cost, inv_depths)}
 
 
 def _metrics(preds: dict[str, list[Tensor]], gts: list[Tensor]) -> dict[str, dict[str, float]]:
@@ -68,19 +77,19 @@ def evaluate_model(
         batch_size: samples per forward pass.
         num_sources: use only the first ``num_sources`` measurement frames (default: all).
     Returns:
-        ``{"MVDepthNet": metrics, "winner-take-all": metrics}``.
+        ``{"MVDepthNet" (or "image-only network"): metrics, "winner-take-all": metrics}``.
     """
     if (dataset.height, dataset.width) != tuple(model.input_size):
         size = (dataset.height, dataset.width)
         raise ValueError(f"dataset size must equal model.input_size {model.input_size}, got {size}")
     model.eval()
     device = next(model.parameters()).device
-    preds: dict[str, list[Tensor]] = {MVDEPTHNET: [], WTA: []}
+    preds: dict[str, list[Tensor]] = {}
     gts = []
     for start in range(0, len(dataset), batch_size):
         batch = collate_samples([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))], device)
         for name, depth in predict_batch(model, batch, num_sources).items():
-            preds[name].append(depth.cpu())
+            preds.setdefault(name, []).append(depth.cpu())
         gts.append(batch["ref_depth"].cpu())
     return _metrics(preds, gts)
 
@@ -106,15 +115,15 @@ def evaluate_checkpoint_dict(ckpt: dict[str, Any], model: MVDepthNet | None = No
         ckpt: a training checkpoint (``mvdlib.train.train``) or its ``train_config``-bearing dict.
         model: the loaded network (default: built from ``ckpt``).
     """
-    cfg = TrainConfig(**{**ckpt["train_config"], "lr_milestones": tuple(ckpt["train_config"]["lr_milestones"])})
+    cfg = config_from_dict(ckpt["train_config"])
     if model is None:
-        model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width))
+        size = (cfg.height, cfg.width)
+        model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=size, image_only=cfg.image_only)
         model.load_state_dict(ckpt["model"])
     model = model.to(default_device()).eval()
     test = build_datasets(cfg)["test"]
-    results: dict[str, Any] = {
-        "synthetic_test": {"samples": len(test), "metrics": evaluate_model(model, test, cfg.batch_size)}
-    }
+    synthetic = evaluate_model(model, test, cfg.batch_size)
+    results: dict[str, Any] = {"synthetic_test": {"samples": len(test), "metrics": synthetic}}
     results["real_pair"] = {"samples": 1, "metrics": evaluate_real_pair(model)}
     return results
 
@@ -128,25 +137,52 @@ def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
     return "\n".join(lines)
 
 
+def _evaluate_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(checkpoint dict, training configuration, results) of a training or exported checkpoint."""
+    ckpt = read_checkpoint(path)
+    if "train_config" in ckpt:
+        return ckpt, ckpt["train_config"], evaluate_checkpoint_dict(ckpt)
+    # an exported checkpoint: the provenance JSON beside it holds the training configuration
+    train_config = json.loads(Path(path).with_suffix(".json").read_text())["train_config"]
+    return ckpt, train_config, evaluate_checkpoint_dict({"train_config": train_config}, load_pretrained(path))
+
+
+# Settings that must agree for two checkpoints to be compared on the same cost volumes.
+SHARED_SETTINGS = ("height", "width", "num_depths", "num_sources", "test_scenes", "seed")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command-line entry point (``python -m mvdlib.evaluate``)."""
     p = argparse.ArgumentParser(
         prog="python -m mvdlib.evaluate",
-        description="Metrics of an MVDepthNet checkpoint and of winner-take-all on the same cost volumes.",
+        description="Metrics of MVDepthNet checkpoints and of winner-take-all on the same cost volumes.",
     )
-    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="training or exported checkpoint")
-    p.add_argument("--export", default=None, help="write a float16 checkpoint and its provenance JSON here")
+    default = [str(c) for c in (DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT) if c.exists()]
+    p.add_argument(
+        "--checkpoint",
+        nargs="+",
+        default=default,
+        help="training or exported checkpoints (default: the committed ones)",
+    )
+    p.add_argument("--export", default=None, help="write the (single) checkpoint as float16 with provenance here")
     args = p.parse_args(argv)
-    ckpt = read_checkpoint(args.checkpoint)
-    if "train_config" in ckpt:
-        results = evaluate_checkpoint_dict(ckpt)
-    else:  # an exported checkpoint: its provenance JSON holds the training configuration
-        provenance = json.loads(Path(args.checkpoint).with_suffix(".json").read_text())
-        model = load_pretrained(args.checkpoint)
-        results = evaluate_checkpoint_dict({"train_config": provenance["train_config"]}, model)
+    if not args.checkpoint:
+        raise ValueError("no checkpoint given and none committed in data/")
+    if args.export and len(args.checkpoint) != 1:
+        raise ValueError(f"--export takes exactly one --checkpoint, got {len(args.checkpoint)}")
+    results: dict[str, Any] = {}
+    first_config = None
+    for path in args.checkpoint:
+        ckpt, train_config, r = _evaluate_file(path)
+        shared = {k: train_config[k] for k in SHARED_SETTINGS}
+        if first_config is not None and shared != first_config:
+            raise ValueError(f"checkpoints must share {SHARED_SETTINGS}: {first_config} vs {shared} ({path})")
+        first_config = shared
+        for key, part in r.items():
+            results.setdefault(key, {"samples": part["samples"], "metrics": {}})["metrics"].update(part["metrics"])
     for key, title in (("synthetic_test", "synthetic test split"), ("real_pair", "real stereo pair")):
-        r = results[key]
-        print(format_table(r["metrics"], f"{title} ({r['samples']} samples)"), end="\n\n")
+        part = results[key]
+        print(format_table(part["metrics"], f"{title} ({part['samples']} samples)"), end="\n\n")
     if args.export:
         if "train_config" not in ckpt:
             raise ValueError("--export needs a training checkpoint (one written by python -m mvdlib.train)")

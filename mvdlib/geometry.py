@@ -103,8 +103,8 @@ def project(points: Any, K: Any) -> tuple[Any, Any]:
         K: B x 3 x 3 (or 3 x 3) intrinsics.
     Returns:
         ``(uv, z)``: B x 2 x ... pixel coordinates and B x 1 x ... depths (unbatched
-        2 x N and 1 x N for a 3 x N input). Points with ``z <= 0`` (behind the camera)
-        get ``uv = NaN``.
+        2 x N and 1 x N for a 3 x N input and a single ``K``). Points with ``z <= 0``
+        (behind the camera) get ``uv = NaN``.
     """
     p, unbatched = _points(points, "points")
     Kt = intrinsics(K, "K").to(p)
@@ -117,7 +117,7 @@ def project(points: Any, K: Any) -> tuple[Any, Any]:
     uv = torch.where(in_front, q[:, :2] / safe_z, torch.full_like(q[:, :2], float("nan")))
     uv = uv.reshape(b, 2, *p.shape[2:])
     z = z.expand(b, 1, -1).reshape(b, 1, *p.shape[2:])
-    if unbatched:
+    if unbatched and b == 1:  # 3 x N points seen by a batch of cameras stay batched
         uv, z = uv[0], z[0]
     return like_input(uv, points), like_input(z, points)
 
@@ -129,7 +129,8 @@ def transform_points(T: Any, points: Any) -> Any:
         T: B x 4 x 4 (or 4 x 4) rigid transform, e.g. ``T_world_cam``.
         points: B x 3 x ... or 3 x N.
     Returns:
-        Points of the same shape, in the frame ``T`` maps into.
+        Points of the same shape, in the frame ``T`` maps into (B x 3 x N for 3 x N points
+        and a batch of transforms).
     """
     p, unbatched = _points(points, "points")
     Tt = rigid_pose(T, "T").to(p)
@@ -137,7 +138,7 @@ def transform_points(T: Any, points: Any) -> Any:
     flat = p.reshape(p.shape[0], 3, -1)  # B x 3 x N
     out = Tt[:, :3, :3] @ flat + Tt[:, :3, 3:]  # B x 3 x N
     out = out.reshape(b, 3, *p.shape[2:])
-    return like_input(out[0] if unbatched else out, points)
+    return like_input(out[0] if unbatched and b == 1 else out, points)
 
 
 def invert_pose(T: Any) -> Any:
@@ -226,7 +227,8 @@ def epipolar_line(K: Any, T_src_ref: Any, uv: Any, K_src: Any = None) -> Any:
         K_src: source intrinsics if they differ from ``K``.
     Returns:
         Lines ``(a, b, c)`` normalised to ``a^2 + b^2 = 1`` (so ``a u + b v + c`` is the
-        signed distance in pixels): 3 x N, B x 3 x N, or 3 for a single pixel.
+        signed distance in pixels): 3 x N, B x 3 x N, or 3 for a single pixel (B x 3 for
+        a single pixel and batched ``K`` or ``T_src_ref``).
     """
     Kr = intrinsics(K, "K")
     Ks = Kr if K_src is None else intrinsics(K_src, "K_src").to(Kr)
@@ -250,7 +252,7 @@ def epipolar_line(K: Any, T_src_ref: Any, uv: Any, K_src: Any = None) -> Any:
     lines = lines / lines[:, :2].norm(dim=1, keepdim=True)
     lines = lines.expand(b, 3, -1)
     if single:
-        lines = lines[0, :, 0]
+        lines = lines[:, :, 0] if b > 1 else lines[0, :, 0]
     elif as_tensor(uv, "uv").dim() == 2 and lines.shape[0] == 1:
         lines = lines[0]
     return like_input(lines, uv)

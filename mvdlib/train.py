@@ -46,6 +46,7 @@ __all__ = [
     "batch_loss",
     "build_datasets",
     "collate_samples",
+    "config_from_dict",
     "cost_volume_for_batch",
     "export_checkpoint",
     "flip_horizontal",
@@ -86,6 +87,7 @@ class TrainConfig:
     ckpt_every: int = 10
     flip: bool = True
     jitter: bool = True
+    image_only: bool = False  # ablation: zeros instead of the cost volume, a single-image network
     out: str = "runs/mvdepthnet_cpu.pt"
     cache_dir: str | None = None
 
@@ -204,7 +206,9 @@ def collate_samples(samples: list[dict[str, Tensor]], device: torch.device | str
     return {k: torch.stack([s[k] for s in samples]).to(device) for k in samples[0]}
 
 
-def cost_volume_for_batch(batch: dict[str, Tensor], num_depths: int) -> tuple[Tensor, Tensor, Tensor]:
+def cost_volume_for_batch(
+    batch: dict[str, Tensor], num_depths: int, image_only: bool = False
+) -> tuple[Tensor, Tensor, Tensor]:
     """Normalised reference image, cost volume and inverse-depth planes of a batch.
 
     As in the original, the cost volume is built on the normalised images.
@@ -213,21 +217,25 @@ def cost_volume_for_batch(batch: dict[str, Tensor], num_depths: int) -> tuple[Te
         batch: collated samples (``ref_image`` Bx3xHxW, ``src_images`` BxNx3xHxW, ``K`` Bx3x3,
             ``T_world_ref`` Bx4x4, ``T_world_srcs`` BxNx4x4).
         num_depths: number of planes D.
+        image_only: skip building the cost volume and return zeros (all an ``image_only`` network reads).
     Returns:
         ``(ref B x 3 x H x W, cost B x D x H x W, inv_depths D)``.
     """
     ref = normalize_image(batch["ref_image"])
+    inv_depths = cv.inverse_depth_samples(num_depths).to(ref.device)
+    if image_only:
+        b, _, h, w = ref.shape
+        return ref, ref.new_zeros(b, num_depths, h, w), inv_depths
     srcs = normalize_image(batch["src_images"])
     b, n = srcs.shape[:2]
     T_ref = batch["T_world_ref"][:, None].expand(b, n, 4, 4).reshape(b * n, 4, 4)
     T_src_refs = relative_pose(T_ref, batch["T_world_srcs"].reshape(b * n, 4, 4)).reshape(b, n, 4, 4)
-    inv_depths = cv.inverse_depth_samples(num_depths).to(ref.device)
     return ref, cv.multi_view_cost_volume(ref, srcs, batch["K"], T_src_refs, inv_depths), inv_depths
 
 
-def batch_loss(model: torch.nn.Module, batch: dict[str, Tensor], num_depths: int) -> Tensor:
+def batch_loss(model: torch.nn.Module, batch: dict[str, Tensor], num_depths: int, image_only: bool = False) -> Tensor:
     """The multi-scale inverse-depth L1 loss of ``model`` on a batch (invalid depth masked out)."""
-    ref, cost, _ = cost_volume_for_batch(batch, num_depths)
+    ref, cost, _ = cost_volume_for_batch(batch, num_depths, image_only)
     depth = batch["ref_depth"]
     valid = torch.isfinite(depth) & (depth > 0)
     target = torch.where(valid, 1.0 / torch.where(valid, depth, torch.ones_like(depth)), torch.zeros_like(depth))
@@ -255,10 +263,12 @@ def _model_config(cfg: TrainConfig) -> dict[str, Any]:
         "num_depths": cfg.num_depths,
         "align_corners": False,
         "input_size": [cfg.height, cfg.width],
+        "image_only": cfg.image_only,
     }
 
 
-def _config_from_dict(d: dict[str, Any]) -> TrainConfig:
+def config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    """A :class:`TrainConfig` from its saved dict form (lists back to tuples)."""
     d = dict(d)
     d["lr_milestones"] = tuple(d["lr_milestones"])
     return TrainConfig(**d)
@@ -270,7 +280,7 @@ def _validate(model: torch.nn.Module, dataset: SyntheticMultiViewDataset, cfg: T
     losses = []
     for start in range(0, len(dataset), cfg.batch_size):
         batch = collate_samples([dataset[i] for i in range(start, min(start + cfg.batch_size, len(dataset)))], device)
-        losses.append(batch_loss(model, batch, cfg.num_depths).item())
+        losses.append(batch_loss(model, batch, cfg.num_depths, cfg.image_only).item())
     model.train()
     return sum(losses) / len(losses)
 
@@ -321,9 +331,10 @@ def _train(
     ckpt = None
     if resume and Path(cfg.out).exists():
         ckpt = read_checkpoint(cfg.out)
-        cfg = dataclasses.replace(_config_from_dict(ckpt["train_config"]), steps=cfg.steps)
+        cfg = dataclasses.replace(config_from_dict(ckpt["train_config"]), steps=cfg.steps)
     seed_everything(cfg.seed)
-    model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width)).to(device)
+    model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width), image_only=cfg.image_only)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step, wall, history = 0, 0.0, {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
     if ckpt is not None:
@@ -363,7 +374,7 @@ def _train(
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + rank)
         idx = batch_indices(step, len(train_set), cfg.batch_size, cfg.seed, rank, world)
         batch = collate_samples([_augment(train_set[i], cfg, g) for i in idx], device)
-        loss = batch_loss(net, batch, cfg.num_depths)
+        loss = batch_loss(net, batch, cfg.num_depths, cfg.image_only)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -455,9 +466,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         v = getattr(args, f.name)
         if v is not None:
             values[f.name] = v
-    cfg = _config_from_dict(values)
+    cfg = config_from_dict(values)
     command = "python -m mvdlib.train " + " ".join(sys.argv[1:] if argv is None else argv)
     return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
+
 
 if __name__ == "__main__":
     main()

@@ -11,9 +11,9 @@
   ``W/2`` under PyTorch 0.4's ``grid_sample`` (whose behaviour is ``align_corners=True``),
   which samples pixel ``u (W-1)/W`` instead of ``u``, a shift of up to one pixel at the
   right and bottom borders.
-* :func:`per_pixel_cost_volume` is the definition written out: loops over pixels, planes
-  and channels, the 3-D point on the plane, its projection, and bilinear sampling by hand
-  with zeros outside the image. Only for tiny images.
+* :func:`per_pixel_warp` and :func:`per_pixel_cost_volume` are the definition written
+  out: loops over planes and pixels, the 3-D point on the plane, its projection, and
+  bilinear sampling by hand with zeros outside the image. Only for tiny images.
 """
 
 from __future__ import annotations
@@ -74,25 +74,27 @@ def _bilinear(image: np.ndarray, u: float, v: float) -> np.ndarray:
     return value
 
 
-def per_pixel_cost_volume(ref: Tensor, src: Tensor, K: Tensor, T_src_ref: Tensor, inv_depths: Tensor) -> Tensor:
-    """The cost volume by its definition, in float64 Python loops. ref/src 1 x C x H x W; returns 1 x D x H x W."""
-    ref_np = ref[0].double().numpy()
+def per_pixel_warp(src: Tensor, K: Tensor, T_src_ref: Tensor, inv_depths: Tensor) -> Tensor:
+    """The source image seen through each plane, by loops in float64. src 1 x C x H x W; returns 1 x D x C x H x W."""
     src_np = src[0].double().numpy()
     K_np = K.double().numpy()
     K_inv = np.linalg.inv(K_np)
     R = T_src_ref[:3, :3].double().numpy()
     t = T_src_ref[:3, 3].double().numpy()
-    _, h, w = ref_np.shape
-    out = np.zeros((len(inv_depths), h, w))
+    c, h, w = src_np.shape
+    out = np.zeros((len(inv_depths), c, h, w))
     for d, s in enumerate(inv_depths.tolist()):
         for v in range(h):
             for u in range(w):
                 X_ref = K_inv @ np.array([u, v, 1.0]) / s  # the point on the plane z = 1/s
                 X_src = R @ X_ref + t
-                if X_src[2] <= 0:  # behind the source camera: treated as outside the image
-                    warped = np.zeros(ref_np.shape[0])
-                else:
+                if X_src[2] > 0:  # behind the source camera: treated as outside the image (0)
                     x = K_np @ X_src
-                    warped = _bilinear(src_np, x[0] / x[2], x[1] / x[2])
-                out[d, v, u] = np.abs(ref_np[:, v, u] - warped).sum()
+                    out[d, :, v, u] = _bilinear(src_np, x[0] / x[2], x[1] / x[2])
     return torch.from_numpy(out)[None]
+
+
+def per_pixel_cost_volume(ref: Tensor, src: Tensor, K: Tensor, T_src_ref: Tensor, inv_depths: Tensor) -> Tensor:
+    """The cost volume by its definition, ``sum_c |ref_c - warped_c|`` in float64. Returns 1 x D x H x W."""
+    warped = per_pixel_warp(src, K, T_src_ref, inv_depths)
+    return (ref.double()[:, None] - warped).abs().sum(2)

@@ -9,12 +9,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_cost_volume import original_get_volume, original_precompute, per_pixel_cost_volume
+from reference_cost_volume import original_get_volume, original_precompute, per_pixel_cost_volume, per_pixel_warp
 
 from mvdlib.cost_volume import (
     inverse_depth_samples,
     multi_view_cost_volume,
     plane_sweep_cost_volume,
+    warp_to_planes,
     winner_take_all,
 )
 from mvdlib.geometry import axis_angle_to_matrix
@@ -70,6 +71,19 @@ def test_equals_per_pixel_reference(size, planes_per_chunk):
     want = per_pixel_cost_volume(ref, src, K, T, s)
     assert got.dtype == torch.float64 and got.shape == (1, 5, h, w)
     torch.testing.assert_close(got, want, rtol=0, atol=PER_PIXEL_ATOL)
+
+
+def test_warp_to_planes_equals_per_pixel_reference():
+    rng = np.random.default_rng(11)
+    h, w = 6, 7
+    src = torch.rand(2, 3, h, w, dtype=torch.float64)
+    K = _intrinsics(h, w, 5.0).double()
+    T = torch.stack([_pose(rng, 0.2, 0.5), _pose(rng, 0.2, 0.5)]).double()
+    s = inverse_depth_samples(3, 0.5, 10.0).double()
+    got = warp_to_planes(src, K, T, s)
+    assert got.shape == (2, 3, 3, h, w)
+    for i in range(2):
+        torch.testing.assert_close(got[i : i + 1], per_pixel_warp(src[i : i + 1], K, T[i], s), rtol=0, atol=1e-12)
 
 
 def test_outside_and_behind_camera_follow_zero_padding():

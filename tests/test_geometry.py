@@ -233,6 +233,21 @@ def test_project_keeps_trailing_shape_and_batches_K() -> None:
         np.testing.assert_allclose(uv[b].reshape(2, -1).numpy(), expected, rtol=1e-12)
 
 
+def test_unbatched_points_seen_by_a_batch_of_cameras_stay_batched() -> None:
+    """3 x N points with B intrinsics or poses give B results, not silently the first one."""
+    X = np.array([[0.1, -0.4, 0.3], [0.2, 0.0, -0.1], [2.0, 3.0, 4.0]])
+    Ks = np.stack([K_EXAMPLE, np.diag([2.0, 2.0, 1.0]) @ K_EXAMPLE])
+    uv, z = project(X, Ks)
+    assert uv.shape == (2, 2, 3) and z.shape == (2, 1, 3)
+    for b in range(2):
+        np.testing.assert_allclose(uv[b], project_np(X, Ks[b]))
+    Ts = np.stack([random_pose(seed) for seed in range(3)])
+    moved = transform_points(Ts, X)
+    assert moved.shape == (3, 3, 3)
+    for b in range(3):
+        np.testing.assert_allclose(moved[b], Ts[b, :3, :3] @ X + Ts[b, :3, 3:])
+
+
 def test_geometry_is_differentiable() -> None:
     depth = torch.rand(1, 1, 3, 4, dtype=torch.float64) + 1.0
     depth.requires_grad_(True)
@@ -454,10 +469,20 @@ def test_epipolar_line_of_a_sideways_baseline_is_the_same_row() -> None:
 
 
 def test_epipolar_line_batches() -> None:
-    T = torch.from_numpy(np.stack([random_pose(seed) for seed in range(2)]))
-    uv = torch.tensor([[[10.0, 20.0], [5.0, 9.0]]], dtype=torch.float64)  # 1 x 2 x N
-    lines = epipolar_line(torch.from_numpy(K_EXAMPLE), T, uv)
+    T = np.stack([random_pose(seed) for seed in range(2)])
+    uv = np.array([[[10.0, 20.0], [5.0, 9.0]]])  # 1 x 2 x N
+    lines = epipolar_line(K_EXAMPLE, T, uv)
     assert lines.shape == (2, 3, 2)
+    single = epipolar_line(K_EXAMPLE, T, np.array([20.0, 9.0]))  # one pixel, two poses
+    assert single.shape == (2, 3)
+    for b in range(2):
+        # the line through the source projections of two points on the ray of (20, 9)
+        ray = np.linalg.inv(K_EXAMPLE) @ np.array([20.0, 9.0, 1.0])
+        ends = project_np(T[b, :3, :3] @ np.stack([ray, 3 * ray], 1) + T[b, :3, 3:], K_EXAMPLE)
+        expected = np.cross(np.append(ends[:, 0], 1), np.append(ends[:, 1], 1))
+        expected = expected / np.linalg.norm(expected[:2])
+        np.testing.assert_allclose(single[b], np.sign(single[b] @ expected) * expected, atol=1e-9)  # up to sign
+        np.testing.assert_allclose(single[b], lines[b, :, 1])
 
 
 # ---- input validation --------------------------------------------------------------------

@@ -60,9 +60,10 @@ def test_scale_invariant_lambda_one_ignores_global_scale_lambda_zero_does_not():
     pred, target = _random_pair(4)
     base = L.scale_invariant_loss(pred, target, lam=1.0)
     assert L.scale_invariant_loss(pred * 7.3, target, lam=1.0).item() == pytest.approx(base.item(), rel=1e-10)
-    assert L.scale_invariant_loss(pred * 7.3, target, lam=0.0).item() > 2 * L.scale_invariant_loss(
-        pred, target, lam=0.0
-    ).item()
+    assert (
+        L.scale_invariant_loss(pred * 7.3, target, lam=0.0).item()
+        > 2 * L.scale_invariant_loss(pred, target, lam=0.0).item()
+    )
 
 
 def test_scale_invariant_per_image_scale_is_removed_per_image():

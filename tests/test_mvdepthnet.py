@@ -229,3 +229,15 @@ def test_predict_validates_inputs():
         predict(torch.nn.Identity(), img, img[None], K, eye, eye[None])
     out = predict(model, img, [img, img], K, eye, np.stack([eye, eye]))
     assert out.shape == (32, 32) and np.isfinite(out).all() and (out > 0.5).all()
+
+
+def test_image_only_network_ignores_the_cost_volume():
+    torch.manual_seed(5)
+    model = MVDepthNet(width=0.125, num_depths=8, image_only=True).eval()
+    x = torch.randn(1, 3, 32, 64)
+    with torch.no_grad():
+        a = model(x, torch.rand(1, 8, 32, 64))[0]
+        b = model(x, torch.zeros(1, 8, 32, 64))[0]
+        c = model(torch.randn(1, 3, 32, 64), torch.zeros(1, 8, 32, 64))[0]
+    assert torch.equal(a, b) and not torch.equal(b, c)
+    assert "image_only=True" in repr(model)

@@ -299,7 +299,17 @@ def test_plotly_figure_thins_each_cloud_and_toggles_them():
     assert [len(t.x) for t in fig.data] == [100, 50]
     assert [t.visible for t in fig.data] == [True, False]
     shown = np.stack([fig.data[0].x, fig.data[0].y, fig.data[0].z], 1)
-    assert point_to_cloud_distance(shown, a).max() < 1e-3  # thinned, rounded to mm, not moved
+    assert point_to_cloud_distance(shown, a).max() < 1e-5  # thinned, stored as float32, not moved
     assert [btn.args[0]["visible"] for btn in fig.layout.updatemenus[0].buttons] == [[True, False], [False, True]]
     with pytest.raises(ValueError, match="clouds"):
         plotly_figure({})
+
+
+def test_sampled_precision_recall_is_close_to_the_full_computation():
+    rng = np.random.default_rng(6)
+    gt = rng.uniform(0, 10, (40_000, 3))
+    pred = np.concatenate([gt[:20_000] + rng.normal(scale=0.05, size=(20_000, 3)), rng.uniform(0, 10, (10_000, 3))])
+    full = np.array(precision_recall_fscore(pred, gt, 0.08))
+    sampled = np.array(precision_recall_fscore(pred, gt, 0.08, sample=5000, seed=1))
+    assert np.abs(sampled - full).max() < 4 * 0.5 / np.sqrt(5000)  # four standard errors at most
+    assert not np.array_equal(sampled, full)  # it did sample

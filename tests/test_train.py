@@ -15,6 +15,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mvdlib import cost_volume as cv
+from mvdlib.evaluate import evaluate_model, format_table
 from mvdlib.geometry import axis_angle_to_matrix, project, transform_points
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, read_checkpoint
 from mvdlib.train import (
@@ -210,3 +212,23 @@ def test_ddp_with_two_gloo_processes(tmp_path, cache):
     model = load_pretrained(out)
     assert model.width == 0.125 and model.num_depths == 8
     assert np.isfinite(ckpt["history"]["val_loss"][-1])
+
+
+class _WinnerTakeAllNet(MVDepthNet):
+    """A stand-in network that outputs the winner-take-all inverse depth of its cost volume."""
+
+    def forward(self, ref_image, cost_volume):
+        return [cv.winner_take_all(cost_volume, cv.inverse_depth_samples(self.num_depths))]
+
+
+def test_evaluate_model_scores_both_methods_on_the_same_cost_volumes(tmp_path, cache):
+    cfg = _tiny_config(tmp_path, cache)
+    val = build_datasets(cfg)["val"]
+    model = _WinnerTakeAllNet(width=0.125, num_depths=cfg.num_depths, input_size=(cfg.height, cfg.width))
+    table = evaluate_model(model, val, batch_size=1)
+    assert set(table) == {"MVDepthNet", "winner-take-all"}
+    assert table["MVDepthNet"] == pytest.approx(table["winner-take-all"])
+    text = format_table(table, "title")
+    assert text.splitlines()[0] == "title" and "winner-take-all" in text and "abs_rel" in text
+    with pytest.raises(ValueError, match="input_size"):
+        evaluate_model(MVDepthNet(width=0.125, num_depths=cfg.num_depths), val)

@@ -3,9 +3,11 @@
 A scene is a closed room (floor, four walls, ceiling) holding random boxes, spheres,
 cylinders, tori and cones. Every surface carries a texture (photographs and textures
 shipped inside scikit-image, or procedural multi-scale noise) attached to the surface by
-triplanar mapping of world coordinates, so one surface point has one colour in every
-view. Shading is Lambertian from a point light under the ceiling, with shadows: it depends
-on the surface point only, not on the camera. The depth of a pixel is the z-coordinate of
+triplanar mapping of its object-frame coordinates, so one surface point has one colour in
+every view (up to the mipmap level, which follows the pixel's footprint as a real camera's
+pixel integrates over more texture when farther away). Shading is Lambertian from a point
+light under the ceiling, with shadows: it depends on the surface point only, not on the
+camera. The depth of a pixel is the z-coordinate of
 the first hit in the camera frame (DESIGN.md §3), exact up to float32 rounding.
 
 Conventions: world frame with z up (floor at z = 0); poses are 4x4 ``T_world_cam`` in the
@@ -33,10 +35,19 @@ import numpy as np
 os.environ.setdefault("OPEN3D_DISABLE_WEB_VISUALIZER", "true")
 import open3d as o3d  # noqa: E402
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from mvdlib._validation import intrinsics, positive_int, rigid_pose
-from mvdlib.geometry import axis_angle_to_matrix, look_at, scale_intrinsics
+from mvdlib._validation import intrinsics, positive_float, positive_int, rigid_pose
+from mvdlib.geometry import (
+    axis_angle_to_matrix,
+    backproject,
+    look_at,
+    project,
+    relative_pose,
+    scale_intrinsics,
+    transform_points,
+)
 
 __all__ = [
     "DEFAULT_HEIGHT",
@@ -45,20 +56,24 @@ __all__ = [
     "Surface",
     "SyntheticMultiViewDataset",
     "SyntheticScene",
+    "TextureAtlas",
     "default_cache_dir",
     "default_intrinsics",
     "render_view",
+    "sample_texture",
     "texture_bank",
+    "warp_to_reference",
 ]
 
 # Part of every cache key: bump it whenever rendering, textures or sampling change, so
 # stale cached samples are never served.
-SYNTHETIC_VERSION = 1
+SYNTHETIC_VERSION = 3
 
 # MVDepthNet's input size, 320 x 256 (wang2018mvdepthnet, section 5).
 DEFAULT_HEIGHT, DEFAULT_WIDTH = 256, 320
-# DeMoN's normalised focal length f / W for its SUN3D-like training cameras
-# (ummenhofer2017demon, released code); a horizontal field of view of about 59 degrees.
+# DeMoN's normalised focal length fx / W for the SUN3D-like cameras it was trained on
+# (ummenhofer2017demon, released code: K = (0.89115971 W, 1.18821287 H) at 256 x 192, i.e.
+# square pixels); a horizontal field of view of about 59 degrees.
 FOCAL_PER_WIDTH = 0.89115971
 
 # Textures bundled in the scikit-image wheel (files in skimage/data, read directly so that
@@ -77,9 +92,8 @@ GREY_TEXTURES = ("brick", "grass", "gravel")
 NUM_NOISE_TEXTURES = 4
 NOISE_TEXTURE_SEED = 2018  # fixed: the texture bank is the same in every process
 TEXTURE_SOURCE_SIZE = 256  # each source is resized to this square, then mirror-tiled (2x)
-NOISE_SPECTRAL_EXPONENT = 1.2  # amplitude ~ 1/f^beta: detail at every scale, coarse dominating
+NOISE_SPECTRAL_EXPONENT = 1.0  # amplitude ~ 1/f^beta: detail at every scale, coarse dominating
 MIN_MIP_SIZE = 4  # the coarsest mipmap level, in texels
-TRIPLANAR_SHARPNESS = 4  # blend weights |n_axis|^4: flat faces use a single projection
 TRIPLANAR_MIN_WEIGHT = 1e-3  # projections weighted less than this are skipped
 
 # Scene layout (metres): room extents, object counts and sizes, chosen so the depths of a
@@ -89,7 +103,7 @@ ROOM_LENGTH_RANGE = (6.0, 11.0)  # y, the direction the cameras look along
 ROOM_HEIGHT_RANGE = (2.6, 3.4)  # z
 NUM_OBJECTS_RANGE = (8, 16)
 OBJECT_SIZE_RANGE = (0.15, 0.8)  # half-extent of an object
-TEXEL_SIZE_RANGE = (0.002, 0.008)  # metres per texel: a 512-texel tile spans 1 to 4 m
+TEXEL_SIZE_RANGE = (0.0015, 0.006)  # metres per texel: a 512-texel tile spans 0.8 to 3 m
 OBJECT_KINDS = ("box", "sphere", "cylinder", "torus", "cone")
 MESH_RESOLUTION = 32  # segments around spheres, cylinders, cones and tori
 
@@ -103,9 +117,12 @@ MIN_FOOTPRINT_COSINE = 0.25  # caps the footprint stretch at grazing angles (4x)
 # centimetres and a few degrees, like consecutive frames of the SUN3D / TUM videos DeMoN
 # and MVDepthNet train on.
 BASELINE_RANGE = (0.03, 0.3)  # metres
+CLOSE_UP_PROBABILITY = 0.35  # share of reference views that look at an object from close by
+CLOSE_UP_DISTANCE = (0.3, 1.5)  # metres between the camera and the object's bounding sphere
 MAX_SOURCE_ROTATION = math.radians(8.0)
-# Cameras are rejected unless 95% of a coarse probe of their view lies in this depth range
-# (metres); the default is MVDepthNet's sampled range, 0.5 m to 50 m (wang2018mvdepthnet).
+# Cameras are rejected unless the 5th to 95th percentiles of a coarse probe of their view
+# lie in this depth range (metres); the default is MVDepthNet's sampled range, 0.5 m to
+# 50 m (wang2018mvdepthnet).
 DEFAULT_DEPTH_RANGE = (0.5, 50.0)
 DEPTH_PROBE_PERCENTILES = (5.0, 95.0)
 CAMERA_ATTEMPTS = 200
@@ -243,20 +260,24 @@ def sample_texture(
         (M, 3) float32 colours in [0, 1].
     """
     last = len(atlas.sizes) - 1
-    level = np.clip(level, 0, last)
-    base = np.minimum(np.floor(level).astype(np.int64), last - 1)
-    frac = (level - base).astype(np.float32)[:, None]
+    level = np.clip(level, 0, last).astype(np.float32)
+    base = np.minimum(level.astype(np.int64), last - 1)  # level >= 0: truncation is floor
+    frac = (level - base)[:, None]
+    scale = (0.5 ** np.arange(last + 1)).astype(np.float32)  # texel size ratio of each level
+    size = atlas.sizes.astype(np.float32)
+    origin = atlas.origin.reshape(-1, 2).astype(np.float32)  # (texture, level) -> atlas (x, y)
     out = np.zeros((x.size, 3), np.float32)
     chunk = 1024  # cv2.remap wants a 2D map with fewer than 32767 rows
     rows = -(-x.size // chunk)
+    maps = np.zeros((2, rows * chunk), np.float32)
     for lvl, weight in ((base, 1 - frac), (base + 1, frac)):
-        scale = 0.5**lvl
-        size = atlas.sizes[lvl]
-        org = atlas.origin[texture, lvl]  # M x 2
-        mx = np.mod((x + 0.5) * scale - 0.5, size) + org[:, 0]
-        my = np.mod((y + 0.5) * scale - 0.5, size) + org[:, 1]
-        maps = np.zeros((2, rows * chunk), np.float32)
-        maps[0, : x.size], maps[1, : x.size] = mx, my
+        org = origin[texture * (last + 1) + lvl]  # M x 2
+        for axis, coord in enumerate((x, y)):
+            m = maps[axis, : x.size]
+            np.multiply(coord + 0.5, scale[lvl], out=m)
+            m -= 0.5
+            np.mod(m, size[lvl], out=m)
+            m += org[:, axis]
         colour = cv2.remap(
             atlas.image,
             maps[0].reshape(rows, chunk),
@@ -264,7 +285,7 @@ def sample_texture(
             cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        out += weight * colour.reshape(-1, 3)[: x.size].astype(np.float32)
+        out += weight * colour.reshape(-1, 3)[: x.size]
     return out / 255.0
 
 
@@ -488,8 +509,10 @@ class SyntheticScene:
     ) -> tuple[np.ndarray, np.ndarray]:
         """A reference camera looking into the room and neighbouring source cameras.
 
-        The reference camera stands in the near third of the room and looks at an object
-        or a point on the far side. Each source camera is the reference moved by a random
+        The reference camera either stands in the near third of the room and looks at an
+        object or a point on the far side, or (with probability ``CLOSE_UP_PROBABILITY``)
+        looks at an object from close by, so that views span depths from about 0.5 m to
+        the far wall. Each source camera is the reference moved by a random
         baseline of ``BASELINE_RANGE`` metres and turned by up to ``MAX_SOURCE_ROTATION``.
         A camera is rejected and drawn again unless all of a coarse grid of its rays hit
         a surface, 90% of them (5th to 95th percentile) inside ``depth_range`` and none
@@ -508,15 +531,25 @@ class SyntheticScene:
             raise ValueError("sample_trajectory needs a random room scene (SyntheticScene(seed))")
         room = self.room_size
         up = np.array([0.0, 0.0, 1.0])
-        objects = [s.mesh.get_center() for s in self.surfaces if s.kind in OBJECT_KINDS]
+        objects = [s.mesh.get_axis_aligned_bounding_box() for s in self.surfaces if s.kind in OBJECT_KINDS]
+        lo, hi = np.array([0.3, 0.3, 0.5]), room - np.array([0.3, 0.3, 0.4])  # where a camera may stand
         for _ in range(CAMERA_ATTEMPTS):
-            eye = rng.uniform([0.5, 0.3, 0.9], [room[0] - 0.5, 0.3 * room[1], min(2.0, room[2] - 0.4)])
-            if objects and rng.random() < 0.7:
-                target = objects[int(rng.integers(len(objects)))]
+            if objects and rng.random() < CLOSE_UP_PROBABILITY:
+                box = objects[int(rng.integers(len(objects)))]
+                target = box.get_center()
+                away = np.array([rng.uniform(-1.0, 1.0), -1.0, rng.uniform(-0.3, 0.6)])  # back towards y = 0
+                radius = 0.5 * np.linalg.norm(box.get_extent())
+                eye = target + away / np.linalg.norm(away) * (radius + rng.uniform(*CLOSE_UP_DISTANCE))
+                if ((eye < lo) | (eye > hi)).any():
+                    continue
             else:
-                target = rng.uniform([0.3, 0.7 * room[1], 0.3], [room[0] - 0.3, room[1], room[2] - 0.3])
-            if target[1] - eye[1] < 1.0:
-                continue
+                eye = rng.uniform([0.5, 0.3, 0.9], [room[0] - 0.5, 0.3 * room[1], min(2.0, room[2] - 0.4)])
+                if objects and rng.random() < 0.7:
+                    target = objects[int(rng.integers(len(objects)))].get_center()
+                else:
+                    target = rng.uniform([0.3, 0.7 * room[1], 0.3], [room[0] - 0.3, room[1], room[2] - 0.3])
+                if target[1] - eye[1] < 1.0:
+                    continue
             T_ref = np.asarray(look_at(eye, target, up))
             roll = axis_angle_to_matrix(np.array([0.0, 0.0, rng.uniform(-0.1, 0.1)]))
             T_ref[:3, :3] = T_ref[:3, :3] @ np.asarray(roll)
@@ -593,6 +626,16 @@ def _cast(
     return hits, depth
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of M x 3 arrays (einsum: much faster than a sum over axis 1)."""
+    return np.einsum("ij,ij->i", a, b)
+
+
+def _row_sum(a: np.ndarray) -> np.ndarray:
+    """Row sums of an M x k array."""
+    return np.einsum("ij->i", a)
+
+
 def _albedo(
     scene: SyntheticScene, surface: np.ndarray, local: np.ndarray, normals: np.ndarray, footprint: np.ndarray
 ) -> np.ndarray:
@@ -611,19 +654,23 @@ def _albedo(
     Returns:
         (M, 3) float32 albedo in [0, 1].
     """
-    weights = np.abs(normals) ** TRIPLANAR_SHARPNESS
-    weights[weights < TRIPLANAR_MIN_WEIGHT * weights.sum(1, keepdims=True)] = 0.0
-    weights /= weights.sum(1, keepdims=True)
-    pix, axis = np.nonzero(weights)  # the projections that matter: E entries
+    weights = normals * normals
+    weights *= weights  # |n_a|^4: sharp enough that flat faces use a single projection
+    weights[weights < TRIPLANAR_MIN_WEIGHT * _row_sum(weights)[:, None]] = 0.0
+    weights /= _row_sum(weights)[:, None]
+    flat = np.flatnonzero(weights)  # the projections that matter: E entries, sorted by pixel
+    pix, axis = np.divmod(flat, 3)
     kept = np.array([[1, 2], [0, 2], [0, 1]])[axis]  # E x 2: the coordinates each projection keeps
     surf = surface[pix]
     texel = scene._texel_size[surf]
-    u = local[pix, kept[:, 0]] / texel + scene._offset[surf, axis]
-    v = local[pix, kept[:, 1]] / texel
+    local_flat = local.ravel()
+    u = local_flat[3 * pix + kept[:, 0]] / texel + scene._offset.ravel()[3 * surf + axis]
+    v = local_flat[3 * pix + kept[:, 1]] / texel
     level = np.log2(np.maximum(footprint[pix] / texel, 1.0))
-    colour = sample_texture(texture_bank(), scene._texture[surf], u, v, level) * weights[pix, axis, None]
-    albedo = np.stack([np.bincount(pix, colour[:, c], minlength=surface.size) for c in range(3)], 1)
-    return albedo.astype(np.float32) * scene._tint[surface]
+    colour = sample_texture(texture_bank(), scene._texture[surf], u, v, level) * weights.ravel()[flat, None]
+    first = np.flatnonzero(np.diff(pix, prepend=-1))  # every pixel has at least one entry
+    albedo = np.add.reduceat(colour, first, axis=0)  # M x 3: sum of each pixel's entries
+    return albedo * scene._tint[surface]
 
 
 def render_view(
@@ -667,14 +714,14 @@ def render_view(
         tri = scene._tri_offset[hits["geometry_ids"][hit]] + hits["primitive_ids"][hit]
         surface = scene._tri_owner[tri]
         bary = hits["primitive_uvs"][hit]
-        w = np.concatenate([1 - bary.sum(1, keepdims=True), bary], 1)[:, :, None]  # M x 3 corners x 1
-        local = np.sum(w * scene._corner_positions[tri], 1)  # M x 3, object frame
-        normals = np.sum(w * scene._corner_normals[tri], 1)
-        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        w = np.concatenate([1 - _row_sum(bary)[:, None], bary], 1)  # M x 3 corner weights
+        local = np.einsum("mc,mcd->md", w, scene._corner_positions[tri])  # M x 3, object frame
+        normals = np.einsum("mc,mcd->md", w, scene._corner_normals[tri])
+        normals /= np.sqrt(_dot(normals, normals))[:, None]
         dirs = hits["dirs"][hit]
-        unit_dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+        unit_dirs = dirs / np.sqrt(_dot(dirs, dirs))[:, None]
         geometric = hits["primitive_normals"][hit]  # world frame, flat
-        cos = np.sum(geometric * unit_dirs, 1)
+        cos = _dot(geometric, unit_dirs)
         back = cos > 0  # the ray sees the side the normal points away from: flip
         normals[back] *= -1
         geometric[back] *= -1
@@ -684,9 +731,9 @@ def render_view(
         # the light in each surface's object frame: R^T (light - t)
         light = np.einsum("sji,sj->si", scene._frame[:, :3, :3], scene.light - scene._frame[:, :3, 3])
         to_light = light.astype(np.float32)[surface] - local
-        lambert = np.clip(np.sum(normals * to_light, 1) / np.linalg.norm(to_light, axis=1), 0.0, None)
+        lambert = np.clip(_dot(normals, to_light) / np.sqrt(_dot(to_light, to_light)), 0.0, None)
         if scene.shadows:
-            points = hits["origin"] + t[hit, None] * dirs + SHADOW_EPSILON * geometric  # world frame
+            points = hits["origin"].astype(np.float32) + t[hit, None] * dirs + SHADOW_EPSILON * geometric  # world
             rays = np.concatenate([points, scene.light - points], 1).astype(np.float32)
             blocked = scene.raycaster.test_occlusions(o3d.core.Tensor(rays), tnear=0.0, tfar=1.0).numpy()
             lambert[blocked] = 0.0
@@ -696,6 +743,48 @@ def render_view(
         rgb += rng.normal(0.0, noise_std, rgb.shape).astype(np.float32)
     rgb = np.clip(np.rint(rgb), 0, 255).astype(np.uint8).reshape(depth.shape[0], depth.shape[1], 3)
     return rgb, depth
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def warp_to_reference(
+    sample: dict[str, torch.Tensor], view: int = 0, depth_scale: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Warp source view ``view`` of a sample into the reference with the reference depth (chapter 2).
+
+    A reference pixel ``p`` with depth ``z`` lands in the source at
+    ``p_src ~ K (R_sr z K^-1 p + t_sr)`` with ``[R_sr | t_sr] = T_src_ref =
+    inv(T_world_src) T_world_ref``; the source is sampled there bilinearly
+    (``grid_sample``, ``align_corners=True``). With the true depth the warped image equals
+    the reference wherever the point is visible in both views.
+
+    Args:
+        sample: a dict as returned by :class:`SyntheticMultiViewDataset` or
+            :func:`mvdlib.data.real.load_stereo_pair` (``src_images`` N x 3 x H x W, ``K``,
+            ``T_world_ref``, ``T_world_srcs``, ``ref_depth`` 1 x H x W).
+        view: which source view.
+        depth_scale: multiply the depth by this (1 = the true depth).
+    Returns:
+        ``(warped, valid)``: 3 x H x W warped source image, and H x W bool mask of pixels
+        with a valid depth that project inside the source image.
+    """
+    missing = {"src_images", "K", "T_world_ref", "T_world_srcs", "ref_depth"} - set(sample)
+    if missing:
+        raise ValueError(f"sample must have the dataset's keys, missing {sorted(missing)}")
+    n = sample["src_images"].shape[0]
+    if isinstance(view, bool) or not isinstance(view, int) or not 0 <= view < n:
+        raise ValueError(f"view must be an int in [0, {n}), got {view!r}")
+    depth_scale = positive_float(depth_scale, "depth_scale")
+    depth = sample["ref_depth"][None] * depth_scale  # 1 x 1 x H x W
+    h, w = depth.shape[-2:]
+    T_src_ref = relative_pose(sample["T_world_ref"], sample["T_world_srcs"][view])
+    uv, _ = project(transform_points(T_src_ref, backproject(depth, sample["K"])), sample["K"])  # 1 x 2 x H x W
+    grid = torch.stack([2 * uv[:, 0] / (w - 1) - 1, 2 * uv[:, 1] / (h - 1) - 1], dim=-1)  # 1 x H x W x 2
+    grid = torch.nan_to_num(grid, nan=2.0)  # behind the camera: outside the image
+    warped = F.grid_sample(sample["src_images"][view][None], grid, align_corners=True)[0]
+    valid = (depth[0, 0] > 0) & (grid[0].abs() <= 1).all(-1)
+    return warped, valid
 
 
 # --------------------------------------------------------------------------- dataset

@@ -24,13 +24,26 @@ from torch import Tensor, nn
 from mvdlib._validation import as_tensor, depth_map, positive_float, positive_int, shape_str
 from mvdlib.losses import downsample_target, scale_invariant_loss
 
-__all__ = ["COARSE_STRIDE", "OUTPUT_STRIDE", "EigenCoarseFine", "fit_depth_network", "train_two_stage"]
+__all__ = [
+    "COARSE_STRIDE",
+    "EDGE_RELATIVE_STEP",
+    "OUTPUT_STRIDE",
+    "EigenCoarseFine",
+    "edge_errors",
+    "fit_depth_network",
+    "load_single_views",
+    "train_two_stage",
+]
 
 # The coarse network pools the image down to 1/16 before its fully connected layers here
 # (the paper's goes to 1/32 of 304 x 228); H and W must be multiples of it.
 COARSE_STRIDE = 16
 # Both networks predict at 1/4 of the input resolution (paper: 74 x 55 for 304 x 228).
 OUTPUT_STRIDE = 4
+# A pixel is on a depth edge when the depth changes by more than this fraction of its
+# depth to a neighbour (the book's choice: larger than the slope of any floor or wall seen
+# at our resolutions, smaller than an object standing in front of a wall).
+EDGE_RELATIVE_STEP = 0.05
 
 
 class EigenCoarseFine(nn.Module):
@@ -100,9 +113,7 @@ class EigenCoarseFine(nn.Module):
 
     def _check(self, image: Tensor) -> None:
         if not isinstance(image, Tensor) or image.dim() != 4 or image.shape[1:] != (3, self.height, self.width):
-            raise ValueError(
-                f"image must be B x 3 x {self.height} x {self.width}, got shape {shape_str(image)}"
-            )
+            raise ValueError(f"image must be B x 3 x {self.height} x {self.width}, got shape {shape_str(image)}")
 
     def coarse_log_depth(self, image: Tensor) -> Tensor:
         """The coarse network's log depth, B x 1 x H/4 x W/4."""
@@ -135,6 +146,31 @@ class EigenCoarseFine(nn.Module):
 
     def extra_repr(self) -> str:
         return f"input={self.height}x{self.width}, output={self.out_size[0]}x{self.out_size[1]}"
+
+
+def load_single_views(
+    split: str = "train",
+    num_scenes: int = 12,
+    samples_per_scene: int = 8,
+    height: int = 64,
+    width: int = 80,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Reference views of :class:`mvdlib.data.synthetic.SyntheticMultiViewDataset` as single-image data (chapters 3-4).
+
+    Rendered once and cached on disk by the dataset (one source view per sample, unused).
+
+    Returns:
+        ``(rgb, depth)``: N x 3 x H x W float32 RGB in 0..255 and N x 1 x H x W depth in metres.
+    """
+    from mvdlib.data.synthetic import SyntheticMultiViewDataset
+
+    dataset = SyntheticMultiViewDataset(
+        split, num_scenes=num_scenes, samples_per_scene=samples_per_scene, num_sources=1,
+        height=height, width=width, seed=seed,
+    )  # fmt: skip
+    samples = [dataset[i] for i in range(len(dataset))]
+    return torch.stack([s["ref_image"] for s in samples]), torch.stack([s["ref_depth"] for s in samples])
 
 
 def fit_depth_network(
@@ -243,3 +279,52 @@ def train_two_stage(
     )
     model.eval()
     return {"coarse": coarse, "fine": fine}
+
+
+def _gradient_magnitude(d: Tensor) -> Tensor:
+    """|grad d| by forward differences (replicated at the last row/column), B x 1 x H x W."""
+    dx = torch.diff(d, dim=-1, append=d[..., -1:])
+    dy = torch.diff(d, dim=-2, append=d[..., -1:, :])
+    return torch.sqrt(dx**2 + dy**2)
+
+
+def edge_errors(pred: Tensor, gt: Tensor, relative_step: float = EDGE_RELATIVE_STEP) -> dict[str, float]:
+    """RMSE on and off depth edges, and how much of the edges' depth gradient survives (chapters 3 and 4).
+
+    Edge pixels are those where the true depth changes by more than ``relative_step``
+    times its value to a neighbour. ``sharpness`` is mean |grad pred| / mean |grad gt|
+    over the edge pixels: 1 for edges as steep as the truth, near 0 for blurred ones.
+
+    Args:
+        pred: B x 1 x H x W predicted depth (at the resolution of ``gt``).
+        gt: B x 1 x H x W true depth; 0 or non-finite is invalid (and so are its neighbours' steps).
+        relative_step: the edge threshold.
+    Returns:
+        dict with ``rmse``, ``rmse_edges``, ``rmse_flat`` (metres), ``sharpness``, ``edge_fraction``.
+    """
+    g = depth_map(gt, "gt")
+    p = as_tensor(pred, "pred").to(g.dtype)
+    if p.shape != g.shape:
+        raise ValueError(f"pred must have the shape of gt {shape_str(g)}, got {shape_str(p)}")
+    relative_step = positive_float(relative_step, "relative_step")
+    valid = torch.isfinite(g) & (g > 0)
+    if not valid.any():
+        raise ValueError("gt has no valid pixel")
+    g0 = torch.where(valid, g, torch.zeros_like(g))
+    grad_g = _gradient_magnitude(g0)
+    near_invalid = _gradient_magnitude(valid.to(g.dtype)) > 0
+    edges = valid & ~near_invalid & (grad_g > relative_step * g0)
+    flat = valid & ~edges
+    sq = (p - g0) ** 2
+
+    def rmse(m: Tensor) -> float:
+        return float(torch.sqrt(sq[m].mean())) if m.any() else float("nan")
+
+    sharpness = float(_gradient_magnitude(p)[edges].mean() / grad_g[edges].mean()) if edges.any() else float("nan")
+    return {
+        "rmse": rmse(valid),
+        "rmse_edges": rmse(edges),
+        "rmse_flat": rmse(flat),
+        "sharpness": sharpness,
+        "edge_fraction": float(edges.sum() / valid.sum()),
+    }

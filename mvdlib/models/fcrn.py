@@ -127,4 +127,3 @@ class FCRN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"width={self.width}, decoder={self.decoder_kind!r}"
-

@@ -36,6 +36,7 @@ from mvdlib.layers import conv_layer, depth_layer, down_conv_layer, up_conv_laye
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
+    "IMAGE_ONLY_CHECKPOINT",
     "PIXEL_MEAN",
     "PIXEL_STD",
     "MVDepthNet",
@@ -67,6 +68,9 @@ DECODER_CHANNELS = (512, 512, 256, 128, 64)  # upconv5 .. upconv1
 
 # The checkpoint our own `python -m mvdlib.train --preset cpu` wrote (provenance beside it).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "mvdepthnet_cpu.pt"
+# The same network and preset trained on the image alone (``--image-only``, zeros instead of
+# the cost volume): the single-image baseline of chapter 11.
+IMAGE_ONLY_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("mvdepthnet_image_only_cpu.pt")
 
 
 def normalize_image(img: Any) -> Tensor:
@@ -95,6 +99,8 @@ class MVDepthNet(nn.Module):
         num_depths: number of cost-volume planes ``D`` (the paper uses 64).
         align_corners: ``align_corners`` of the decoder's bilinear up-sampling (see the module doc).
         input_size: ``(height, width)`` the network was trained at; :func:`predict` resizes to it.
+        image_only: ablation (chapter 11): replace the cost volume by zeros, which turns the same
+            layers into a single-image network.
     """
 
     def __init__(
@@ -103,6 +109,7 @@ class MVDepthNet(nn.Module):
         num_depths: int = 64,
         align_corners: bool = False,
         input_size: tuple[int, int] = PAPER_SIZE,
+        image_only: bool = False,
     ) -> None:
         super().__init__()
         self.width = positive_float(width, "width")
@@ -112,6 +119,7 @@ class MVDepthNet(nn.Module):
         if h % RESOLUTION_MULTIPLE or w % RESOLUTION_MULTIPLE:
             raise ValueError(f"input_size must be multiples of {RESOLUTION_MULTIPLE}, got {tuple(input_size)}")
         self.input_size = (h, w)
+        self.image_only = bool(image_only)
         e1, e2, e3, e4, e5 = (_channels(c, self.width) for c in ENCODER_CHANNELS)
         d5, d4, d3, d2, d1 = (_channels(c, self.width) for c in DECODER_CHANNELS)
         k1, k2, k3, k4, k5 = ENCODER_KERNELS
@@ -137,7 +145,8 @@ class MVDepthNet(nn.Module):
         self.disp1 = depth_layer(d1)
 
     def extra_repr(self) -> str:
-        return f"width={self.width}, num_depths={self.num_depths}, align_corners={self.align_corners}"
+        extra = ", image_only=True" if self.image_only else ""
+        return f"width={self.width}, num_depths={self.num_depths}, align_corners={self.align_corners}{extra}"
 
     def forward(self, ref_image: Tensor, cost_volume: Tensor) -> list[Tensor]:
         """Predict inverse depth at four scales.
@@ -157,6 +166,8 @@ class MVDepthNet(nn.Module):
             )
         if h % RESOLUTION_MULTIPLE or w % RESOLUTION_MULTIPLE:
             raise ValueError(f"ref_image height and width must be multiples of {RESOLUTION_MULTIPLE}, got {h} x {w}")
+        if self.image_only:
+            cost_volume = torch.zeros_like(cost_volume)
         conv1 = self.conv1(torch.cat((ref_image, cost_volume), 1))  # B x e1 x H/2 x W/2
         conv2 = self.conv2(conv1)  # H/4
         conv3 = self.conv3(conv2)  # H/8
@@ -229,6 +240,7 @@ def load_pretrained(path: str | Path | None = None, device: torch.device | str |
         num_depths=config.get("num_depths", 64),
         align_corners=config.get("align_corners", False),
         input_size=tuple(config.get("input_size", PAPER_SIZE)),
+        image_only=config.get("image_only", False),
     )
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
