@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def time_notebook(path: Path, timeout: int) -> float:
     """Wall time in seconds of executing one notebook in a fresh kernel, from its folder."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.perf_counter()
     client.execute()
     return time.perf_counter() - start
@@ -38,7 +40,8 @@ def time_notebook(path: Path, timeout: int) -> float:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

@@ -390,21 +390,24 @@ def _smoothness_input(disp: Any, mask: Any) -> tuple[Tensor, Tensor]:
     return d, valid_mask(torch.ones_like(d), mask).to(d.device)
 
 
-def edge_aware_smoothness(disp: Any, image: Any, mask: Any = None) -> Tensor:
+def edge_aware_smoothness(disp: Any, image: Any, mask: Any = None, alpha: float = 1.0) -> Tensor:
     """GeoNet's edge-aware first-order smoothness, ``|grad D| exp(-|grad I|)`` (Yin and Shi 2018; chapter 5).
 
-        L = mean |dD/dx| exp(-mean_c |dI/dx|) + mean |dD/dy| exp(-mean_c |dI/dy|)
+        L = mean |dD/dx| exp(-alpha mean_c |dI/dx|) + mean |dD/dy| exp(-alpha mean_c |dI/dy|)
 
     with forward differences; depth may change freely where the image has an edge.
+    GeoNet uses ``alpha = 1``; a larger ``alpha`` makes the weight fall faster at edges.
     The weight depends on the image's scale: pass intensities in [0, 1].
 
     Args:
         disp: B x 1 x H x W disparity or inverse depth (the smoothed quantity).
         image: B x C x H x W image with values in [0, 1] (RGB 0..255 divided by 255).
         mask: optional B x 1 x H x W; a difference counts where both its pixels are valid.
+        alpha: sharpness of the edge weight (> 0; GeoNet: 1).
     Returns:
         Scalar tensor.
     """
+    alpha = positive_float(alpha, "alpha")
     d, m = _smoothness_input(disp, mask)
     img = as_tensor(image, "image")
     if img.dim() != 4 or img.shape[0] != d.shape[0] or img.shape[-2:] != d.shape[-2:]:
@@ -414,7 +417,7 @@ def edge_aware_smoothness(disp: Any, image: Any, mask: Any = None) -> Tensor:
         raise ValueError("image must be finite with values in [0, 1] (divide 0..255 RGB by 255)")
     total = 0 * d.sum()
     for dim in (3, 2):  # x (columns), then y (rows)
-        weight = torch.exp(-_diff(img, dim).abs().mean(1, keepdim=True))  # B x 1 x ...
+        weight = torch.exp(-alpha * _diff(img, dim).abs().mean(1, keepdim=True))  # B x 1 x ...
         total = total + _masked_mean(_diff(d, dim).abs() * weight, _both(m, dim))
     return total
 

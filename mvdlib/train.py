@@ -416,6 +416,7 @@ def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict
         "export_command": command,
         "seed": cfg["seed"],
         "steps": ckpt["step"],
+        "planned_steps": cfg["steps"],  # larger than "steps" when the run was stopped early
         "wall_time_s": round(ckpt["wall_time_s"], 1),
         "device": ckpt["device"],
         "cpu_threads": torch.get_num_threads(),

@@ -361,6 +361,282 @@ def cost_slice_figure(
 
 # ---- loss explorer (chapter 5) -----------------------------------------------------------
 
+# The losses the explorer compares, and its default settings: Huber's delta and a fixed
+# BerHu c of 1 (in the units of the error), Eigen's lambda = 0.5, a fifth of the points outliers.
+LOSS_EXPLORER_LOSSES = ("L1", "L2", "Huber", "BerHu")
+LOSS_EXPLORER_DEFAULTS = {"delta": 1.0, "c": 1.0, "lam": 0.5, "outlier_fraction": 0.2}
+_LOSS_COLORS = {"L1": "#1f77b4", "L2": "#d62728", "Huber": "#2ca02c", "BerHu": "#9467bd", "scale-invariant": "#ff7f0e"}
+_LINE_TRUE = (0.5, 1.0)  # slope, intercept of the explorer's clean line
+_LINE_NOISE = 0.3  # inlier noise (std), in the units of y
+_LINE_OUTLIER_OFFSET = (4.0, 12.0)  # outliers are pushed up by a uniform amount in this range
+
+
+def loss_penalty(name: str, error: Any, delta: float = 1.0, c: float | None = None) -> Any:
+    """The element-wise penalty of a named loss on residuals ``error`` (chapter 5).
+
+    Args:
+        name: one of ``LOSS_EXPLORER_LOSSES``.
+        error: residuals (tensor of any shape).
+        delta: Huber's threshold; c: BerHu's threshold (``None``: 0.2 max |error|, detached, as FCRN).
+    Returns:
+        Tensor of the same shape as ``error``.
+    """
+    from mvdlib.losses import BERHU_C_FRACTION, berhu_penalty, huber_penalty
+
+    if name == "L1":
+        return error.abs()
+    if name == "L2":
+        return error**2
+    if name == "Huber":
+        return huber_penalty(error, delta)
+    if name == "BerHu":
+        return berhu_penalty(error, BERHU_C_FRACTION * error.detach().abs().max() if c is None else c)
+    raise ValueError(f"name must be one of {LOSS_EXPLORER_LOSSES}, got {name!r}")
+
+
+def line_with_outliers(n: int = 60, outlier_fraction: float = 0.2, seed: int = 0) -> tuple[Any, Any, Any]:
+    """Points on the line y = 0.5 x + 1 with Gaussian noise, a fraction of them pushed up as outliers (chapter 5).
+
+    Returns:
+        ``(x, y, is_outlier)``: float64 tensors of n values in [0, 10], and a bool mask.
+    """
+    import torch
+
+    if not 0.0 <= float(outlier_fraction) < 1.0:
+        raise ValueError(f"outlier_fraction must be in [0, 1), got {outlier_fraction!r}")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, generator=g, dtype=torch.float64) * 10
+    y = _LINE_TRUE[0] * x + _LINE_TRUE[1] + _LINE_NOISE * torch.randn(n, generator=g, dtype=torch.float64)
+    order = torch.randperm(n, generator=g)
+    is_outlier = torch.zeros(n, dtype=torch.bool)
+    is_outlier[order[: round(outlier_fraction * n)]] = True
+    lo, hi = _LINE_OUTLIER_OFFSET
+    offset = lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
+    return x, torch.where(is_outlier, y + offset, y), is_outlier
+
+
+def fit_line(x: Any, y: Any, name: str, delta: float = 1.0, c: float | None = None, iterations: int = 100) -> tuple:
+    """Fit y = a x + b minimising the mean penalty of a named loss, by iteratively reweighted least squares (chapter 5).
+
+    Each iteration solves a weighted least-squares problem with weights ``rho'(e) / e`` of
+    the current residuals ``e`` (the derivative ``rho'`` from autograd of
+    :func:`loss_penalty`): the stationary point is where the loss's gradient vanishes.
+    Starts from the L2 fit; the penalties are convex, so the result does not depend on it.
+
+    Returns:
+        ``(a, b)`` as floats.
+    """
+    import torch
+
+    from mvdlib._validation import positive_int
+
+    x = torch.as_tensor(x, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.float64)
+    design = torch.stack([x, torch.ones_like(x)], dim=1)  # n x 2
+    weights = torch.ones_like(x)
+    tiny = 1e-9  # keeps 1 / |e| finite for L1 at a zero residual
+    for _ in range(positive_int(iterations, "iterations")):
+        wd = design * weights[:, None]
+        params = torch.linalg.solve(design.T @ wd, wd.T @ y)  # 2
+        e = (design @ params - y).requires_grad_(True)
+        (grad,) = torch.autograd.grad(loss_penalty(name, e, delta, c).sum(), e)
+        safe_e = torch.where(e.detach().abs() < tiny, torch.full_like(x, tiny), e.detach())
+        weights = (grad / safe_e).clamp(min=0)
+    return float(params[0]), float(params[1])
+
+
+def loss_curves(errors: Any, delta: float = 1.0, c: float = 1.0) -> dict[str, tuple[Any, Any]]:
+    """Each loss's penalty and its derivative along a 1-D grid of errors (chapter 5).
+
+    Returns:
+        ``{name: (values, gradients)}``, NumPy arrays like ``errors``.
+    """
+    import torch
+
+    e = torch.as_tensor(errors, dtype=torch.float64).clone().requires_grad_(True)
+    out = {}
+    for name in LOSS_EXPLORER_LOSSES:
+        value = loss_penalty(name, e, delta, c)
+        (grad,) = torch.autograd.grad(value.sum(), e)
+        out[name] = (value.detach().numpy(), grad.numpy())
+    return out
+
+
+def scale_invariant_curve(scales: Any, lam: float, seed: int = 0) -> Any:
+    """Scale-invariant loss of (true depth x s x log-normal noise) against the true depth, for each s (chapter 5).
+
+    Returns:
+        NumPy array like ``scales``.
+    """
+    import numpy as np
+    import torch
+
+    from mvdlib.losses import scale_invariant_loss
+
+    g = torch.Generator().manual_seed(seed)
+    truth = 1 + 7 * torch.rand(1, 1, 16, 16, generator=g, dtype=torch.float64)
+    noisy = truth * torch.exp(0.1 * torch.randn(truth.shape, generator=g, dtype=torch.float64))
+    return np.array([scale_invariant_loss(noisy * s, truth, lam=lam).item() for s in np.asarray(scales)])
+
+
+def loss_explorer(seed: int = 0) -> Any:
+    """An ipywidgets explorer of L1, L2, Huber, BerHu and the scale-invariant loss (chapter 5).
+
+    Sliders for Huber's ``delta``, BerHu's ``c``, the scale-invariant ``lambda`` and the
+    outlier fraction redraw the penalties, their gradients, a line fit with outliers, and
+    the scale-invariant loss against a global scale. The HTML book shows
+    :func:`loss_explorer_figure` instead.
+
+    Returns:
+        The ``ipywidgets`` container.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    sliders = {
+        "delta": widgets.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="Huber delta"),
+        "c": widgets.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="BerHu c"),
+        "lam": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.1, description="lambda"),
+        "outlier_fraction": widgets.FloatSlider(value=0.2, min=0.0, max=0.45, step=0.05, description="outliers"),
+    }
+    out = widgets.Output()
+    errors = np.linspace(-4, 4, 401)
+    scales = np.geomspace(0.25, 4, 81)
+
+    def draw(*_: Any) -> None:
+        v = {k: s.value for k, s in sliders.items()}
+        curves = loss_curves(errors, v["delta"], v["c"])
+        x, y, outlier = line_with_outliers(outlier_fraction=v["outlier_fraction"], seed=seed)
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+            for name, (value, grad) in curves.items():
+                axes[0].plot(errors, value, color=_LOSS_COLORS[name], label=name)
+                axes[1].plot(errors, grad, color=_LOSS_COLORS[name], label=name)
+            axes[0].set(title="penalty", xlabel="error e", ylabel="loss", ylim=(0, 8))
+            axes[1].set(title="gradient d loss / d e", xlabel="error e", ylabel="gradient", ylim=(-4, 4))
+            axes[2].scatter(x[~outlier], y[~outlier], s=10, color="k", label="inliers")
+            axes[2].scatter(x[outlier], y[outlier], s=10, color="grey", marker="x", label="outliers")
+            grid = np.array([0.0, 10.0])
+            for name in LOSS_EXPLORER_LOSSES:
+                a, b = fit_line(x, y, name, v["delta"], v["c"])
+                axes[2].plot(grid, a * grid + b, color=_LOSS_COLORS[name], label=f"{name}: {a:.2f} x + {b:.2f}")
+            axes[2].set(title="line fit (truth 0.50 x + 1.00)", xlabel="x", ylabel="y")
+            axes[2].legend(fontsize=7)
+            axes[3].plot(scales, scale_invariant_curve(scales, v["lam"], seed), color=_LOSS_COLORS["scale-invariant"])
+            axes[3].set(title=f"scale-invariant, lambda = {v['lam']:.1f}", xlabel="global scale s", xscale="log",
+                        ylabel="loss (log m)^2")  # fmt: skip
+            axes[0].legend()
+            plt.tight_layout()
+            plt.show()
+
+    for s in sliders.values():
+        s.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox(list(sliders.values())[:2]), widgets.HBox(list(sliders.values())[2:]), out])
+
+
+def loss_explorer_figure(
+    deltas: Sequence[float] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
+    cs: Sequence[float] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
+    lams: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
+    outlier_fractions: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4),
+    seed: int = 0,
+) -> Any:
+    """Kernel-free plotly twin of :func:`loss_explorer` (chapter 5).
+
+    Four sliders, each restyling only the traces its parameter changes: ``delta`` the Huber
+    curves, ``c`` the BerHu curves, ``lambda`` the scale-invariant curve, the outlier
+    fraction the points and the fits (fitted with the explorer's default delta and c).
+
+    Returns:
+        A ``plotly.graph_objects.Figure``.
+    """
+    import numpy as np
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    d0, c0 = LOSS_EXPLORER_DEFAULTS["delta"], LOSS_EXPLORER_DEFAULTS["c"]
+    lam0, f0 = LOSS_EXPLORER_DEFAULTS["lam"], LOSS_EXPLORER_DEFAULTS["outlier_fraction"]
+    errors = np.linspace(-4, 4, 161)
+    scales = np.geomspace(0.25, 4, 41)
+    grid = np.array([0.0, 10.0])
+    fig = make_subplots(rows=1, cols=4, subplot_titles=("penalty", "gradient", "line fit", "scale-invariant"))
+    curves = loss_curves(errors, d0, c0)
+    index: dict[str, int] = {}
+
+    def add(key: str, trace: Any, col: int) -> None:
+        index[key] = len(fig.data)
+        fig.add_trace(trace, row=1, col=col)
+
+    for name, (value, grad) in curves.items():
+        style = dict(color=_LOSS_COLORS[name])
+        add(f"{name}-value", go.Scatter(x=errors, y=value, name=name, line=style, legendgroup=name), 1)
+        add(f"{name}-grad", go.Scatter(x=errors, y=grad, name=name, line=style, legendgroup=name, showlegend=False), 2)
+
+    def fit_traces(fraction: float) -> dict[str, Any]:
+        x, y, outlier = line_with_outliers(outlier_fraction=fraction, seed=seed)
+        ys = {
+            "inliers": (x[~outlier].numpy(), y[~outlier].numpy()),
+            "outliers": (x[outlier].numpy(), y[outlier].numpy()),
+        }
+        for name in LOSS_EXPLORER_LOSSES:
+            a, b = fit_line(x, y, name, d0, c0)
+            ys[f"{name}-fit"] = (grid, a * grid + b)
+        return ys
+
+    fits = {f: fit_traces(f) for f in outlier_fractions}
+    start = fits[min(outlier_fractions, key=lambda f: abs(f - f0))]
+    add("inliers", go.Scatter(x=start["inliers"][0], y=start["inliers"][1], mode="markers", name="inliers",
+                              marker=dict(color="black", size=5)), 3)  # fmt: skip
+    add("outliers", go.Scatter(x=start["outliers"][0], y=start["outliers"][1], mode="markers", name="outliers",
+                               marker=dict(color="grey", size=6, symbol="x")), 3)  # fmt: skip
+    for name in LOSS_EXPLORER_LOSSES:
+        xs, ys = start[f"{name}-fit"]
+        add(f"{name}-fit", go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=_LOSS_COLORS[name], dash="dot"),
+                                      name=f"{name} fit", legendgroup=name, showlegend=False), 3)  # fmt: skip
+    si = {lam: scale_invariant_curve(scales, lam, seed) for lam in lams}
+    add("si", go.Scatter(x=scales, y=si[min(lams, key=lambda v: abs(v - lam0))], name="scale-invariant",
+                         line=dict(color=_LOSS_COLORS["scale-invariant"])), 4)  # fmt: skip
+
+    def slider(label: str, values: Sequence[float], steps_args: list, active: float, x: float, y: float) -> dict:
+        steps = [dict(method="restyle", label=f"{v:g}", args=args) for v, args in zip(values, steps_args, strict=True)]
+        act = min(range(len(values)), key=lambda i: abs(values[i] - active))
+        return dict(active=act, steps=steps, currentvalue=dict(prefix=f"{label} = "), x=x, y=y, len=0.45)
+
+    def restyle(keys: list[str], data: list[tuple[Any, Any]]) -> list:
+        return [{"x": [d[0] for d in data], "y": [d[1] for d in data]}, [index[k] for k in keys]]
+
+    delta_args = []
+    for d in deltas:
+        value, grad = loss_curves(errors, d, c0)["Huber"]
+        delta_args.append(restyle(["Huber-value", "Huber-grad"], [(errors, value), (errors, grad)]))
+    c_args = []
+    for c in cs:
+        value, grad = loss_curves(errors, d0, c)["BerHu"]
+        c_args.append(restyle(["BerHu-value", "BerHu-grad"], [(errors, value), (errors, grad)]))
+    lam_args = [restyle(["si"], [(scales, si[lam])]) for lam in lams]
+    fit_keys = ["inliers", "outliers", *(f"{n}-fit" for n in LOSS_EXPLORER_LOSSES)]
+    fraction_args = [restyle(fit_keys, [fits[f][k] for k in fit_keys]) for f in outlier_fractions]
+    sliders = [  # two rows of two sliders under the plots
+        slider("Huber delta", deltas, delta_args, d0, 0.0, -0.25),
+        slider("BerHu c", cs, c_args, c0, 0.52, -0.25),
+        slider("lambda", lams, lam_args, lam0, 0.0, -0.6),
+        slider("outlier fraction", outlier_fractions, fraction_args, f0, 0.52, -0.6),
+    ]
+    fig.update_layout(sliders=sliders, height=520, margin=dict(b=230), title="Loss explorer (drag the sliders)")
+    fig.update_xaxes(title_text="error e", row=1, col=1)
+    fig.update_xaxes(title_text="error e", row=1, col=2)
+    fig.update_xaxes(title_text="x", row=1, col=3)
+    fig.update_xaxes(title_text="global scale s", type="log", row=1, col=4)
+    fig.update_yaxes(title_text="loss", range=[0, 8], row=1, col=1)
+    fig.update_yaxes(title_text="d loss / d e", range=[-4, 4], row=1, col=2)
+    fig.update_yaxes(title_text="y", row=1, col=3)
+    fig.update_yaxes(title_text="loss (log m)^2", row=1, col=4)
+    return fig
+
+
 # ---- activation explorer (chapter 7) -----------------------------------------------------
 
 # Activations the explorer offers (keys of mvdlib.diagnostics.ACTIVATIONS) and the

@@ -315,6 +315,8 @@ def test_edge_aware_smoothness_matches_loop_reference():
                     sy.append(abs(d[b, 0, v + 1, u] - d[b, 0, v, u]) * wy)
     expected = np.mean(sx) + np.mean(sy)
     assert L.edge_aware_smoothness(disp, image).item() == pytest.approx(expected, rel=1e-12)
+    # alpha scales the image gradient inside the exponential: same as a 3x brighter-contrast image
+    assert L.edge_aware_smoothness(disp, image / 3, alpha=3.0).item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_edge_aware_smoothness_forgives_depth_steps_at_image_edges():
@@ -351,9 +353,71 @@ def test_smoothness_mask_drops_differences_touching_invalid_pixels():
 def test_smoothness_bad_inputs():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         L.edge_aware_smoothness(torch.rand(1, 1, 4, 4), torch.rand(1, 3, 4, 4) * 255)
+    with pytest.raises(ValueError, match="alpha"):
+        L.edge_aware_smoothness(torch.rand(1, 1, 4, 4), torch.rand(1, 3, 4, 4), alpha=0.0)
     with pytest.raises(ValueError, match="matching disp"):
         L.edge_aware_smoothness(torch.rand(1, 1, 4, 4), torch.rand(1, 3, 4, 5))
     with pytest.raises(ValueError, match="at least 3x3"):
         L.second_order_smoothness(torch.rand(1, 1, 2, 4))
     with pytest.raises(ValueError, match="finite"):
         L.second_order_smoothness(torch.full((1, 1, 4, 4), float("nan")))
+
+
+# ---- loss explorer helpers (mvdlib.widgets, chapter 5) -----------------------------------
+
+
+@pytest.mark.parametrize("name", ["L1", "L2", "Huber", "BerHu"])
+def test_fit_line_reaches_the_minimum_found_by_a_grid_search(name):
+    from mvdlib.widgets import fit_line, line_with_outliers, loss_penalty
+
+    x, y, _ = line_with_outliers(n=40, outlier_fraction=0.2, seed=1)
+    a, b = fit_line(x, y, name, delta=1.0, c=1.0)
+    grid_a, grid_b = torch.meshgrid(
+        torch.linspace(a - 0.05, a + 0.05, 51, dtype=torch.float64),
+        torch.linspace(b - 0.3, b + 0.3, 51, dtype=torch.float64),
+        indexing="ij",
+    )
+    residuals = grid_a[..., None] * x + grid_b[..., None] - y  # 51 x 51 x n
+    values = loss_penalty(name, residuals, 1.0, 1.0).mean(-1)
+    best = values.argmin()
+    assert grid_a.flatten()[best].item() == pytest.approx(a, abs=2e-3)
+    assert grid_b.flatten()[best].item() == pytest.approx(b, abs=1.2e-2)
+
+
+def test_fit_line_l2_equals_numpy_polyfit_and_robust_losses_resist_outliers():
+    from mvdlib.widgets import fit_line, line_with_outliers
+
+    x, y, outlier = line_with_outliers(n=60, outlier_fraction=0.2, seed=0)
+    assert outlier.sum().item() == 12
+    a, b = fit_line(x, y, "L2")
+    np.testing.assert_allclose([a, b], np.polyfit(x.numpy(), y.numpy(), 1), rtol=1e-9)
+    for name in ("L1", "Huber"):
+        assert abs(fit_line(x, y, name)[1] - 1.0) < abs(b - 1.0) / 3
+
+
+def test_loss_curves_gradients_match_finite_differences():
+    from mvdlib.widgets import loss_curves
+
+    e = np.linspace(-3, 3, 601)
+    for name, (value, grad) in loss_curves(e, delta=0.7, c=1.3).items():
+        numeric = np.gradient(value, e)
+        inner = slice(2, -2)
+        np.testing.assert_allclose(grad[inner], numeric[inner], atol=2e-2, err_msg=name)
+
+
+def test_loss_explorer_figure_has_four_sliders_and_is_small():
+    from mvdlib.widgets import loss_explorer_figure
+
+    fig = loss_explorer_figure(deltas=(0.5, 1.0), cs=(1.0, 2.0), lams=(0.0, 1.0), outlier_fractions=(0.0, 0.2))
+    assert len(fig.layout.sliders) == 4
+    assert all(len(s.steps) == 2 for s in fig.layout.sliders)
+    assert len(fig.to_json()) < 2_000_000
+
+
+def test_loss_explorer_inputs_are_checked():
+    from mvdlib.widgets import line_with_outliers, loss_penalty
+
+    with pytest.raises(ValueError, match="name"):
+        loss_penalty("L3", torch.zeros(3))
+    with pytest.raises(ValueError, match="outlier_fraction"):
+        line_with_outliers(outlier_fraction=1.0)

@@ -8,10 +8,12 @@ one :class:`~mvdlib.data.synthetic.SyntheticMultiViewDataset` sample with one so
 Provenance and licence: the images and the ground-truth disparity were made by D.
 Scharstein, H. Hirschmüller, Y. Kitajima, G. Krathwohl, N. Nesic, X. Wang and P. Westling
 at Middlebury College (GCPR 2014;
-https://vision.middlebury.edu/stereo/data/scenes2014/). The Middlebury stereo datasets
-are free to use for research, on the condition that the paper is cited; scikit-image
-(BSD-3-Clause) redistributes this down-sampled copy in its wheel, so nothing is
-downloaded.
+https://vision.middlebury.edu/stereo/data/scenes2014/). The Middlebury stereo pages
+grant permission to use and publish their images and results and ask users to cite the
+paper; scikit-image (BSD-3-Clause) redistributes this 4x down-sampled copy in its wheel,
+so nothing is downloaded. Full-resolution calibration (calib.txt): cam0 focal length
+3979.911 px, principal point (1244.772, 1019.507), doffs 124.343 px, baseline 193.001 mm,
+2964 x 2000 pixels.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from mvdlib.geometry import scale_intrinsics
 __all__ = [
     "MOTORCYCLE_BASELINE",
     "MOTORCYCLE_DOFFS",
+    "MOTORCYCLE_DOWNSCALE",
     "motorcycle_intrinsics",
     "load_stereo_pair",
     "motorcycle_disparity_to_depth",
@@ -106,7 +109,10 @@ def load_stereo_pair(height: int | None = None, width: int | None = None) -> dic
     point is ``doffs`` pixels further right; the right image is shifted left by ``doffs``
     (bilinear) so that both views share one ``K``. Then a left pixel ``u`` with
     disparity ``d`` sees the right image at ``u - d - doffs``, and the depth is
-    ``Z = b f / (d + doffs)``. Pixels without ground truth have depth 0.
+    ``Z = b f / (d + doffs)``. Pixels without ground truth have depth 0. (The example in
+    scikit-image's docstring pairs ``left[v, u + d]`` with ``right[v, u]``; the images
+    agree for ``left[v, u]`` and ``right[v, u - d]``, the Middlebury convention, as
+    ``tests/test_real.py`` checks.)
 
     Args:
         height, width: output size (default: the bundled 500 x 741). Images are resized
