@@ -17,6 +17,7 @@ fraction of a second. Depth-like maps are stored as 16-bit inverse depth (see
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import time
@@ -272,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
             "command": "python -m mvdlib.capture" + (f" --model {args.model}" if args.model else ""),
             "git_commit": commit,
             "model": str(args.model) if args.model else None,
+            "model_sha256": hashlib.sha256(args.model.read_bytes()).hexdigest() if args.model else None,
             "seconds": round(time.time() - start, 1),
         }
     )

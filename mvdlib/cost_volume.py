@@ -140,20 +140,23 @@ def _sweep_coefficients(K: Tensor, T_src_ref: Tensor, h: int, w: int, like: Tens
     return a, b
 
 
-def _plane_grid(a: Tensor, b: Tensor, s: Tensor, grid: Tensor, scratch: Tensor) -> None:
-    """Write the grid_sample coordinates of the planes ``s`` (n x 1) into ``grid`` (n x HW x 2).
+def _plane_grid(a: Tensor, b: Tensor, s: Tensor, xyz: Tensor) -> Tensor:
+    """grid_sample coordinates of the planes ``s`` (n x 1), computed in place in ``xyz`` (3 x n x HW).
 
     ``x = (a_x + s b_x) / (a_z + s b_z)``, likewise ``y``: one multiply-add per coordinate
-    and plane, computed in the planar ``scratch`` (3 x n x HW) so that it vectorises.
-    Points with ``a_z + s b_z <= MIN_Z`` (behind the source camera) get ``OUTSIDE``.
+    and plane, in planar layout so that every step vectorises. Points with
+    ``a_z + s b_z <= MIN_Z`` (behind the source camera) get ``OUTSIDE``.
+
+    Returns:
+        2 x n x HW: the x and y planes of ``xyz``.
     """
-    xyz = torch.addcmul(a[:, None, :], s, b[:, None, None], out=scratch)  # 3 x n x HW, homogeneous
-    behind = xyz[2] <= MIN_Z
-    inv_z = xyz[2].reciprocal_()
-    for k in range(2):
-        torch.mul(xyz[k], inv_z, out=grid[..., k])
-    if behind.any():
-        grid.masked_fill_(behind[..., None], OUTSIDE)
+    torch.addcmul(a[:, None, :], s, b[:, None, None], out=xyz)  # homogeneous source pixels
+    z = xyz[2]
+    behind = z <= MIN_Z if bool(z.amin() <= MIN_Z) else None  # rare: skip the mask pass
+    xy = xyz[:2].mul_(z.reciprocal_())
+    if behind is not None:
+        xy.masked_fill_(behind, OUTSIDE)
+    return xy
 
 def _sweep(
     src: Tensor, K: Tensor, T_src_ref: Tensor, s: Tensor, batch: int, planes_per_chunk: int | None
@@ -171,21 +174,24 @@ def _sweep(
     chunk = min(positive_int(planes_per_chunk, "planes_per_chunk"), num_planes)
     with torch.no_grad():  # the geometry: gradients flow to the images only
         a, b = _sweep_coefficients(K, T_src_ref, h, w, src)
-    # Buffers reused across chunks (a fresh multi-megabyte tensor per chunk costs page faults);
-    # when src needs a gradient, grid_sample saves its grid, so each chunk gets its own.
+    # The coordinate buffer is reused across chunks (a fresh multi-megabyte tensor per chunk
+    # costs page faults); when src needs a gradient, grid_sample saves its grid, so each
+    # chunk then gets its own.
     fresh_grids = torch.is_grad_enabled() and src.requires_grad
-    scratch = src.new_empty(3, chunk, h * w)
-    grid_buffer = src.new_empty(chunk, h * w, 2)
+    xyz_buffer = src.new_empty(3, chunk, h * w)
     for i in range(batch):
         src_i, a_i, b_i = src[i % src.shape[0]], a[i % a.shape[0]], b[i % b.shape[0]]
         for d0 in range(0, num_planes, chunk):
             s_chunk = s[d0 : d0 + chunk, None]  # n x 1
             n = s_chunk.shape[0]
-            grid = torch.empty_like(grid_buffer[:n]) if fresh_grids else grid_buffer[:n]
+            xyz = torch.empty_like(xyz_buffer[:, :n]) if fresh_grids else xyz_buffer[:, :n]
             with torch.no_grad():
-                _plane_grid(a_i, b_i, s_chunk, grid, scratch[:, :n])
+                xy = _plane_grid(a_i, b_i, s_chunk, xyz)
+            # n x H x W x 2 as a view of the planar x and y (strides HW, W, 1, n HW): grid_sample
+            # reads it as fast as an interleaved copy, as long as u runs contiguously.
+            grid = xy.view(2, n, h, w).permute(1, 2, 3, 0)
             # One batch of n planes: grid_sample spreads a batch over the CPU threads.
-            yield i, d0, F.grid_sample(src_i.expand(n, c, h, w), grid.view(n, h, w, 2), align_corners=True)
+            yield i, d0, F.grid_sample(src_i.expand(n, c, h, w), grid, align_corners=True)
 
 
 def _sweep_inputs(src: Any, K: Any, T_src_ref: Any, inv_depths: Any, name: str = "src"):

@@ -60,8 +60,8 @@ __all__ = [
 # A point agrees with another view when |z_projected - d_view| <= tol * d_view. 1 % is the
 # default ``max_depth_error`` of COLMAP's StereoFusion (Schoenberger et al., ECCV 2016).
 DEFAULT_REL_DEPTH_TOL = 0.01
-# A point survives fusion when at least this many other views confirm it (Gipuma's and
-# COLMAP's defaults keep points seen consistently in 2 or more additional views' depth maps).
+# A point survives fusion when at least this many other views confirm it: with its own
+# view, three depth maps agree, so one wrong depth map can neither make nor confirm a point.
 DEFAULT_MIN_VIEWS = 2
 # Open3D's statistical outlier removal: neighbours considered and the cut in standard
 # deviations of the mean neighbour distance (the values of Open3D's own tutorial).

@@ -313,3 +313,15 @@ def test_sampled_precision_recall_is_close_to_the_full_computation():
     sampled = np.array(precision_recall_fscore(pred, gt, 0.08, sample=5000, seed=1))
     assert np.abs(sampled - full).max() < 4 * 0.5 / np.sqrt(5000)  # four standard errors at most
     assert not np.array_equal(sampled, full)  # it did sample
+
+
+def test_fusion_explorer_figure_has_one_step_per_setting(terrain_views):
+    from mvdlib.widgets import fusion_explorer_figure
+
+    _, views, gt = terrain_views
+    fig = fusion_explorer_figure(views, gt, min_views_values=(0, 2, 4))
+    assert len(fig.data) == 3 and [t.visible for t in fig.data] == [True, False, False]
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["0", "2", "4"]
+    assert "min_views=4" in steps[2].args[1]["title"]["text"]
+    assert len(fig.data[2].x) <= len(fig.data[0].x)  # a stricter filter keeps fewer points
