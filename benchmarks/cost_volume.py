@@ -12,6 +12,7 @@ median over rounds of the ratio (a)/(x). Beside it: the arithmetic and memory-tr
 floors for that size, from a measured matrix-multiply rate and copy bandwidth.
 
     python benchmarks/cost_volume.py                 # CPU, all threads torch sees
+    python benchmarks/cost_volume.py --threads 1     # CPU, one thread
     python benchmarks/cost_volume.py --device cuda   # GPU (if present)
 """
 
@@ -85,10 +86,13 @@ def main() -> None:
     parser.add_argument("--planes", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=15, help="rounds; each round times every method once")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--chunks", type=int, nargs="*", default=[], help="also time these planes_per_chunk")
     args = parser.parse_args()
     device = torch.device(args.device)
     h, w = args.height, args.width
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     ref = ((torch.rand(1, 3, h, w) * 255 - 81.0) / 35.0).to(device)  # MVDepthNet's normalisation
@@ -134,6 +138,9 @@ def main() -> None:
     print(f"floor, memory traffic: {BYTES_PER_COST * count / 1e6:.0f} MB written at the measured copy bandwidth "
           f"{bandwidth / 1e9:.1f} GB/s = {1e3 * BYTES_PER_COST * count / bandwidth:.1f} ms")
     print(f"(4 x 3 bilinear taps per value: {12 * count / 1e6:.0f} M gathered loads, the part no vector unit hides)")
+    print("what limits (c): grid_sample's bilinear gathers (over half its CPU time), then the coordinate and")
+    print("|difference| passes over D x C x H x W values. (a) calls grid_sample once per plane with a batch of one")
+    print("(one CPU thread) on a transposed, non-contiguous grid, and launches ~10 small kernels per plane on a GPU.")
 
 
 if __name__ == "__main__":
