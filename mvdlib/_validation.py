@@ -103,19 +103,28 @@ def rigid_pose(T: Any, name: str) -> Tensor:
     return t
 
 
-def depth_map(depth: Any, name: str = "depth") -> Tensor:
-    """Validate a depth map; return it as ``B x 1 x H x W``.
+def scalar_map(x: Any, name: str) -> Tensor:
+    """A one-channel map (depth, inverse depth, a prediction) as ``B x 1 x H x W``, values unchecked.
 
-    Accepts ``H x W``, ``B x H x W`` or ``B x 1 x H x W``. Zero and non-finite values mark
-    invalid pixels (real depth maps have holes) and are allowed; negative depth is an error.
+    Accepts ``H x W``, ``B x H x W`` or ``B x 1 x H x W``.
     """
-    t = as_tensor(depth, name)
+    t = as_tensor(x, name)
     if t.dim() == 2:
         t = t[None, None]
     elif t.dim() == 3:
         t = t[:, None]
     elif t.dim() != 4 or t.shape[1] != 1:
         raise ValueError(f"{name} must be HxW, BxHxW or Bx1xHxW, got shape {shape_str(t)}")
+    return t
+
+
+def depth_map(depth: Any, name: str = "depth") -> Tensor:
+    """Validate a depth map; return it as ``B x 1 x H x W``.
+
+    Accepts ``H x W``, ``B x H x W`` or ``B x 1 x H x W``. Zero and non-finite values mark
+    invalid pixels (real depth maps have holes) and are allowed; negative depth is an error.
+    """
+    t = scalar_map(depth, name)
     if t.shape[-1] == 0 or t.shape[-2] == 0:
         raise ValueError(f"{name} must have a non-empty image size, got shape {shape_str(t)}")
     finite = t[torch.isfinite(t)]  # -inf, like NaN and +inf, marks a hole, not a negative depth

@@ -28,7 +28,14 @@ from mvdlib.models.mvdepthnet import (
     load_pretrained,
     read_checkpoint,
 )
-from mvdlib.train import build_datasets, collate_samples, config_from_dict, cost_volume_for_batch, export_checkpoint
+from mvdlib.train import (
+    build_datasets,
+    collate_samples,
+    config_from_dict,
+    cost_volume_for_batch,
+    export_checkpoint,
+    half_precision,
+)
 
 __all__ = ["evaluate_checkpoint_dict", "evaluate_model", "evaluate_real_pair", "format_table", "main"]
 
@@ -108,18 +115,22 @@ def evaluate_real_pair(model: MVDepthNet) -> dict[str, dict[str, float]]:
     return _metrics({k: [v.cpu()] for k, v in preds.items()}, [batch["ref_depth"].cpu()])
 
 
-def evaluate_checkpoint_dict(ckpt: dict[str, Any], model: MVDepthNet | None = None) -> dict[str, Any]:
+def evaluate_checkpoint_dict(
+    ckpt: dict[str, Any], model: MVDepthNet | None = None, as_exported: bool = False
+) -> dict[str, Any]:
     """The evaluation recorded in a checkpoint's provenance: the test split and the real pair.
 
     Args:
         ckpt: a training checkpoint (``mvdlib.train.train``) or its ``train_config``-bearing dict.
         model: the loaded network (default: built from ``ckpt``).
+        as_exported: evaluate the float16-rounded weights that ``--export`` writes, so that the
+            recorded metrics are those of the committed file.
     """
     cfg = config_from_dict(ckpt["train_config"])
     if model is None:
         size = (cfg.height, cfg.width)
         model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=size, image_only=cfg.image_only)
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(half_precision(ckpt["model"]) if as_exported else ckpt["model"])
     model = model.to(default_device()).eval()
     test = build_datasets(cfg)["test"]
     synthetic = evaluate_model(model, test, cfg.batch_size)
@@ -137,11 +148,13 @@ def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
     return "\n".join(lines)
 
 
-def _evaluate_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def _evaluate_file(
+    path: str | Path, as_exported: bool = False
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(checkpoint dict, training configuration, results) of a training or exported checkpoint."""
     ckpt = read_checkpoint(path)
     if "train_config" in ckpt:
-        return ckpt, ckpt["train_config"], evaluate_checkpoint_dict(ckpt)
+        return ckpt, ckpt["train_config"], evaluate_checkpoint_dict(ckpt, as_exported=as_exported)
     # an exported checkpoint: the provenance JSON beside it holds the training configuration
     train_config = json.loads(Path(path).with_suffix(".json").read_text())["train_config"]
     return ckpt, train_config, evaluate_checkpoint_dict({"train_config": train_config}, load_pretrained(path))
@@ -173,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     first_config = None
     for path in args.checkpoint:
-        ckpt, train_config, r = _evaluate_file(path)
+        ckpt, train_config, r = _evaluate_file(path, as_exported=args.export is not None)
         shared = {k: train_config[k] for k in SHARED_SETTINGS}
         if first_config is not None and shared != first_config:
             raise ValueError(f"checkpoints must share {SHARED_SETTINGS}: {first_config} vs {shared} ({path})")

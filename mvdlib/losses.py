@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mvdlib._validation import as_tensor, depth_map, positive_float, shape_str
+from mvdlib._validation import as_tensor, depth_map, positive_float, scalar_map, shape_str
 
 __all__ = [
     "BERHU_C_FRACTION",
@@ -58,18 +58,6 @@ DOWNSAMPLE_MODES = ("nearest", "masked_mean")
 # ---- input handling ---------------------------------------------------------------------
 
 
-def _as_map(x: Any, name: str) -> Tensor:
-    """A prediction as ``B x 1 x H x W`` (no sign check: predictions may be anything)."""
-    t = as_tensor(x, name)
-    if t.dim() == 2:
-        t = t[None, None]
-    elif t.dim() == 3:
-        t = t[:, None]
-    elif t.dim() != 4 or t.shape[1] != 1:
-        raise ValueError(f"{name} must be HxW, BxHxW or Bx1xHxW, got shape {shape_str(t)}")
-    return t
-
-
 def valid_mask(target: Any, mask: Any = None) -> Tensor:
     """Pixels a loss uses: target finite and > 0, and ``mask`` where given.
 
@@ -99,7 +87,7 @@ def valid_mask(target: Any, mask: Any = None) -> Tensor:
 
 def _pair(pred: Any, target: Any, mask: Any) -> tuple[Tensor, Tensor, Tensor]:
     """Validate a prediction/target pair; return them (target in pred's dtype) and the valid mask."""
-    p = _as_map(pred, "pred")
+    p = scalar_map(pred, "pred")
     t = depth_map(target, "target")
     if p.shape != t.shape:
         raise ValueError(f"pred and target must have the same shape, got {shape_str(p)} and {shape_str(t)}")
@@ -352,7 +340,7 @@ def multiscale_inverse_depth_l1(
     valid = valid_mask(t, mask)
     total = None
     for s, pred in enumerate(preds):
-        p = _as_map(pred, f"preds[{s}]")
+        p = scalar_map(pred, f"preds[{s}]")
         if p.shape[0] != t.shape[0]:
             raise ValueError(f"preds[{s}] must have batch size {t.shape[0]}, got shape {shape_str(p)}")
         size = tuple(p.shape[-2:])
@@ -380,7 +368,7 @@ def _both(m: Tensor, dim: int) -> Tensor:
 
 
 def _smoothness_input(disp: Any, mask: Any) -> tuple[Tensor, Tensor]:
-    d = _as_map(disp, "disp")
+    d = scalar_map(disp, "disp")
     if d.shape[-1] < 3 or d.shape[-2] < 3:
         raise ValueError(f"disp must be at least 3x3 pixels, got shape {shape_str(d)}")
     if not torch.isfinite(d).all():

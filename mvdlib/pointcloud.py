@@ -20,7 +20,7 @@ coordinates (metres); colours are ``N x 3`` floats in ``[0, 1]`` (RGB), the form
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -359,6 +359,16 @@ def voxel_down_sample(points: Any, colors: Any, voxel_size: float) -> tuple[np.n
     return _from_open3d(pcd.voxel_down_sample(voxel_size), colors is not None)
 
 
+def _filter_open3d(
+    points: Any, colors: Any, keep: Callable[[o3d.geometry.PointCloud], o3d.geometry.PointCloud]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(points, colors)`` of ``keep(cloud)``, an Open3D filter, on the cloud of the inputs (empty stays empty)."""
+    pcd = to_open3d(points, colors)
+    if len(pcd.points) > 0:
+        pcd = keep(pcd)
+    return _from_open3d(pcd, colors is not None)
+
+
 def remove_statistical_outliers(
     points: Any,
     colors: Any = None,
@@ -378,11 +388,9 @@ def remove_statistical_outliers(
     """
     nb_neighbors = positive_int(nb_neighbors, "nb_neighbors")
     std_ratio = positive_float(std_ratio, "std_ratio")
-    pcd = to_open3d(points, colors)
-    if len(pcd.points) == 0:
-        return _from_open3d(pcd, colors is not None)
-    kept, _ = pcd.remove_statistical_outlier(nb_neighbors=nb_neighbors, std_ratio=std_ratio)
-    return _from_open3d(kept, colors is not None)
+    return _filter_open3d(
+        points, colors, lambda pcd: pcd.remove_statistical_outlier(nb_neighbors=nb_neighbors, std_ratio=std_ratio)[0]
+    )
 
 
 def remove_radius_outliers(
@@ -398,11 +406,7 @@ def remove_radius_outliers(
     """
     radius = positive_float(radius, "radius")
     min_points = positive_int(min_points, "min_points")
-    pcd = to_open3d(points, colors)
-    if len(pcd.points) == 0:
-        return _from_open3d(pcd, colors is not None)
-    kept, _ = pcd.remove_radius_outlier(nb_points=min_points, radius=radius)
-    return _from_open3d(kept, colors is not None)
+    return _filter_open3d(points, colors, lambda pcd: pcd.remove_radius_outlier(nb_points=min_points, radius=radius)[0])
 
 
 def save_ply(path: str | Path, points: Any, colors: Any = None, normals_radius: float | None = None) -> Path:

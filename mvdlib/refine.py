@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mvdlib._validation import as_tensor, depth_map, like_input, positive_float, positive_int, shape_str
+from mvdlib._validation import as_tensor, depth_map, like_input, positive_float, positive_int, scalar_map, shape_str
 from mvdlib.metrics import depth_metrics
 
 __all__ = [
@@ -53,20 +53,13 @@ DEFAULT_EDGE_WIDTH = 2
 DEFAULT_FLYING_REL_TOL = 0.05
 
 
-def _map(x: Any, name: str) -> Tensor:
-    """A depth-like map as B x 1 x H x W (negative values are allowed for inverse-depth residuals)."""
-    t = as_tensor(x, name)
-    if t.dim() == 2:
-        return t[None, None]
-    if t.dim() == 4 and t.shape[1] == 1:
-        return t
-    raise ValueError(f"{name} must be HxW or Bx1xHxW, got shape {shape_str(t)}")
-
-
 def _out(result: Tensor, reference: Any) -> Any:
-    """Return ``result`` in the form of ``reference`` (HxW stays HxW, NumPy stays NumPy)."""
-    if as_tensor(reference, "x").dim() == 2:
+    """Return ``result`` (B x 1 x H x W) in the form of ``reference`` (HxW stays HxW, NumPy stays NumPy)."""
+    dim = as_tensor(reference, "x").dim()
+    if dim == 2:
         result = result[0, 0]
+    elif dim == 3:
+        result = result[:, 0]
     return like_input(result, reference)
 
 
@@ -85,7 +78,7 @@ def depth_discontinuities(depth: Any, rel_jump: float = DEFAULT_REL_JUMP) -> Any
     Returns:
         Boolean mask of the depth's shape.
     """
-    d = depth_map(_map(depth, "depth"), "depth")
+    d = depth_map(depth, "depth")
     rel_jump = positive_float(rel_jump, "rel_jump")
     ok = _valid(d)
     d = torch.where(ok, d, torch.ones_like(d))
@@ -119,7 +112,7 @@ def edge_band(gt_depth: Any, width: int = DEFAULT_EDGE_WIDTH, rel_jump: float = 
     """
     if isinstance(width, bool) or not isinstance(width, int) or width < 0:
         raise ValueError(f"width must be a non-negative integer, got {width!r}")
-    g = _map(gt_depth, "gt_depth")
+    g = scalar_map(gt_depth, "gt_depth")
     band = _dilate(depth_discontinuities(g, rel_jump), width) & _valid(g)
     return _out(band, gt_depth)
 
@@ -139,7 +132,7 @@ def flying_pixels(pred: Any, gt: Any, radius: int = DEFAULT_EDGE_WIDTH, rel_tol:
     Returns:
         Boolean mask (False where ``gt`` is invalid).
     """
-    p, g = _map(pred, "pred"), _map(gt, "gt")
+    p, g = scalar_map(pred, "pred"), scalar_map(gt, "gt")
     if p.shape != g.shape:
         raise ValueError(f"pred and gt must have the same shape, got {shape_str(p)} and {shape_str(g)}")
     radius = positive_int(radius, "radius")
@@ -169,7 +162,7 @@ def edge_region_errors(
         pixels that are flying, :func:`flying_pixels` with radius ``width``) and
         ``band_fraction`` (the band's share of the valid pixels).
     """
-    p, g = _map(pred, "pred"), _map(gt, "gt")
+    p, g = scalar_map(pred, "pred"), scalar_map(gt, "gt")
     band = edge_band(g, width, rel_jump)
     valid = _valid(g)
     if not band.any() or not (valid & ~band).any():
@@ -198,7 +191,7 @@ def remove_depth_discontinuities(depth: Any, rel_jump: float = DEFAULT_REL_JUMP,
     """
     if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 0:
         raise ValueError(f"dilation must be a non-negative integer, got {dilation!r}")
-    d = _map(depth, "depth")
+    d = scalar_map(depth, "depth")
     drop = _dilate(depth_discontinuities(d, rel_jump), dilation)
     return _out(torch.where(drop, torch.zeros_like(d), d), depth)
 
@@ -234,7 +227,7 @@ def guided_filter(guide: Any, src: Any, radius: int = 4, eps: float = 1e-3) -> A
         The filtered map, the shape and type of ``src``.
     """
     I = as_tensor(guide, "guide")
-    p = _map(src, "src")
+    p = scalar_map(src, "src")
     I = I.to(p)
     if I.dim() != 4 or I.shape[0] not in (1, p.shape[0]) or I.shape[-2:] != p.shape[-2:]:
         raise ValueError(f"guide must be BxCxHxW with the size of src {shape_str(p)}, got {shape_str(I)}")

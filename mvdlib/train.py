@@ -50,6 +50,7 @@ __all__ = [
     "cost_volume_for_batch",
     "export_checkpoint",
     "flip_horizontal",
+    "half_precision",
     "jitter_photometric",
     "main",
     "save_atomic",
@@ -397,18 +398,22 @@ def _train(
     return checkpoint()
 
 
+def half_precision(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The float16 copy of a state dict that exported checkpoints store (integer buffers unchanged)."""
+    return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+
+
 def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict[str, Any], command: str) -> None:
     """Write a small inference checkpoint (float16 weights) and its provenance JSON beside it.
 
     Args:
         ckpt: a training checkpoint (see :func:`train`).
         path: the ``.pt`` file to write; the provenance goes to ``path`` with ``.json``.
-        test_metrics: the metrics tables to record (from ``mvdlib.evaluate``).
+        test_metrics: the metrics tables to record (from ``mvdlib.evaluate``, of the float16 weights).
         command: the command that evaluated and exported the checkpoint.
     """
     path = Path(path)
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items()}
-    save_atomic({"model": state, "config": ckpt["config"]}, path)
+    save_atomic({"model": half_precision(ckpt["model"]), "config": ckpt["config"]}, path)
     cfg = ckpt["train_config"]
     provenance = {
         "checkpoint": path.name,

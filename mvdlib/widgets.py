@@ -6,8 +6,35 @@ that a reader of the built HTML book can explore too; see :func:`mvdlib.viz.show
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+
+def _explorer(rows: Sequence[Sequence[Any]], plot: Callable[[], None]) -> Any:
+    """Rows of ipywidgets controls above a matplotlib figure that ``plot()`` redraws on every change.
+
+    Args:
+        rows: the controls, one ``HBox`` per inner sequence; each must have a ``value`` trait.
+        plot: draws one matplotlib figure from the controls' current values.
+    Returns:
+        The ``ipywidgets.VBox`` (display it, or let it be a cell's last value).
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    out = widgets.Output()
+
+    def draw(*_: Any) -> None:
+        with out:
+            out.clear_output(wait=True)
+            plot()
+            plt.show()
+
+    for control in (c for row in rows for c in row):
+        control.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox(list(row)) for row in rows] + [out])
+
 
 # ---- warp explorer (chapter 2) -----------------------------------------------------------
 
@@ -51,23 +78,17 @@ def warp_explorer(sample: dict, view: int = 0) -> Any:
     import numpy as np
 
     scale = widgets.FloatSlider(value=1.0, min=0.8, max=1.2, step=0.01, description="depth scale")
-    out = widgets.Output()
 
-    def draw(*_: Any) -> None:
+    def plot() -> None:
         error = warp_error_map(sample, view, scale.value)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(6, 4))
-            im = ax.imshow(error, cmap="inferno", vmin=0, vmax=_WARP_ERROR_MAX)
-            ax.set_title(f"depth x {scale.value:.2f}: median error {np.nanmedian(error):.1f} grey levels")
-            ax.set_xlabel("u (pixels)")
-            ax.set_ylabel("v (pixels)")
-            fig.colorbar(im, ax=ax).set_label("|I_ref - warped source| (grey levels)")
-            plt.show()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        im = ax.imshow(error, cmap="inferno", vmin=0, vmax=_WARP_ERROR_MAX)
+        ax.set_title(f"depth x {scale.value:.2f}: median error {np.nanmedian(error):.1f} grey levels")
+        ax.set_xlabel("u (pixels)")
+        ax.set_ylabel("v (pixels)")
+        fig.colorbar(im, ax=ax).set_label("|I_ref - warped source| (grey levels)")
 
-    scale.observe(draw, names="value")
-    draw()
-    return widgets.VBox([scale, out])
+    return _explorer([[scale]], plot)
 
 
 def warp_explorer_figure(
@@ -198,40 +219,33 @@ def cost_slice_explorer(data: dict) -> Any:
     plane = widgets.IntSlider(value=num_planes // 2, min=0, max=num_planes - 1, description="plane d")
     u = widgets.IntSlider(value=w // 2, min=0, max=w - 1, description="pixel u")
     v = widgets.IntSlider(value=h // 2, min=0, max=h - 1, description="pixel v")
-    out = widgets.Output()
     vmax = float(np.percentile(cost, 99))
 
-    def draw(*_: Any) -> None:
+    def plot() -> None:
         d, uu, vv = plane.value, u.value, v.value
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-            im = axes[0].imshow(cost[d], cmap="viridis", vmin=0, vmax=vmax)
-            axes[0].set_title(f"cost slice, plane {d}: depth {1 / s[d]:.2f} m")
-            fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.04).set_label("cost (normalised units)")
-            axes[1].imshow(_warped_rgb(data, d))
-            axes[1].set_title("source warped through the plane")
-            for ax in axes[:2]:
-                ax.plot(uu, vv, "r+", markersize=14, markeredgewidth=2)
-                ax.set_xlabel("u (pixels)")
-                ax.set_ylabel("v (pixels)")
-            curve = cost[:, vv, uu]
-            axes[2].plot(s, curve, "k.-", label="cost")
-            axes[2].axvline(s[d], color="tab:blue", label=f"plane {d}")
-            axes[2].plot(s[curve.argmin()], curve.min(), "o", color="tab:orange", label="minimum")
-            if np.isfinite(true_inv[vv, uu]):
-                axes[2].axvline(true_inv[vv, uu], color="tab:green", linestyle="--", label="true inverse depth")
-            axes[2].set_xlabel("inverse depth (1/m)")
-            axes[2].set_ylabel("cost (normalised units)")
-            axes[2].set_title(f"cost curve of pixel (u, v) = ({uu}, {vv})")
-            axes[2].legend(fontsize=8)
-            fig.tight_layout()
-            plt.show()
+        fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+        im = axes[0].imshow(cost[d], cmap="viridis", vmin=0, vmax=vmax)
+        axes[0].set_title(f"cost slice, plane {d}: depth {1 / s[d]:.2f} m")
+        fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.04).set_label("cost (normalised units)")
+        axes[1].imshow(_warped_rgb(data, d))
+        axes[1].set_title("source warped through the plane")
+        for ax in axes[:2]:
+            ax.plot(uu, vv, "r+", markersize=14, markeredgewidth=2)
+            ax.set_xlabel("u (pixels)")
+            ax.set_ylabel("v (pixels)")
+        curve = cost[:, vv, uu]
+        axes[2].plot(s, curve, "k.-", label="cost")
+        axes[2].axvline(s[d], color="tab:blue", label=f"plane {d}")
+        axes[2].plot(s[curve.argmin()], curve.min(), "o", color="tab:orange", label="minimum")
+        if np.isfinite(true_inv[vv, uu]):
+            axes[2].axvline(true_inv[vv, uu], color="tab:green", linestyle="--", label="true inverse depth")
+        axes[2].set_xlabel("inverse depth (1/m)")
+        axes[2].set_ylabel("cost (normalised units)")
+        axes[2].set_title(f"cost curve of pixel (u, v) = ({uu}, {vv})")
+        axes[2].legend(fontsize=8)
+        fig.tight_layout()
 
-    for slider in (plane, u, v):
-        slider.observe(draw, names="value")
-    draw()
-    return widgets.VBox([widgets.HBox([plane, u, v]), out])
+    return _explorer([[plane, u, v]], plot)
 
 
 def _png_uri(rgb: Any) -> str:
@@ -500,41 +514,34 @@ def loss_explorer(seed: int = 0) -> Any:
         "lam": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.1, description="lambda"),
         "outlier_fraction": widgets.FloatSlider(value=0.2, min=0.0, max=0.45, step=0.05, description="outliers"),
     }
-    out = widgets.Output()
     errors = np.linspace(-4, 4, 401)
     scales = np.geomspace(0.25, 4, 81)
 
-    def draw(*_: Any) -> None:
+    def plot() -> None:
         v = {k: s.value for k, s in sliders.items()}
         curves = loss_curves(errors, v["delta"], v["c"])
         x, y, outlier = line_with_outliers(outlier_fraction=v["outlier_fraction"], seed=seed)
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
-            for name, (value, grad) in curves.items():
-                axes[0].plot(errors, value, color=_LOSS_COLORS[name], label=name)
-                axes[1].plot(errors, grad, color=_LOSS_COLORS[name], label=name)
-            axes[0].set(title="penalty", xlabel="error e", ylabel="loss", ylim=(0, 8))
-            axes[1].set(title="gradient d loss / d e", xlabel="error e", ylabel="gradient", ylim=(-4, 4))
-            axes[2].scatter(x[~outlier], y[~outlier], s=10, color="k", label="inliers")
-            axes[2].scatter(x[outlier], y[outlier], s=10, color="grey", marker="x", label="outliers")
-            grid = np.array([0.0, 10.0])
-            for name in LOSS_EXPLORER_LOSSES:
-                a, b = fit_line(x, y, name, v["delta"], v["c"])
-                axes[2].plot(grid, a * grid + b, color=_LOSS_COLORS[name], label=f"{name}: {a:.2f} x + {b:.2f}")
-            axes[2].set(title="line fit (truth 0.50 x + 1.00)", xlabel="x", ylabel="y")
-            axes[2].legend(fontsize=7)
-            axes[3].plot(scales, scale_invariant_curve(scales, v["lam"], seed), color=_LOSS_COLORS["scale-invariant"])
-            axes[3].set(title=f"scale-invariant, lambda = {v['lam']:.1f}", xlabel="global scale s", xscale="log",
-                        ylabel="loss (log m)^2")  # fmt: skip
-            axes[0].legend()
-            plt.tight_layout()
-            plt.show()
+        fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+        for name, (value, grad) in curves.items():
+            axes[0].plot(errors, value, color=_LOSS_COLORS[name], label=name)
+            axes[1].plot(errors, grad, color=_LOSS_COLORS[name], label=name)
+        axes[0].set(title="penalty", xlabel="error e", ylabel="loss", ylim=(0, 8))
+        axes[1].set(title="gradient d loss / d e", xlabel="error e", ylabel="gradient", ylim=(-4, 4))
+        axes[2].scatter(x[~outlier], y[~outlier], s=10, color="k", label="inliers")
+        axes[2].scatter(x[outlier], y[outlier], s=10, color="grey", marker="x", label="outliers")
+        grid = np.array([0.0, 10.0])
+        for name in LOSS_EXPLORER_LOSSES:
+            a, b = fit_line(x, y, name, v["delta"], v["c"])
+            axes[2].plot(grid, a * grid + b, color=_LOSS_COLORS[name], label=f"{name}: {a:.2f} x + {b:.2f}")
+        axes[2].set(title="line fit (truth 0.50 x + 1.00)", xlabel="x", ylabel="y")
+        axes[2].legend(fontsize=7)
+        axes[3].plot(scales, scale_invariant_curve(scales, v["lam"], seed), color=_LOSS_COLORS["scale-invariant"])
+        axes[3].set(title=f"scale-invariant, lambda = {v['lam']:.1f}", xlabel="global scale s", xscale="log",
+                    ylabel="loss (log m)^2")  # fmt: skip
+        axes[0].legend()
+        plt.tight_layout()
 
-    for s in sliders.values():
-        s.observe(draw, names="value")
-    draw()
-    return widgets.VBox([widgets.HBox(list(sliders.values())[:2]), widgets.HBox(list(sliders.values())[2:]), out])
+    return _explorer([list(sliders.values())[:2], list(sliders.values())[2:]], plot)
 
 
 def loss_explorer_figure(
@@ -681,26 +688,19 @@ def activation_explorer() -> Any:
 
     name = widgets.Dropdown(options=list(EXPLORER_ACTIVATIONS), value="sigmoid", description="activation")
     sigma = widgets.FloatLogSlider(value=1.0, base=2, min=-2, max=3, step=0.25, description="sigma of z")
-    out = widgets.Output()
 
-    def draw(*_: Any) -> None:
+    def plot() -> None:
         c = _activation_curves(name.value, sigma.value)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(7, 4))
-            ax.plot(c["z"], c["f"], label="f(z)")
-            ax.plot(c["z"], c["df"], "--", label="f'(z)")
-            ax.fill_between(c["z"], c["density"], alpha=0.2, color="gray", label="density of z (scaled)")
-            ax.set_xlabel("pre-activation z")
-            ax.set_ylabel("value")
-            ax.set_title(f"{name.value}, sigma = {sigma.value:.2f}: E[f'(z)] = {c['mean_gain']:.3f}")
-            ax.legend(loc="upper left")
-            plt.show()
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(c["z"], c["f"], label="f(z)")
+        ax.plot(c["z"], c["df"], "--", label="f'(z)")
+        ax.fill_between(c["z"], c["density"], alpha=0.2, color="gray", label="density of z (scaled)")
+        ax.set_xlabel("pre-activation z")
+        ax.set_ylabel("value")
+        ax.set_title(f"{name.value}, sigma = {sigma.value:.2f}: E[f'(z)] = {c['mean_gain']:.3f}")
+        ax.legend(loc="upper left")
 
-    name.observe(draw, names="value")
-    sigma.observe(draw, names="value")
-    draw()
-    return widgets.VBox([widgets.HBox([name, sigma]), out])
+    return _explorer([[name, sigma]], plot)
 
 
 def activation_explorer_figure(
@@ -786,23 +786,17 @@ def mvdepthnet_scales_explorer(disps: Sequence[Any], index: int = 0) -> Any:
 
     maps = _scale_maps(disps, index)
     scale = widgets.IntSlider(value=1, min=1, max=len(maps), description="disp")
-    out = widgets.Output()
 
-    def draw(*_: Any) -> None:
+    def plot() -> None:
         m = maps[scale.value - 1]
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(6, 4))
-            im = ax.imshow(m, cmap="magma_r", vmin=0, vmax=_INV_DEPTH_MAX)
-            ax.set_title(f"disp{scale.value}: {m.shape[1]} x {m.shape[0]} pixels")
-            ax.set_xlabel("u (pixels at this scale)")
-            ax.set_ylabel("v (pixels at this scale)")
-            fig.colorbar(im, ax=ax).set_label("inverse depth (1/m)")
-            plt.show()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        im = ax.imshow(m, cmap="magma_r", vmin=0, vmax=_INV_DEPTH_MAX)
+        ax.set_title(f"disp{scale.value}: {m.shape[1]} x {m.shape[0]} pixels")
+        ax.set_xlabel("u (pixels at this scale)")
+        ax.set_ylabel("v (pixels at this scale)")
+        fig.colorbar(im, ax=ax).set_label("inverse depth (1/m)")
 
-    scale.observe(draw, names="value")
-    draw()
-    return widgets.VBox([scale, out])
+    return _explorer([[scale]], plot)
 
 
 def mvdepthnet_scales_figure(disps: Sequence[Any], index: int = 0) -> Any:
@@ -893,21 +887,14 @@ def fusion_explorer(views: Sequence[Any], gt_points: Any) -> Any:
 
     min_views = widgets.IntSlider(value=2, min=0, max=len(views) - 1, description="min_views")
     rel_tol = widgets.SelectionSlider(options=[0.005, 0.01, 0.02, 0.05, 0.1], value=0.02, description="tau")
-    out = widgets.Output()
 
-    def draw(*_: Any) -> None:
+    def plot() -> None:
         (pts, cols), caption = _fused_top_view(views, gt_points, min_views.value, rel_tol.value)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(6, 6))
-            ax.scatter(pts[:, 0], pts[:, 1], s=1, c=cols if cols is not None else "k")
-            ax.set(title=caption, xlabel="x (m)", ylabel="y (m)", aspect="equal")
-            plt.show()
+        fig, ax = plt.subplots(figsize=(6, 6))
+        ax.scatter(pts[:, 0], pts[:, 1], s=1, c=cols if cols is not None else "k")
+        ax.set(title=caption, xlabel="x (m)", ylabel="y (m)", aspect="equal")
 
-    min_views.observe(draw, names="value")
-    rel_tol.observe(draw, names="value")
-    draw()
-    return widgets.VBox([widgets.HBox([min_views, rel_tol]), out])
+    return _explorer([[min_views, rel_tol]], plot)
 
 
 def fusion_explorer_figure(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 
 from mvdlib.capture import (
     DEFAULT_CAPTURE,
     INV_DEPTH_QUANTUM,
+    SCENE_SEED,
     capture,
     decode_inverse_depth,
     encode_inverse_depth,
@@ -15,8 +19,10 @@ from mvdlib.capture import (
     save_capture,
     sweep_cameras,
 )
-from mvdlib.data.synthetic import SyntheticScene
+from mvdlib.data.synthetic import SyntheticMultiViewDataset, SyntheticScene
+from mvdlib.models.mvdepthnet import DEFAULT_CHECKPOINT
 from mvdlib.pointcloud import depth_to_points, precision_recall_fscore
+from mvdlib.train import PRESETS, TrainConfig
 
 
 def test_inverse_depth_code_round_trip_within_its_quantum():
@@ -64,3 +70,18 @@ def test_committed_capture_ground_truth_depth_lies_on_the_ground_truth_points():
         sample = points[:: max(1, len(points) // 5000)]
         precision, _, _ = precision_recall_fscore(sample, data["gt_points"], 0.03)
         assert precision > 0.99
+
+
+def test_capture_scene_is_held_out_from_training():
+    test_seeds = {SyntheticMultiViewDataset("test", num_scenes=10).scene_seed(i) for i in range(10)}
+    assert SCENE_SEED in test_seeds
+    most_train = max(TrainConfig().train_scenes, PRESETS["gpu"]["train_scenes"])
+    train = SyntheticMultiViewDataset("train", num_scenes=most_train, seed=TrainConfig().seed)
+    assert SCENE_SEED not in {train.scene_seed(i) for i in range(most_train)}
+
+
+@pytest.mark.skipif(not DEFAULT_CAPTURE.is_file(), reason="data/ten_views.npz not generated yet")
+def test_committed_capture_was_made_with_the_committed_checkpoint():
+    provenance = json.loads(DEFAULT_CAPTURE.with_suffix(".json").read_text())
+    assert provenance["scene_seed"] == SCENE_SEED
+    assert provenance["model_sha256"] == hashlib.sha256(DEFAULT_CHECKPOINT.read_bytes()).hexdigest()
