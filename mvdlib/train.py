@@ -54,6 +54,7 @@ __all__ = [
     "jitter_photometric",
     "main",
     "save_atomic",
+    "thin_history",
     "train",
 ]
 
@@ -403,6 +404,22 @@ def half_precision(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
 
 
+# Training-loss points kept in a provenance file (the validation points are all kept).
+PROVENANCE_HISTORY_POINTS = 500
+
+
+def thin_history(history: dict[str, list], points: int = PROVENANCE_HISTORY_POINTS) -> dict[str, list]:
+    """The training history with the running train loss at most ``points`` evenly spaced steps (the last kept)."""
+    n = len(history["step"])
+    every = max(1, -(-n // points))  # ceil(n / points)
+    keep = sorted(set(range(n - 1, -1, -every)))
+    return {
+        **history,
+        "step": [history["step"][i] for i in keep],
+        "train_loss": [history["train_loss"][i] for i in keep],
+    }
+
+
 def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict[str, Any], command: str) -> None:
     """Write a small inference checkpoint (float16 weights) and its provenance JSON beside it.
 
@@ -431,7 +448,7 @@ def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict
         "model_config": ckpt["config"],
         "weights_dtype": "float16 (converted to float32 on load)",
         "final_val_loss": ckpt["history"]["val_loss"][-1] if ckpt["history"]["val_loss"] else None,
-        "history": ckpt["history"],
+        "history": thin_history(ckpt["history"]),
         "test_metrics": test_metrics,
     }
     save_text_atomic(json.dumps(provenance, indent=1) + "\n", path.with_suffix(".json"))

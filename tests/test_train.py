@@ -28,6 +28,7 @@ from mvdlib.train import (
     flip_horizontal,
     jitter_photometric,
     save_atomic,
+    thin_history,
     train,
 )
 
@@ -232,3 +233,14 @@ def test_evaluate_model_scores_both_methods_on_the_same_cost_volumes(tmp_path, c
     assert text.splitlines()[0] == "title" and "winner-take-all" in text and "abs_rel" in text
     with pytest.raises(ValueError, match="input_size"):
         evaluate_model(MVDepthNet(width=0.125, num_depths=cfg.num_depths), val)
+
+
+def test_thin_history_keeps_few_evenly_spaced_points_and_the_last():
+    history = {"step": list(range(1, 6001)), "train_loss": [1.0 / s for s in range(1, 6001)],
+               "val_step": [250, 500], "val_loss": [0.5, 0.4]}  # fmt: skip
+    thin = thin_history(history, points=500)
+    assert len(thin["step"]) <= 500 and thin["step"][-1] == 6000
+    assert thin["train_loss"] == [1.0 / s for s in thin["step"]]
+    assert set(np.diff(thin["step"])) == {12}
+    assert thin["val_step"] == history["val_step"] and thin["val_loss"] == history["val_loss"]
+    assert thin_history(history, points=10_000) == history
