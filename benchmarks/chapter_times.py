@@ -5,7 +5,9 @@
 
 With ``--write`` the times are saved with their provenance (command, date, machine); the
 instructors' page of the book reads that file. Each notebook runs ``--repeats`` times in a
-fresh kernel and the median wall time is reported.
+fresh kernel and the median wall time is reported. By default every run starts with an
+empty cache of rendered samples (``MVDLIB_CACHE`` set to a new temporary folder), as on a
+reader's first run; ``--warm-cache`` keeps the usual cache instead.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +54,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--write", type=Path, help="save the times with provenance to this JSON file")
+    parser.add_argument("--warm-cache", action="store_true", help="reuse the rendered-sample cache")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapters/*.ipynb")
     args = parser.parse_args()
     notebooks = args.notebooks or sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -58,7 +62,12 @@ def main() -> None:
     rows = []
     print(f"{'chapter':40s} {'median s':>9s} {'runs':>5s}")
     for nb in notebooks:
-        times = [time_notebook(nb, args.timeout) for _ in range(args.repeats)]
+        times = []
+        for _ in range(args.repeats):
+            with tempfile.TemporaryDirectory() as empty:
+                if not args.warm_cache:
+                    os.environ["MVDLIB_CACHE"] = empty  # inherited by the notebook's kernel
+                times.append(time_notebook(nb, args.timeout))
         rows.append({"notebook": nb.name, "median_s": round(statistics.median(times), 1), "runs_s": times})
         print(f"{nb.name:40s} {statistics.median(times):9.1f} {len(times):5d}", flush=True)
     total = sum(r["median_s"] for r in rows)
@@ -72,6 +81,7 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
             "python": platform.python_version(),
+            "sample_cache": "warm" if args.warm_cache else "empty at the start of every run",
             "total_s": round(total, 1),
             "chapters": rows,
         }

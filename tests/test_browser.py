@@ -2,8 +2,9 @@
 
 Run by ``make browser`` after the book build (marker ``book``). A page fails on a JavaScript
 error, a request that leaves this machine (the book must read offline), an equation MathJax
-did not render, an image or plotly figure that did not load, or an internal link to a
-missing page or anchor. A screenshot of every page is kept in ``_build/screenshots``.
+did not render, an image or plotly figure that did not load, a Markdown table of a cell
+output left as text, or an internal link to a missing page or anchor. A screenshot of every
+page is kept in ``_build/screenshots``.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def browser():
         b.close()
 
 
-PAGE_CHECKS_JS = """() => {
+PAGE_CHECKS_JS = r"""() => {
   const unrendered = [...document.querySelectorAll('.math')]
       .filter(e => !e.querySelector('mjx-container') || e.querySelector('mjx-merror'))
       .map(e => e.textContent.slice(0, 80));
@@ -121,7 +122,10 @@ PAGE_CHECKS_JS = """() => {
       .map(img => img.getAttribute('src'));
   const plots = [...document.querySelectorAll('.plotly-graph-div')]
       .filter(d => !d.querySelector('.main-svg')).map(d => d.id);
-  return {unrendered, images, plots, nmath: document.querySelectorAll('.math').length};
+  // A Markdown table in a cell output that reached the page as text ("| a | b |" over "| --- | --- |").
+  const rawTables = [...document.querySelectorAll('.cell_output .output.text_markdown, .cell_output p')]
+      .filter(e => /\|\s*(-{3}|\u2014)\s*\|/.test(e.textContent)).map(e => e.textContent.slice(0, 80));
+  return {unrendered, images, plots, rawTables, nmath: document.querySelectorAll('.math').length};
 }"""
 
 
@@ -163,5 +167,6 @@ def test_page_reads_offline(page: Path, server: str, browser) -> None:
     problems += [f"unrendered equation: {m!r}" for m in result["unrendered"]]
     problems += [f"image did not load: {src}" for src in result["images"]]
     problems += [f"plotly figure did not render: #{d}" for d in result["plots"]]
+    problems += [f"Markdown table shown as text: {t!r}" for t in result["rawTables"]]
     problems += [f"broken internal link: {b}" for b in broken_internal_links(page)]
     assert not problems, f"{rel}:\n  " + "\n  ".join(problems)
