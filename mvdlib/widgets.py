@@ -36,6 +36,16 @@ def _explorer(rows: Sequence[Sequence[Any]], plot: Callable[[], None]) -> Any:
     return widgets.VBox([widgets.HBox(list(row)) for row in rows] + [out])
 
 
+def _image_figure(image: Any, title: str, colorbar_label: str, cmap: str, vmax: float, unit: str = "pixels") -> None:
+    """One matplotlib image from 0 to ``vmax`` with a labelled colour bar and pixel axes."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    im = ax.imshow(image, cmap=cmap, vmin=0, vmax=vmax)
+    ax.set(title=title, xlabel=f"u ({unit})", ylabel=f"v ({unit})")
+    fig.colorbar(im, ax=ax).set_label(colorbar_label)
+
+
 # ---- warp explorer (chapter 2) -----------------------------------------------------------
 
 # Depth scale factors the warp explorer steps through (1 = the true depth).
@@ -74,19 +84,14 @@ def warp_explorer(sample: dict, view: int = 0) -> Any:
         The ``ipywidgets`` container.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
     import numpy as np
 
     scale = widgets.FloatSlider(value=1.0, min=0.8, max=1.2, step=0.01, description="depth scale")
 
     def plot() -> None:
         error = warp_error_map(sample, view, scale.value)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        im = ax.imshow(error, cmap="inferno", vmin=0, vmax=_WARP_ERROR_MAX)
-        ax.set_title(f"depth x {scale.value:.2f}: median error {np.nanmedian(error):.1f} grey levels")
-        ax.set_xlabel("u (pixels)")
-        ax.set_ylabel("v (pixels)")
-        fig.colorbar(im, ax=ax).set_label("|I_ref - warped source| (grey levels)")
+        title = f"depth x {scale.value:.2f}: median error {np.nanmedian(error):.1f} grey levels"
+        _image_figure(error, title, "|I_ref - warped source| (grey levels)", "inferno", _WARP_ERROR_MAX)
 
     return _explorer([[scale]], plot)
 
@@ -782,19 +787,14 @@ def mvdepthnet_scales_explorer(disps: Sequence[Any], index: int = 0) -> Any:
         The ``ipywidgets`` container.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     maps = _scale_maps(disps, index)
     scale = widgets.IntSlider(value=1, min=1, max=len(maps), description="disp")
 
     def plot() -> None:
         m = maps[scale.value - 1]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        im = ax.imshow(m, cmap="magma_r", vmin=0, vmax=_INV_DEPTH_MAX)
-        ax.set_title(f"disp{scale.value}: {m.shape[1]} x {m.shape[0]} pixels")
-        ax.set_xlabel("u (pixels at this scale)")
-        ax.set_ylabel("v (pixels at this scale)")
-        fig.colorbar(im, ax=ax).set_label("inverse depth (1/m)")
+        title = f"disp{scale.value}: {m.shape[1]} x {m.shape[0]} pixels"
+        _image_figure(m, title, "inverse depth (1/m)", "magma_r", _INV_DEPTH_MAX, "pixels at this scale")
 
     return _explorer([[scale]], plot)
 
