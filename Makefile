@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SYSTEM_STAMP := $(VENV)/.system-stamp
+BROWSER_STAMP := $(VENV)/.browser-stamp
 # torch is installed on its own first, pinned to the release the project is tested with
 # (the CPU build on the project's machines), so that no dependency pulls a second torch.
 TORCH_PIN := torch==2.13.0
@@ -41,7 +42,12 @@ $(STAMP): pyproject.toml
 
 $(SYSTEM_STAMP): scripts/system_deps.sh
 	@test -d $(VENV) || python3 -m venv $(VENV)
-	bash scripts/system_deps.sh
+	bash scripts/system_deps.sh libusb-1.0-0 npm
+	@touch $@
+
+$(BROWSER_STAMP): scripts/system_deps.sh
+	@test -d $(VENV) || python3 -m venv $(VENV)
+	bash scripts/system_deps.sh chromium
 	@touch $@
 
 book: setup
@@ -62,7 +68,7 @@ unit: setup
 	$(BIN)/python -m pytest tests -q -m "not book"
 
 # Opens every page of the built book in headless Chromium (run after book-strict).
-browser: setup
+browser: setup $(BROWSER_STAMP)
 	$(BIN)/python -m pytest tests -q -m book
 
 notebooks: setup

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from mvdlib._validation import as_tensor, depth_map, shape_str
@@ -48,11 +49,11 @@ def depth_metrics(pred: Any, gt: Any, mask: Any = None) -> dict[str, float]:
         raise ValueError(f"pred and gt must have the same shape, got {shape_str(p)} and {shape_str(g)}")
     valid = torch.isfinite(g) & (g > 0)
     if mask is not None:
-        m = torch.as_tensor(mask, device=g.device).reshape(-1) if not isinstance(mask, torch.Tensor) else mask
-        if m.numel() != g.numel():
-            raise ValueError(f"mask must have the shape of gt {tuple(g.shape)}, got {shape_str(m)}")
+        m = mask if isinstance(mask, torch.Tensor) else torch.as_tensor(np.asarray(mask))
         if m.dtype != torch.bool:
             raise ValueError(f"mask must be boolean, got dtype {m.dtype}")
+        if m.shape[-2:] != g.shape[-2:] or m.numel() != g.numel():  # HxW, BxHxW or Bx1xHxW like gt
+            raise ValueError(f"mask must have the shape of gt {tuple(g.shape)}, got {shape_str(m)}")
         valid &= m.reshape(g.shape).to(g.device)
     if not valid.any():
         raise ValueError("no valid pixels: gt must be positive and finite somewhere inside mask")

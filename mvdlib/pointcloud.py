@@ -425,6 +425,8 @@ def save_ply(path: str | Path, points: Any, colors: Any = None, normals_radius: 
     if not path.parent.is_dir():
         raise ValueError(f"path's folder must exist, got {str(path.parent)!r}")
     pcd = to_open3d(points, colors, normals_radius)
+    if len(pcd.points) == 0:  # Open3D would only say that it could not write
+        raise ValueError("points must hold at least one point to write a PLY file, got 0")
     if not o3d.io.write_point_cloud(str(path), pcd, write_ascii=False):
         raise OSError(f"Open3D could not write {str(path)!r}")
     return path

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Debian packages the project needs beside its Python environment:
-#   libusb-1.0-0  the shared library Open3D loads at import;
-#   chromium      the headless browser of the book check (tests/test_browser.py);
+# Makes sure the Debian packages named as arguments are present:
+#   libusb-1.0-0  the shared library Open3D loads at import (make setup);
 #   npm           fetches MathJax from the npm registry so the book renders math offline
-#                 (any npm on the PATH will do).
+#                 (any npm on the PATH will do) (make setup);
+#   chromium      the headless browser of the book check, tests/test_browser.py (make browser).
 # Installs what is missing when run as root; otherwise says what to install and stops.
 set -euo pipefail
 missing=()
-for p in libusb-1.0-0 chromium; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+for p in "$@"; do
+  if [ "$p" = npm ]; then
+    command -v npm >/dev/null || missing+=(npm)
+  else
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  fi
 done
-command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   echo "Installing Debian packages: ${missing[*]}"

@@ -111,6 +111,7 @@ def test_config_executes_with_cache_and_fails_on_errors() -> None:
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     assert cfg["execute"]["execute_notebooks"] == "cache"
     assert cfg["execute"]["allow_errors"] is False
+    assert cfg["sphinx"]["config"]["nb_execution_raise_on_error"] is True  # without -W too
     assert cfg["execute"]["timeout"] > 0
     # Offline reading: MathJax and plotly.js come from the book's static files, not a CDN.
     assert not cfg["sphinx"]["config"]["mathjax_path"].startswith("http")

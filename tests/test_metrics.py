@@ -121,3 +121,6 @@ def test_depth_metrics_rejects_bad_inputs():
         depth_metrics(gt, gt, mask=np.ones((3, 3)))
     with pytest.raises(ValueError, match="mask must have the shape"):
         depth_metrics(gt, gt, mask=np.ones((2, 3), dtype=bool))
+    square = np.ones((2, 3))
+    with pytest.raises(ValueError, match="mask must have the shape"):  # same count, transposed
+        depth_metrics(square, square, mask=np.ones((3, 2), dtype=bool))

@@ -132,9 +132,14 @@ def test_load_pretrained_reads_the_authors_format(tmp_path, full_model):
     path = tmp_path / "opensource_model.pth.tar"
     torch.save({"state_dict": sd, "epoch": 10}, path)
     model = load_pretrained(path)
-    assert not model.training and model.width == 1.0
+    assert not model.training and model.width == 1.0 and not model.align_corners
     for k, v in full_model.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k
+    # trained with PyTorch 0.3, whose bilinear up-sampling aligned corners
+    old_style = load_pretrained(path, align_corners=True)
+    assert old_style.align_corners and all(
+        m.align_corners for m in old_style.modules() if isinstance(m, torch.nn.Upsample)
+    )
 
 
 def test_load_pretrained_converts_float16_and_keeps_config(tmp_path):
@@ -228,6 +233,11 @@ def test_predict_validates_inputs():
         predict(model, img, img[None], K, eye, np.stack([eye, eye]))
     with pytest.raises(TypeError, match="model must be an MVDepthNet"):
         predict(torch.nn.Identity(), img, img[None], K, eye, eye[None])
+    with pytest.raises(ValueError, match="src_rgbs must be images of one size"):
+        predict(model, img, [img, img[:16]], K, eye, np.stack([eye, eye]))
+    with pytest.raises(ValueError, match="eval mode"):
+        predict(model.train(), img, img[None], K, eye, eye[None])
+    model.eval()
     out = predict(model, img, [img, img], K, eye, np.stack([eye, eye]))
     assert out.shape == (32, 32) and np.isfinite(out).all() and (out > 0.5).all()
 

@@ -256,7 +256,7 @@ def test_outlier_removal_and_voxel_down_sampling():
     np.testing.assert_allclose(order(down), order(means), atol=1e-9)
 
 
-def test_clear_errors_and_empty_clouds():
+def test_clear_errors_and_empty_clouds(tmp_path):
     depth = np.ones((H, W), np.float32)
     with pytest.raises(ValueError, match="views"):
         fuse([])
@@ -290,6 +290,8 @@ def test_clear_errors_and_empty_clouds():
     with pytest.warns(UserWarning, match="empty"):
         assert precision_recall_fscore(pts, np.ones((4, 3)), 0.1) == (0.0, 0.0, 0.0)
     assert remove_statistical_outliers(pts)[0].shape == (0, 3)
+    with pytest.raises(ValueError, match="at least one point"):
+        save_ply(tmp_path / "empty.ply", pts)
 
 
 def test_plotly_figure_thins_each_cloud_and_toggles_them():

@@ -212,7 +212,9 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def load_pretrained(path: str | Path | None = None, device: torch.device | str | None = None) -> MVDepthNet:
+def load_pretrained(
+    path: str | Path | None = None, device: torch.device | str | None = None, align_corners: bool | None = None
+) -> MVDepthNet:
     """An :class:`MVDepthNet` in eval mode with weights from a checkpoint file (chapters 10-11).
 
     Reads, with ``torch.load(weights_only=True)``:
@@ -225,6 +227,9 @@ def load_pretrained(path: str | Path | None = None, device: torch.device | str |
     Args:
         path: checkpoint file; ``None`` loads the committed :data:`DEFAULT_CHECKPOINT`.
         device: where to put the model (default: CPU).
+        align_corners: the decoder's up-sampling mode; default: what the checkpoint's config
+            says, else ``False``. The authors' weights were trained with PyTorch 0.3, whose
+            bilinear ``nn.Upsample`` aligned corners: load them with ``align_corners=True``.
     Returns:
         The model, in eval mode.
     """
@@ -238,7 +243,7 @@ def load_pretrained(path: str | Path | None = None, device: torch.device | str |
     model = MVDepthNet(
         width=config.get("width", 1.0),
         num_depths=config.get("num_depths", 64),
-        align_corners=config.get("align_corners", False),
+        align_corners=config.get("align_corners", False) if align_corners is None else align_corners,
         input_size=tuple(config.get("input_size", PAPER_SIZE)),
         image_only=config.get("image_only", False),
     )
@@ -286,7 +291,7 @@ def predict(
     (as the original), runs the network and returns ``1 / disp1`` resized back.
 
     Args:
-        model: an :class:`MVDepthNet` (put it in eval mode).
+        model: an :class:`MVDepthNet` in eval mode (as :func:`load_pretrained` returns it).
         ref_rgb: H x W x 3 uint8 reference image.
         src_rgbs: N x H x W x 3 uint8 measurement frames (or a list of N images).
         K: 3 x 3 intrinsics of the H x W images, pixels.
@@ -296,8 +301,15 @@ def predict(
     """
     if not isinstance(model, MVDepthNet):
         raise TypeError(f"model must be an MVDepthNet, got {type(model).__name__}")
+    if model.training:  # BatchNorm would normalise with this one image's statistics
+        raise ValueError("model must be in eval mode (call model.eval()), got a model in training mode")
     ref = _images(ref_rgb, "ref_rgb", batched=False)
-    srcs = _images(np.stack(list(src_rgbs)) if isinstance(src_rgbs, (list, tuple)) else src_rgbs, "src_rgbs", True)
+    if isinstance(src_rgbs, (list, tuple)):
+        shapes = {np.shape(s) for s in src_rgbs}
+        if len(shapes) != 1:
+            raise ValueError(f"src_rgbs must be images of one size, got sizes {sorted(shapes)}")
+        src_rgbs = np.stack(list(src_rgbs))
+    srcs = _images(src_rgbs, "src_rgbs", True)
     if srcs.shape[1:] != ref.shape:
         raise ValueError(f"src_rgbs must have the size of ref_rgb {ref.shape}, got {srcs.shape[1:]}")
     n = srcs.shape[0]
