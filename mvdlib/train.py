@@ -36,8 +36,8 @@ from mvdlib import cost_volume as cv
 from mvdlib import default_device, seed_everything
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.geometry import relative_pose
-from mvdlib.losses import multiscale_inverse_depth_l1
-from mvdlib.models.mvdepthnet import MVDepthNet, normalize_image, read_checkpoint
+from mvdlib.losses import edge_aware_smoothness, multiscale_inverse_depth_l1
+from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, normalize_image, read_checkpoint
 
 __all__ = [
     "PRESETS",
@@ -90,6 +90,10 @@ class TrainConfig:
     flip: bool = True
     jitter: bool = True
     image_only: bool = False  # ablation: zeros instead of the cost volume, a single-image network
+    # GeoNet's edge-aware smoothness of the finest inverse depth, weighted by the reference
+    # image in [0, 1], added to the loss with this weight (chapter 13; 0: the paper's loss).
+    smoothness_weight: float = 0.0
+    init: str | None = None  # start from the weights of this checkpoint file (fine-tuning)
     out: str = "runs/mvdepthnet_cpu.pt"
     cache_dir: str | None = None
 
@@ -235,13 +239,28 @@ def cost_volume_for_batch(
     return ref, cv.multi_view_cost_volume(ref, srcs, batch["K"], T_src_refs, inv_depths), inv_depths
 
 
-def batch_loss(model: torch.nn.Module, batch: dict[str, Tensor], num_depths: int, image_only: bool = False) -> Tensor:
-    """The multi-scale inverse-depth L1 loss of ``model`` on a batch (invalid depth masked out)."""
+def batch_loss(
+    model: torch.nn.Module,
+    batch: dict[str, Tensor],
+    num_depths: int,
+    image_only: bool = False,
+    smoothness_weight: float = 0.0,
+) -> Tensor:
+    """The multi-scale inverse-depth L1 loss of ``model`` on a batch (invalid depth masked out).
+
+    With ``smoothness_weight > 0``, plus that weight times GeoNet's edge-aware smoothness
+    (:func:`mvdlib.losses.edge_aware_smoothness`) of the finest inverse depth, weighted by the
+    reference image scaled to [0, 1] (chapter 13).
+    """
     ref, cost, _ = cost_volume_for_batch(batch, num_depths, image_only)
     depth = batch["ref_depth"]
     valid = torch.isfinite(depth) & (depth > 0)
     target = torch.where(valid, 1.0 / torch.where(valid, depth, torch.ones_like(depth)), torch.zeros_like(depth))
-    return multiscale_inverse_depth_l1(model(ref, cost), target, valid)
+    preds = model(ref, cost)
+    loss = multiscale_inverse_depth_l1(preds, target, valid)
+    if smoothness_weight > 0:
+        loss = loss + smoothness_weight * edge_aware_smoothness(preds[0], batch["ref_image"] / 255.0)
+    return loss
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
@@ -278,6 +297,7 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
 
 @torch.no_grad()
 def _validate(model: torch.nn.Module, dataset: SyntheticMultiViewDataset, cfg: TrainConfig, device) -> float:
+    """Mean multi-scale inverse-depth L1 over ``dataset``: the data term only, comparable across smoothness weights."""
     model.eval()
     losses = []
     for start in range(0, len(dataset), cfg.batch_size):
@@ -337,6 +357,8 @@ def _train(
     seed_everything(cfg.seed)
     model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width), image_only=cfg.image_only)
     model = model.to(device)
+    if cfg.init is not None and ckpt is None:
+        model.load_state_dict(load_pretrained(cfg.init).state_dict())  # shapes checked: a clear error
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step, wall, history = 0, 0.0, {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
     if ckpt is not None:
@@ -376,7 +398,7 @@ def _train(
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + rank)
         idx = batch_indices(step, len(train_set), cfg.batch_size, cfg.seed, rank, world)
         batch = collate_samples([_augment(train_set[i], cfg, g) for i in idx], device)
-        loss = batch_loss(net, batch, cfg.num_depths, cfg.image_only)
+        loss = batch_loss(net, batch, cfg.num_depths, cfg.image_only, cfg.smoothness_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from mvdlib import cost_volume as cv
 from mvdlib.evaluate import evaluate_model, format_table
 from mvdlib.geometry import axis_angle_to_matrix, project, transform_points
+from mvdlib.losses import edge_aware_smoothness
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, read_checkpoint
 from mvdlib.train import (
     TrainConfig,
@@ -25,6 +26,7 @@ from mvdlib.train import (
     batch_loss,
     build_datasets,
     collate_samples,
+    cost_volume_for_batch,
     flip_horizontal,
     jitter_photometric,
     save_atomic,
@@ -172,6 +174,54 @@ def test_resume_continues_exactly(tmp_path, cache):
     assert resumed["history"]["train_loss"] == full["history"]["train_loss"]
     on_disk = read_checkpoint(cfg.out)
     assert on_disk["step"] == 4 and torch.equal(on_disk["model"]["disp1.0.bias"], full["model"]["disp1.0.bias"])
+
+
+def test_resume_after_a_crash_mid_run_continues_exactly(tmp_path, cache, monkeypatch):
+    import mvdlib.train as train_module
+
+    full = train(_tiny_config(tmp_path / "a", cache), progress=False)
+    cfg = _tiny_config(tmp_path / "b", cache)
+    real_loss, calls = train_module.batch_loss, []
+
+    def crash_at_step_3(model, *args, **kwargs):
+        calls.extend([1] if model.training else [])  # training steps only, not validation
+        if len(calls) == 3:
+            raise RuntimeError("power cut")
+        return real_loss(model, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "batch_loss", crash_at_step_3)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(cfg, progress=False)
+    monkeypatch.setattr(train_module, "batch_loss", real_loss)
+    assert read_checkpoint(cfg.out)["step"] == 2  # the last checkpoint written before the crash
+    resumed = train(cfg, resume=True, progress=False)
+    for k, v in full["model"].items():
+        assert torch.equal(resumed["model"][k], v), k
+
+
+def test_init_starts_from_the_given_weights(tmp_path, cache):
+    first_cfg = _tiny_config(tmp_path / "a", cache, steps=2)
+    first = train(first_cfg, progress=False)
+    start = train(_tiny_config(tmp_path / "b", cache, steps=0, init=first_cfg.out), progress=False)
+    for k, v in first["model"].items():
+        assert torch.equal(start["model"][k], v), k
+    other = _tiny_config(tmp_path / "c", cache, steps=0, num_depths=8, init=first_cfg.out)
+    with pytest.raises(RuntimeError, match="size mismatch"):  # another architecture: load_state_dict says so
+        train(other, progress=False)
+
+
+def test_smoothness_weight_adds_the_edge_aware_term(tmp_path, cache):
+    cfg = _tiny_config(tmp_path, cache)
+    batch = collate_samples([build_datasets(cfg)["train"][i] for i in range(2)], torch.device("cpu"))
+    torch.manual_seed(0)
+    model = MVDepthNet(cfg.model_width, cfg.num_depths).eval()
+    with torch.no_grad():
+        plain = batch_loss(model, batch, cfg.num_depths)
+        smooth = batch_loss(model, batch, cfg.num_depths, smoothness_weight=3.0)
+        ref, cost, _ = cost_volume_for_batch(batch, cfg.num_depths)
+        term = edge_aware_smoothness(model(ref, cost)[0], batch["ref_image"] / 255.0)
+    assert term > 0
+    torch.testing.assert_close(smooth, plain + 3.0 * term)
 
 
 def test_truncated_checkpoint_is_refused(tmp_path, cache):
