@@ -42,6 +42,7 @@ __all__ = ["evaluate_checkpoint_dict", "evaluate_model", "evaluate_real_pair", "
 MVDEPTHNET = "MVDepthNet"
 IMAGE_ONLY = "image-only network"
 WTA = "winner-take-all"
+EVAL_SPLITS = ("val", "test")  # the synthetic splits a checkpoint can be scored on (never train)
 
 
 @torch.no_grad()
@@ -116,25 +117,30 @@ def evaluate_real_pair(model: MVDepthNet) -> dict[str, dict[str, float]]:
 
 
 def evaluate_checkpoint_dict(
-    ckpt: dict[str, Any], model: MVDepthNet | None = None, as_exported: bool = False
+    ckpt: dict[str, Any], model: MVDepthNet | None = None, as_exported: bool = False, split: str = "test"
 ) -> dict[str, Any]:
-    """The evaluation recorded in a checkpoint's provenance: the test split and the real pair.
+    """The evaluation recorded in a checkpoint's provenance: a synthetic split (test) and the real pair.
 
     Args:
         ckpt: a training checkpoint (``mvdlib.train.train``) or its ``train_config``-bearing dict.
         model: the loaded network (default: built from ``ckpt``).
         as_exported: evaluate the float16-rounded weights that ``--export`` writes, so that the
             recorded metrics are those of the committed file.
+        split: the synthetic split of the run's configuration, ``"val"`` or ``"test"``.
+    Returns:
+        ``{"synthetic_<split>": {"samples", "metrics"}, "real_pair": {"samples", "metrics"}}``.
     """
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"split must be one of {EVAL_SPLITS}, got {split!r}")
     cfg = config_from_dict(ckpt["train_config"])
     if model is None:
         size = (cfg.height, cfg.width)
         model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=size, image_only=cfg.image_only)
         model.load_state_dict(half_precision(ckpt["model"]) if as_exported else ckpt["model"])
     model = model.to(default_device()).eval()
-    test = build_datasets(cfg)["test"]
-    synthetic = evaluate_model(model, test, cfg.batch_size)
-    results: dict[str, Any] = {"synthetic_test": {"samples": len(test), "metrics": synthetic}}
+    data = build_datasets(cfg)[split]
+    synthetic = evaluate_model(model, data, cfg.batch_size)
+    results: dict[str, Any] = {f"synthetic_{split}": {"samples": len(data), "metrics": synthetic}}
     results["real_pair"] = {"samples": 1, "metrics": evaluate_real_pair(model)}
     return results
 
@@ -149,19 +155,20 @@ def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
 
 
 def _evaluate_file(
-    path: str | Path, as_exported: bool = False
+    path: str | Path, as_exported: bool = False, split: str = "test"
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(checkpoint dict, training configuration, results) of a training or exported checkpoint."""
     ckpt = read_checkpoint(path)
     if "train_config" in ckpt:
-        return ckpt, ckpt["train_config"], evaluate_checkpoint_dict(ckpt, as_exported=as_exported)
+        return ckpt, ckpt["train_config"], evaluate_checkpoint_dict(ckpt, as_exported=as_exported, split=split)
     # an exported checkpoint: the provenance JSON beside it holds the training configuration
     train_config = json.loads(Path(path).with_suffix(".json").read_text())["train_config"]
-    return ckpt, train_config, evaluate_checkpoint_dict({"train_config": train_config}, load_pretrained(path))
+    results = evaluate_checkpoint_dict({"train_config": train_config}, load_pretrained(path), split=split)
+    return ckpt, train_config, results
 
 
 # Settings that must agree for two checkpoints to be compared on the same cost volumes.
-SHARED_SETTINGS = ("height", "width", "num_depths", "num_sources", "test_scenes", "seed")
+SHARED_SETTINGS = ("height", "width", "num_depths", "num_sources", "val_scenes", "test_scenes", "seed")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -177,8 +184,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=default,
         help="training or exported checkpoints (default: the committed ones)",
     )
+    p.add_argument("--split", choices=EVAL_SPLITS, default="test", help="synthetic split to score (default: test)")
     p.add_argument("--export", default=None, help="write the (single) checkpoint as float16 with provenance here")
     args = p.parse_args(argv)
+    if args.export and args.split != "test":
+        raise ValueError(f"--export records the test split's metrics; drop --split {args.split}")
     if not args.checkpoint:
         raise ValueError("no checkpoint given and none committed in data/")
     if args.export and len(args.checkpoint) != 1:
@@ -186,14 +196,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     first_config = None
     for path in args.checkpoint:
-        ckpt, train_config, r = _evaluate_file(path, as_exported=args.export is not None)
+        ckpt, train_config, r = _evaluate_file(path, as_exported=args.export is not None, split=args.split)
         shared = {k: train_config[k] for k in SHARED_SETTINGS}
         if first_config is not None and shared != first_config:
             raise ValueError(f"checkpoints must share {SHARED_SETTINGS}: {first_config} vs {shared} ({path})")
         first_config = shared
         for key, part in r.items():
             results.setdefault(key, {"samples": part["samples"], "metrics": {}})["metrics"].update(part["metrics"])
-    for key, title in (("synthetic_test", "synthetic test split"), ("real_pair", "real stereo pair")):
+    titles = {f"synthetic_{args.split}": f"synthetic {args.split} split", "real_pair": "real stereo pair"}
+    for key, title in titles.items():
         part = results[key]
         print(format_table(part["metrics"], f"{title} ({part['samples']} samples)"), end="\n\n")
     if args.export:

@@ -478,13 +478,16 @@ def plotly_figure(
         for i, name in enumerate(clouds)
     ]
     fig.update_layout(
-        title=title,
-        updatemenus=[{"buttons": buttons, "direction": "right", "x": 0.0, "y": 1.08, "xanchor": "left"}]
+        title={"text": title, "y": 0.98, "yanchor": "top"},
+        # the cloud buttons sit between the title and the plot, not over the title
+        updatemenus=[
+            {"buttons": buttons, "direction": "right", "x": 0.0, "y": 1.0, "xanchor": "left", "yanchor": "bottom"}
+        ]
         if n > 1
         else [],
         scene={"xaxis_title": "x (m)", "yaxis_title": "y (m)", "zaxis_title": "z (m)", "aspectmode": "data"},
-        margin={"l": 0, "r": 0, "t": 60, "b": 0},
-        height=520,
+        margin={"l": 0, "r": 0, "t": 100, "b": 0},
+        height=560,
         showlegend=False,
     )
     return fig

@@ -2,9 +2,9 @@
 
 Run by ``make browser`` after the book build (marker ``book``). A page fails on a JavaScript
 error, a request that leaves this machine (the book must read offline), an equation MathJax
-did not render, an image or plotly figure that did not load, a Markdown table of a cell
-output left as text, or an internal link to a missing page or anchor. A screenshot of every
-page is kept in ``_build/screenshots``.
+did not render, an image or plotly figure that did not load (3-D ones need their WebGL
+canvas), a Markdown table of a cell output left as text, or an internal link to a missing
+page or anchor. A screenshot of every page is kept in ``_build/screenshots``.
 """
 
 from __future__ import annotations
@@ -125,7 +125,11 @@ PAGE_CHECKS_JS = r"""() => {
   // A Markdown table in a cell output that reached the page as text ("| a | b |" over "| --- | --- |").
   const rawTables = [...document.querySelectorAll('.cell_output .output.text_markdown, .cell_output p')]
       .filter(e => /\|\s*(-{3}|\u2014)\s*\|/.test(e.textContent)).map(e => e.textContent.slice(0, 80));
-  return {unrendered, images, plots, rawTables, nmath: document.querySelectorAll('.math').length};
+  // A 3-D plotly figure draws into a WebGL canvas; without WebGL plotly prints a notice instead.
+  const scenes = [...document.querySelectorAll('.plotly-graph-div')]
+      .filter(d => d.querySelector('.gl-container') && !d.querySelector('.gl-container canvas')).map(d => d.id);
+  if (document.body.innerText.includes('WebGL is not supported')) scenes.push('(WebGL is not supported)');
+  return {unrendered, images, plots, rawTables, scenes, nmath: document.querySelectorAll('.math').length};
 }"""
 
 
@@ -168,5 +172,6 @@ def test_page_reads_offline(page: Path, server: str, browser) -> None:
     problems += [f"image did not load: {src}" for src in result["images"]]
     problems += [f"plotly figure did not render: #{d}" for d in result["plots"]]
     problems += [f"Markdown table shown as text: {t!r}" for t in result["rawTables"]]
+    problems += [f"3-D figure without a WebGL canvas: #{d}" for d in result["scenes"]]
     problems += [f"broken internal link: {b}" for b in broken_internal_links(page)]
     assert not problems, f"{rel}:\n  " + "\n  ".join(problems)

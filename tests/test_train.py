@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mvdlib import cost_volume as cv
-from mvdlib.evaluate import evaluate_model, format_table
+from mvdlib.evaluate import evaluate_checkpoint_dict, evaluate_model, format_table
 from mvdlib.geometry import axis_angle_to_matrix, project, transform_points
 from mvdlib.losses import edge_aware_smoothness
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, read_checkpoint
@@ -294,3 +294,14 @@ def test_thin_history_keeps_few_evenly_spaced_points_and_the_last():
     assert set(np.diff(thin["step"])) == {12}
     assert thin["val_step"] == history["val_step"] and thin["val_loss"] == history["val_loss"]
     assert thin_history(history, points=10_000) == history
+
+
+def test_evaluate_checkpoint_dict_scores_val_or_test_but_never_train(tmp_path, cache):
+    cfg = _tiny_config(tmp_path, cache, steps=1)
+    ckpt = train(cfg, progress=False)
+    results = evaluate_checkpoint_dict(ckpt, split="val")
+    assert set(results) == {"synthetic_val", "real_pair"}
+    assert results["synthetic_val"]["samples"] == len(build_datasets(cfg)["val"])
+    assert set(results["synthetic_val"]["metrics"]) == {"MVDepthNet", "winner-take-all"}
+    with pytest.raises(ValueError, match="split must be one of"):
+        evaluate_checkpoint_dict(ckpt, split="train")
