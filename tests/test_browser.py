@@ -127,7 +127,8 @@ PAGE_CHECKS_JS = r"""() => {
       .filter(e => /\|\s*(-{3}|\u2014)\s*\|/.test(e.textContent)).map(e => e.textContent.slice(0, 80));
   // A 3-D plotly figure draws into a WebGL canvas; without WebGL plotly prints a notice instead.
   const scenes = [...document.querySelectorAll('.plotly-graph-div')]
-      .filter(d => d.querySelector('.gl-container') && !d.querySelector('.gl-container canvas')).map(d => d.id);
+      .filter(d => d._fullLayout && d._fullLayout._has('gl3d') && !d.querySelector('.gl-container canvas'))
+      .map(d => d.id);
   if (document.body.innerText.includes('WebGL is not supported')) scenes.push('(WebGL is not supported)');
   return {unrendered, images, plots, rawTables, scenes, nmath: document.querySelectorAll('.math').length};
 }"""
