@@ -77,10 +77,10 @@ BEHIND_MARGIN = 1e-4
 # On the CPU the planes are warped in chunks whose warped images (chunk x C x H x W
 # floats) stay near 4 MB: small enough to be in cache when their cost is summed, and small
 # enough that the allocator keeps reusing the same memory. At 8 MB per chunk glibc hands
-# the freed blocks back to the kernel after every chunk, and the next chunk pays ~2000 page
-# faults for them (seen as system time): the 1 x 64 x 256 x 320 volume took 28 ms with 8
-# planes per chunk and 24 ms with 4 (medians on 2 threads, benchmarks/cost_volume.py
-# --chunks 4 8; 35 ms and 23 ms when timed alone, back to back). grid_sample spreads a batch over the
+# the freed blocks back to the kernel after every chunk, and the next chunk faults them in
+# again: about 12,000 minor page faults per 1 x 64 x 256 x 320 volume against about 600 at
+# 4 MB (/usr/bin/time over 100 volumes), and 28 ms against 24 ms per volume (medians on 2
+# threads, benchmarks/cost_volume.py --chunks 4 8). grid_sample spreads a batch over the
 # CPU threads, so each chunk goes in as one batch of planes. On a GPU one chunk holds every plane.
 CPU_CHUNK_ELEMENTS = 2**20
 
