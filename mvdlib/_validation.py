@@ -37,6 +37,19 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None) -> Tensor:
     return t
 
 
+def numeric_array(x: Any, name: str, ndims: tuple[int, ...], integer: bool = False) -> np.ndarray:
+    """A non-empty NumPy array of numbers (a tensor is copied to NumPy) with one of ``ndims`` dimensions."""
+    a = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
+    kinds = (np.integer,) if integer else (np.integer, np.floating)
+    if a.dtype == np.bool_ or not any(np.issubdtype(a.dtype, k) for k in kinds):
+        raise TypeError(f"{name} must be an array of {'integers' if integer else 'numbers'}, got dtype {a.dtype}")
+    if a.ndim not in ndims or 0 in a.shape:
+        raise ValueError(
+            f"{name} must be a non-empty array with {' or '.join(map(str, ndims))} dimensions, got shape {a.shape}"
+        )
+    return a
+
+
 def like_input(result: Tensor, reference: Any) -> Any:
     """Return ``result`` as NumPy when ``reference`` was NumPy, else as it is."""
     if isinstance(reference, np.ndarray):
@@ -92,6 +105,8 @@ def rigid_pose(T: Any, name: str) -> Tensor:
     if not torch.allclose(t[:, 3, :], last.expand_as(t[:, 3, :]), atol=1e-6):
         raise ValueError(f"{name} must have last row [0, 0, 0, 1], got {t[:, 3, :].tolist()}")
     R = t[:, :3, :3].double()
+    if R.shape[0] == 0:  # an empty batch is a valid (empty) batch of poses
+        return t
     eye = torch.eye(3, dtype=R.dtype, device=R.device)
     orth_err = (R.transpose(1, 2) @ R - eye).abs().amax().item()
     det = torch.linalg.det(R)
@@ -130,8 +145,7 @@ def depth_map(depth: Any, name: str = "depth") -> Tensor:
     finite = t[torch.isfinite(t)]  # -inf, like NaN and +inf, marks a hole, not a negative depth
     if (finite < 0).any():
         raise ValueError(
-            f"{name} must be non-negative (0 or non-finite marks invalid pixels), "
-            f"got minimum {finite.min().item():.4g}"
+            f"{name} must be non-negative (0 or non-finite marks invalid pixels), got minimum {finite.min().item():.4g}"
         )
     return t
 

@@ -8,8 +8,9 @@ averaged, and MVDepthNet from the same two cost volumes. Ground-truth points are
 from the scene's meshes where the reference cameras can see them.
 
 Rendering fifty views and running the network takes minutes on a CPU, so
-``python -m mvdlib.capture`` computes the capture once and writes it to
-``data/ten_views.npz`` (with its provenance); :func:`load_capture` reads it back in a
+``python -m mvdlib.capture --out data/ten_views.npz`` computed the committed capture once
+(with its provenance and sha256; without ``--out`` the command writes a new
+``runs/ten_views.npz``); :func:`load_capture` reads it back in a
 fraction of a second. Depth-like maps are stored as 16-bit inverse depth (see
 :data:`INV_DEPTH_QUANTUM`), ground-truth points as 16-bit millimetres, images as PNG.
 """
@@ -30,6 +31,8 @@ import open3d as o3d
 import torch
 
 from mvdlib import cost_volume as cv
+from mvdlib._io import atomic_write, check_writable_folder, sha256_of, verify_sha256
+from mvdlib._validation import numeric_array
 from mvdlib.data.synthetic import SCENES_PER_SPLIT, SyntheticScene, default_intrinsics, render_view
 from mvdlib.geometry import look_at, relative_pose
 from mvdlib.pointcloud import DepthView, consistency_counts, voxel_down_sample
@@ -78,7 +81,7 @@ UP = np.array([0.0, 0.0, 1.0])  # the synthetic world's z axis points up
 
 def encode_inverse_depth(depth: np.ndarray) -> np.ndarray:
     """H x W depth (m, 0 = invalid) -> uint16 inverse depth in units of :data:`INV_DEPTH_QUANTUM`."""
-    d = np.asarray(depth, dtype=np.float64)
+    d = numeric_array(depth, "depth", (2,)).astype(np.float64)
     valid = np.isfinite(d) & (d > 0)
     inv = np.where(valid, 1.0 / np.where(valid, d, 1.0), 0.0)
     if (inv > MAX_INV_DEPTH).any():
@@ -90,7 +93,7 @@ def encode_inverse_depth(depth: np.ndarray) -> np.ndarray:
 
 def decode_inverse_depth(code: np.ndarray) -> np.ndarray:
     """The inverse of :func:`encode_inverse_depth`: float32 depth in metres, 0 = invalid."""
-    inv = np.asarray(code, dtype=np.float64) * INV_DEPTH_QUANTUM
+    inv = numeric_array(code, "code", (2, 3), integer=True).astype(np.float64) * INV_DEPTH_QUANTUM
     return np.where(inv > 0, 1.0 / np.where(inv > 0, inv, 1.0), 0.0).astype(np.float32)
 
 
@@ -210,7 +213,12 @@ def _encode_points(points: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def save_capture(path: str | Path, data: dict[str, Any]) -> Path:
-    """Write a capture to a compressed ``.npz`` (depths as uint16 inverse depth, images as PNG)."""
+    """Write a capture to a compressed ``.npz`` (depths as uint16 inverse depth, images as PNG), atomically."""
+    if not isinstance(data, dict):
+        raise TypeError(f"data must be a capture dict (see capture()), got {type(data).__name__}")
+    missing = sorted({"K", "T_world_refs", "T_world_srcs", "gt_points", "provenance", "rgb", "depth"} - set(data))
+    if missing:
+        raise ValueError(f"data must be a capture dict (see capture()), missing keys {missing}")
     path = Path(path)
     arrays = {
         "K": data["K"],
@@ -226,19 +234,29 @@ def save_capture(path: str | Path, data: dict[str, Any]) -> Path:
         arrays[f"rgb_{i}"] = png
     for method, maps in data["depth"].items():
         arrays[f"invdepth_{method}"] = np.stack([encode_inverse_depth(d) for d in maps])
-    np.savez_compressed(path, **arrays)
-    return path
+    return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 def load_capture(path: str | Path | None = None) -> dict[str, Any]:
     """Read a capture written by :func:`save_capture` (default: the committed ``data/ten_views.npz``).
 
+    A file with a provenance JSON beside it that records a ``sha256`` (the committed one) is
+    checked against it first.
+
     Returns:
         The dict of :func:`capture`; ``depth`` holds the methods the file has.
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file differs from its recorded sha256 (damaged), naming how to restore it.
     """
+    if path is not None and not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a str, Path or None, got {type(path).__name__}")
     path = DEFAULT_CAPTURE if path is None else Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"capture file not found: {path}; create it with python -m mvdlib.capture")
+        raise FileNotFoundError(
+            f"path must be a capture file, but it is not found: {path}; create it with python -m mvdlib.capture"
+        )
+    verify_sha256(path)
     with np.load(path) as f:
         num_views = len(f["T_world_refs"])
         rgb = [cv2.cvtColor(cv2.imdecode(f[f"rgb_{i}"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for i in range(num_views)]
@@ -253,14 +271,28 @@ def load_capture(path: str | Path | None = None) -> dict[str, Any]:
         }
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: compute the capture and write it with its provenance."""
+# Where the command writes by default: a new file under the working folder, never the
+# committed capture (replace that one deliberately, with --out data/ten_views.npz).
+DEFAULT_OUT = Path("runs") / "ten_views.npz"
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mvdlib.capture", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_CAPTURE, help="output .npz (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output .npz (default: %(default)s)")
     parser.add_argument("--model", type=Path, default=None, help="MVDepthNet checkpoint (default: no network)")
     parser.add_argument("--scene-seed", type=int, default=SCENE_SEED)
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: compute the capture and write it with its provenance."""
+    parser = _parser()
     args = parser.parse_args(argv)
+    try:
+        check_writable_folder(args.out, "--out")
+    except ValueError as err:
+        parser.error(str(err))
     model = None
     if args.model is not None:
         from mvdlib.models.mvdepthnet import load_pretrained
@@ -271,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
     data["provenance"].update(
         {
-            "command": "python -m mvdlib.capture" + (f" --model {args.model}" if args.model else ""),
+            "command": f"python -m mvdlib.capture --out {args.out}" + (f" --model {args.model}" if args.model else ""),
             "git_commit": commit,
             "model": str(args.model) if args.model else None,
             "model_sha256": hashlib.sha256(args.model.read_bytes()).hexdigest() if args.model else None,
@@ -284,8 +316,9 @@ def main(argv: list[str] | None = None) -> None:
         "file": path.name,
         "methods": sorted(data["depth"]),
         "gt_points": len(data["gt_points"]),
+        "sha256": sha256_of(path),  # checked by load_capture
     }
-    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1) + "\n")
+    atomic_write(path.with_suffix(".json"), lambda f: f.write((json.dumps(sidecar, indent=1) + "\n").encode()))
     print(f"wrote {path} and its provenance {path.with_suffix('.json').name}: {sidecar}")
 
 

@@ -290,6 +290,7 @@ def _view_poses(T_src_refs: Any, num_views: int) -> Tensor:
         T = T[None]
     if T.dim() != 4 or T.shape[1] != num_views or T.shape[-2:] != (4, 4):
         raise ValueError(f"T_src_refs must be Nx4x4 or BxNx4x4 with N={num_views} views, got shape {shape_str(T)}")
+    check_finite(T, "T_src_refs")
     return T
 
 
@@ -333,8 +334,10 @@ def winner_take_all(cost: Any, inv_depths: Any) -> Tensor:
         B x 1 x H x W inverse depth in 1/m (not differentiable: argmin).
     """
     c = as_tensor(cost, "cost")
-    if c.dim() != 4:
-        raise ValueError(f"cost must be BxDxHxW, got shape {shape_str(c)}")
+    if c.dim() != 4 or c.shape[1] == 0:
+        raise ValueError(f"cost must be BxDxHxW with D >= 1, got shape {shape_str(c)}")
+    if torch.isnan(c).any():  # argmin would pick the NaN plane
+        raise ValueError("cost must not contain NaN (argmin would pick that plane), got NaN values")
     s = _inverse_depths(inv_depths, c)
     if s.numel() != c.shape[1]:
         raise ValueError(f"inv_depths must have one entry per plane, D={c.shape[1]}, got {s.numel()}")

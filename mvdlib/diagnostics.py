@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -109,7 +110,7 @@ def expected_derivative(name: str, sigma: float, num: int = 20000) -> float:
 
 def make_activation(name: str) -> nn.Module:
     """An activation module by name: "sigmoid", "tanh", "relu" or "leaky_relu"."""
-    return _MODULES[_choice(name, list(_MODULES), "activation")]()
+    return _MODULES[_choice(name, list(_MODULES), "name (the activation)")]()
 
 
 def _norm_layer(norm: str, channels: int) -> nn.Module:
@@ -176,6 +177,10 @@ class SmallDepthNet(nn.Module):
     ):
         super().__init__()
         # a conv followed by BatchNorm needs no bias: BatchNorm's beta takes its place
+        if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or len(channels) == 0:
+            raise ValueError(f"channels must be a non-empty sequence of positive integers, got {channels!r}")
+        channels = [positive_int(c, "channels[i]") for c in channels]
+        in_channels = positive_int(in_channels, "in_channels")
         self.features = plain_stack([in_channels, *channels], activation, conv=True, norm=norm, bias=norm == "none")
         self.head = nn.Conv2d(channels[-1], 1, 3, padding=1)
         init_kaiming(self)
@@ -261,8 +266,10 @@ def train_toy_depth(
     Returns:
         ``steps`` losses (mean |1/d_pred - 1/d|, in 1/m), float64.
     """
+    _check_module(model)
     steps = positive_int(steps, "steps")
     lr = positive_float(lr, "lr")
+    batch_size, size = positive_int(batch_size, "batch_size"), positive_int(size, "size")
     _choice(optimizer, ("sgd", "adam"), "optimizer")
     params = list(model.parameters())
     if not params:
@@ -288,9 +295,28 @@ def _check_module(model: nn.Module) -> None:
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
 
+def _check_probe(x: Any) -> None:
+    """A probe batch: a finite, non-empty floating tensor (its shape is the model's business: :func:`_run`)."""
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating torch.Tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+    if x.dim() == 0 or 0 in x.shape:
+        raise ValueError(f"x must be a batch with no empty dimension, got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x must be finite, got NaN or inf values")
+
+
+def _run(model: nn.Module, x: Tensor) -> Tensor:
+    """``model(x)``, with a shape the model cannot take reported as a ``ValueError`` naming ``x``."""
+    try:
+        return model(x)
+    except RuntimeError as err:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model: {err}") from err
+
+
 def _record_outputs(model: nn.Module, x: Tensor, types: tuple[type, ...]) -> list[tuple[str, Tensor]]:
     """Run model(x) without gradients; return (name, output) of every sub-module of the given types."""
     _check_module(model)
+    _check_probe(x)
     records: list[tuple[str, Tensor]] = []
     handles = [
         m.register_forward_hook(lambda _m, _i, out, name=name: records.append((name, out.detach())))
@@ -299,7 +325,7 @@ def _record_outputs(model: nn.Module, x: Tensor, types: tuple[type, ...]) -> lis
     ]
     try:
         with torch.no_grad():
-            model(x)
+            _run(model, x)
     finally:
         for h in handles:
             h.remove()
@@ -340,6 +366,7 @@ def backward_rms(model: nn.Module, x: Tensor, types: tuple[type, ...] = (nn.ReLU
         One RMS per recorded layer, in forward order.
     """
     _check_module(model)
+    _check_probe(x)
     records: list[Tensor] = []
     handles = [
         m.register_forward_hook(lambda _m, _i, out: records.append(out))
@@ -348,7 +375,7 @@ def backward_rms(model: nn.Module, x: Tensor, types: tuple[type, ...] = (nn.ReLU
     ]
     try:
         with torch.enable_grad():
-            out = model(x)
+            out = _run(model, x)
     finally:
         for h in handles:
             h.remove()

@@ -8,6 +8,7 @@ reference image), winner-take-all takes the arg-min plane of each pixel. Metrics
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from torch import Tensor
 
 from mvdlib import cost_volume as cv
 from mvdlib import default_device
+from mvdlib._io import check_writable_folder
 from mvdlib.data.real import load_stereo_pair
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.metrics import METRIC_NAMES, depth_metrics
@@ -117,7 +119,11 @@ def evaluate_real_pair(model: MVDepthNet) -> dict[str, dict[str, float]]:
 
 
 def evaluate_checkpoint_dict(
-    ckpt: dict[str, Any], model: MVDepthNet | None = None, as_exported: bool = False, split: str = "test"
+    ckpt: dict[str, Any],
+    model: MVDepthNet | None = None,
+    as_exported: bool = False,
+    split: str = "test",
+    cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The evaluation recorded in a checkpoint's provenance: a synthetic split (test) and the real pair.
 
@@ -127,12 +133,19 @@ def evaluate_checkpoint_dict(
         as_exported: evaluate the float16-rounded weights that ``--export`` writes, so that the
             recorded metrics are those of the committed file.
         split: the synthetic split of the run's configuration, ``"val"`` or ``"test"``.
+        cache_dir: the sample cache to read and write (default: ``default_cache_dir()``); the
+            path stored in the checkpoint is never used, so a checkpoint cannot choose where to write.
     Returns:
         ``{"synthetic_<split>": {"samples", "metrics"}, "real_pair": {"samples", "metrics"}}``.
     """
     if split not in EVAL_SPLITS:
         raise ValueError(f"split must be one of {EVAL_SPLITS}, got {split!r}")
-    cfg = config_from_dict(ckpt["train_config"])
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("train_config"), dict):
+        raise ValueError(f"ckpt must be a checkpoint dict with a 'train_config', got {type(ckpt).__name__}")
+    if model is not None and not isinstance(model, MVDepthNet):
+        raise TypeError(f"model must be an MVDepthNet or None, got {type(model).__name__}")
+    cache = None if cache_dir is None else str(cache_dir)
+    cfg = dataclasses.replace(config_from_dict(ckpt["train_config"]), cache_dir=cache)
     if model is None:
         size = (cfg.height, cfg.width)
         model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=size, image_only=cfg.image_only)
@@ -147,6 +160,10 @@ def evaluate_checkpoint_dict(
 
 def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
     """A plain-text table, one row per method, one column per metric."""
+    if not isinstance(metrics, dict) or not all(
+        isinstance(row, dict) and all(m in row for m in METRIC_NAMES) for row in metrics.values()
+    ):
+        raise ValueError(f"metrics must map each method to a dict of {METRIC_NAMES}, got {metrics!r:.80}")
     lines = [title] if title else []
     lines.append(f"{'method':<18}" + "".join(f"{m:>10}" for m in METRIC_NAMES))
     for name, row in metrics.items():
@@ -155,15 +172,17 @@ def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
 
 
 def _evaluate_file(
-    path: str | Path, as_exported: bool = False, split: str = "test"
+    path: str | Path, as_exported: bool = False, split: str = "test", cache_dir: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(checkpoint dict, training configuration, results) of a training or exported checkpoint."""
     ckpt = read_checkpoint(path)
     if "train_config" in ckpt:
-        return ckpt, ckpt["train_config"], evaluate_checkpoint_dict(ckpt, as_exported=as_exported, split=split)
+        results = evaluate_checkpoint_dict(ckpt, as_exported=as_exported, split=split, cache_dir=cache_dir)
+        return ckpt, ckpt["train_config"], results
     # an exported checkpoint: the provenance JSON beside it holds the training configuration
     train_config = json.loads(Path(path).with_suffix(".json").read_text())["train_config"]
-    results = evaluate_checkpoint_dict({"train_config": train_config}, load_pretrained(path), split=split)
+    model = load_pretrained(path)
+    results = evaluate_checkpoint_dict({"train_config": train_config}, model, split=split, cache_dir=cache_dir)
     return ckpt, train_config, results
 
 
@@ -186,17 +205,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--split", choices=EVAL_SPLITS, default="test", help="synthetic split to score (default: test)")
     p.add_argument("--export", default=None, help="write the (single) checkpoint as float16 with provenance here")
+    p.add_argument("--cache-dir", default=None, help="sample cache (default: $MVDLIB_CACHE or ~/.cache/mvdlib)")
     args = p.parse_args(argv)
     if args.export and args.split != "test":
-        raise ValueError(f"--export records the test split's metrics; drop --split {args.split}")
+        p.error(f"--export records the test split's metrics; drop --split {args.split}")
     if not args.checkpoint:
-        raise ValueError("no checkpoint given and none committed in data/")
+        p.error("no checkpoint given and none committed in data/")
     if args.export and len(args.checkpoint) != 1:
-        raise ValueError(f"--export takes exactly one --checkpoint, got {len(args.checkpoint)}")
+        p.error(f"--export takes exactly one --checkpoint, got {len(args.checkpoint)}")
+    if args.export:
+        try:
+            check_writable_folder(args.export, "--export")
+        except ValueError as err:
+            p.error(str(err))
     results: dict[str, Any] = {}
     first_config = None
     for path in args.checkpoint:
-        ckpt, train_config, r = _evaluate_file(path, as_exported=args.export is not None, split=args.split)
+        ckpt, train_config, r = _evaluate_file(path, args.export is not None, args.split, args.cache_dir)
         shared = {k: train_config[k] for k in SHARED_SETTINGS}
         if first_config is not None and shared != first_config:
             raise ValueError(f"checkpoints must share {SHARED_SETTINGS}: {first_config} vs {shared} ({path})")

@@ -44,10 +44,13 @@ __all__ = [
     "transform_points",
 ]
 
+# Half-precision dtypes torch.linalg.inv refuses; K is inverted in float32 for them.
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+# |F x| below this fraction of F x's size: x is (numerically) the epipole.
+EPIPOLE_TOL = 1e-6
 
-def pixel_grid(
-    h: int, w: int, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
-) -> Tensor:
+
+def pixel_grid(h: int, w: int, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> Tensor:
     """Homogeneous pixel coordinates ``[u, v, 1]`` of an ``h x w`` image, row-major.
 
     Args:
@@ -66,12 +69,11 @@ def pixel_grid(
 
 
 def _points(points: Any, name: str) -> tuple[Tensor, bool]:
-    """Points as ``B x 3 x ...``; the flag says the input was an unbatched ``3 x N``."""
+    """Finite points as ``B x 3 x ...``; the flag says the input was an unbatched ``3 x N``."""
     t = as_tensor(points, name)
-    if t.dim() == 2 and t.shape[0] == 3:
-        return t[None], True
-    if t.dim() >= 3 and t.shape[1] == 3:
-        return t, False
+    if (t.dim() == 2 and t.shape[0] == 3) or (t.dim() >= 3 and t.shape[1] == 3):
+        check_finite(t, name)  # a NaN point has no place: invalid depth is lifted to 0, not NaN
+        return (t[None], True) if t.dim() == 2 else (t, False)
     raise ValueError(f"{name} must be 3xN or Bx3x... (x, y, z along dim 1), got shape {shape_str(t)}")
 
 
@@ -88,7 +90,8 @@ def backproject(depth: Any, K: Any) -> Any:
     Kt = intrinsics(K, "K").to(d)
     b = batch_size({"depth": d.shape[0], "K": Kt.shape[0]})
     h, w = d.shape[-2:]
-    rays = torch.linalg.inv(Kt) @ pixel_grid(h, w, d.dtype, d.device)  # Bk x 3 x HW
+    K_inv = torch.linalg.inv(Kt.float() if Kt.dtype in LOW_PRECISION else Kt).to(d.dtype)  # inv needs >= 32 bits
+    rays = K_inv @ pixel_grid(h, w, d.dtype, d.device)  # Bk x 3 x HW
     valid = torch.isfinite(d) & (d > 0)
     d = torch.where(valid, d, torch.zeros_like(d))
     points = rays.reshape(-1, 3, h, w) * d  # B x 3 x H x W
@@ -249,7 +252,14 @@ def epipolar_line(K: Any, T_src_ref: Any, uv: Any, K_src: Any = None) -> Any:
     F = torch.linalg.inv(Ks).transpose(1, 2) @ _skew(t) @ T[:, :3, :3] @ torch.linalg.inv(Kr)
     hom = torch.cat([pix, torch.ones_like(pix[:, :1])], 1)  # B x 3 x N
     lines = F @ hom
-    lines = lines / lines[:, :2].norm(dim=1, keepdim=True)
+    scale = lines[:, :2].norm(dim=1, keepdim=True)  # B x 1 x N; 0 at the epipole, where no line is defined
+    at_epipole = scale <= EPIPOLE_TOL * lines.abs().amax(dim=1, keepdim=True).clamp(min=1.0)
+    if at_epipole.any():
+        raise ValueError(
+            "uv must not be the epipole (the image of the source camera's centre), where the epipolar "
+            f"line is undefined; {int(at_epipole.sum())} of the pixels are"
+        )
+    lines = lines / scale
     lines = lines.expand(b, 3, -1)
     if single:
         lines = lines[:, :, 0] if b > 1 else lines[0, :, 0]

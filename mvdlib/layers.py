@@ -11,6 +11,21 @@ from torch import Tensor, nn
 
 from mvdlib._validation import positive_float, positive_int
 
+__all__ = [
+    "FastUpConv",
+    "FastUpProjection",
+    "ScratchBatchNorm2d",
+    "UpConv",
+    "UpProjection",
+    "conv_layer",
+    "depth_layer",
+    "down_conv_layer",
+    "init_kaiming",
+    "interleave",
+    "unpool_zeros",
+    "up_conv_layer",
+]
+
 # ---- BatchNorm and initialization (chapters 6-8) -----------------------------------------
 
 
@@ -134,6 +149,15 @@ def interleave(ee: Tensor, eo: Tensor, oe: Tensor, oo: Tensor) -> Tensor:
 
     ``ee`` fills (even row, even column), ``eo`` (even, odd), ``oe`` (odd, even), ``oo`` (odd, odd).
     """
+    maps = {"ee": ee, "eo": eo, "oe": oe, "oo": oo}
+    for name, m in maps.items():
+        if not isinstance(m, Tensor) or m.dim() != 4:
+            raise ValueError(
+                f"{name} must be a B x C x H x W tensor, got {type(m).__name__} {tuple(getattr(m, 'shape', ()))}"
+            )
+    shapes = {name: tuple(m.shape) for name, m in maps.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"ee, eo, oe, oo must have one shape, got {shapes}")
     b, c, h, w = ee.shape
     even_rows = torch.stack((ee, eo), dim=-1).reshape(b, c, h, 2 * w)  # columns interleaved
     odd_rows = torch.stack((oe, oo), dim=-1).reshape(b, c, h, 2 * w)
@@ -279,6 +303,14 @@ class FastUpProjection(UpProjection):
 # and in the authors' released weights. Convolutions followed by BatchNorm carry no bias.
 
 
+def _sizes(in_channels: int, out_channels: int, kernel_size: int) -> tuple[int, int, int]:
+    """Checked channel counts and an odd kernel size of a conv block."""
+    k = positive_int(kernel_size, "kernel_size")
+    if k % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
+    return positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels"), k
+
+
 def down_conv_layer(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
     """MVDepthNet encoder block: two ``k x k`` conv-BN-ReLU, the second with stride 2 (chapter 10).
 
@@ -289,6 +321,7 @@ def down_conv_layer(in_channels: int, out_channels: int, kernel_size: int) -> nn
     Returns:
         A module mapping ``B x in x H x W`` to ``B x out x ceil(H/2) x ceil(W/2)``.
     """
+    in_channels, out_channels, kernel_size = _sizes(in_channels, out_channels, kernel_size)
     pad = (kernel_size - 1) // 2
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=pad, bias=False),
@@ -306,6 +339,7 @@ def conv_layer(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.
     Returns:
         A module mapping ``B x in x H x W`` to ``B x out x H x W``.
     """
+    in_channels, out_channels, kernel_size = _sizes(in_channels, out_channels, kernel_size)
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2, bias=False),
         nn.BatchNorm2d(out_channels),
@@ -326,6 +360,7 @@ def up_conv_layer(
     Returns:
         A module mapping ``B x in x H x W`` to ``B x out x 2H x 2W``.
     """
+    in_channels, out_channels, kernel_size = _sizes(in_channels, out_channels, kernel_size)
     return nn.Sequential(
         nn.Upsample(scale_factor=2, mode="bilinear", align_corners=align_corners),
         nn.Conv2d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2, bias=False),
@@ -342,4 +377,5 @@ def depth_layer(in_channels: int) -> nn.Sequential:
     Returns:
         A module mapping ``B x in x H x W`` to ``B x 1 x H x W`` in (0, 1).
     """
+    in_channels = positive_int(in_channels, "in_channels")
     return nn.Sequential(nn.Conv2d(in_channels, 1, 3, padding=1), nn.Sigmoid())

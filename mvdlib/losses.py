@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mvdlib._validation import as_tensor, depth_map, positive_float, scalar_map, shape_str
+from mvdlib._validation import as_tensor, depth_map, like_input, positive_float, scalar_map, shape_str
 
 __all__ = [
     "BERHU_C_FRACTION",
@@ -117,8 +117,9 @@ def huber_penalty(error: Tensor, delta: float = 1.0) -> Tensor:
         The penalty, same shape as ``error``.
     """
     delta = positive_float(delta, "delta")
-    a = error.abs()
-    return torch.where(a <= delta, 0.5 * error**2, delta * (a - 0.5 * delta))
+    e = as_tensor(error, "error")
+    a = e.abs()
+    return like_input(torch.where(a <= delta, 0.5 * e**2, delta * (a - 0.5 * delta)), error)
 
 
 def berhu_penalty(error: Tensor, c: float | Tensor) -> Tensor:
@@ -133,6 +134,9 @@ def berhu_penalty(error: Tensor, c: float | Tensor) -> Tensor:
     Returns:
         The penalty, same shape as ``error``.
     """
+    raw, error = error, as_tensor(error, "error")
+    if not isinstance(c, (int, float, Tensor)) or isinstance(c, bool):
+        raise TypeError(f"c must be a number or a 0-d tensor, got {type(c).__name__}")
     c = torch.as_tensor(c, dtype=error.dtype, device=error.device)
     if c.dim() != 0 or not torch.isfinite(c) or c < 0:
         raise ValueError(f"c must be a finite non-negative number, got {c.tolist()}")
@@ -140,7 +144,7 @@ def berhu_penalty(error: Tensor, c: float | Tensor) -> Tensor:
     # The quadratic branch is only selected where |e| > c >= 0; a clamped c keeps the
     # unselected branch finite, so torch.where does not leak NaN gradients when c = 0.
     c_safe = c.clamp(min=torch.finfo(error.dtype).tiny)
-    return torch.where(a <= c, a, (error**2 + c**2) / (2 * c_safe))
+    return like_input(torch.where(a <= c, a, (error**2 + c**2) / (2 * c_safe)), raw)
 
 
 # ---- regression losses ------------------------------------------------------------------
@@ -301,6 +305,17 @@ def downsample_target(target: Tensor, valid: Tensor, size: tuple[int, int], mode
     """
     if mode not in DOWNSAMPLE_MODES:
         raise ValueError(f"mode must be one of {DOWNSAMPLE_MODES}, got {mode!r}")
+    target = scalar_map(target, "target")
+    if not isinstance(valid, Tensor) or valid.dtype != torch.bool or valid.shape != target.shape:
+        got = f"{type(valid).__name__} {getattr(valid, 'dtype', '')} {shape_str(valid)}"
+        raise ValueError(f"valid must be a bool tensor of target's shape {shape_str(target)}, got {got}")
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        raise ValueError(f"size must be two positive integers (h, w), got {size!r}")
+    size = (int(size[0]), int(size[1]))
     clean = torch.where(valid, target, torch.zeros_like(target))
     if tuple(size) == tuple(target.shape[-2:]):
         return clean

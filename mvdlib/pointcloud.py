@@ -211,6 +211,13 @@ def _colors_n3(colors: Any, n: int, name: str = "colors") -> np.ndarray | None:
     return c
 
 
+def _one(batch: Tensor, name: str) -> Tensor:
+    """A validated 1 x 3 x 3 or 1 x 4 x 4 camera matrix on the CPU; a view has one camera, not a batch."""
+    if batch.shape[0] != 1:
+        raise ValueError(f"{name} must be a single matrix (one camera per view), got a batch of {batch.shape[0]}")
+    return batch.cpu()
+
+
 class _Cameras:
     """Validated depth maps and cameras of several views, for repeated consistency tests."""
 
@@ -218,9 +225,16 @@ class _Cameras:
         self.depths = [
             _single_depth(v.depth, f"views[{i}].depth")[0, 0].detach().cpu().double() for i, v in enumerate(views)
         ]
-        poses = torch.cat([rigid_pose(v.T_world_cam, f"views[{i}].T_world_cam").cpu() for i, v in enumerate(views)])
+        poses = torch.cat(
+            [
+                _one(rigid_pose(v.T_world_cam, f"views[{i}].T_world_cam"), f"views[{i}].T_world_cam")
+                for i, v in enumerate(views)
+            ]
+        )
         self.T_cam_world = invert_pose(poses.double())  # V x 4 x 4
-        self.K = torch.cat([intrinsics(v.K, f"views[{i}].K").cpu() for i, v in enumerate(views)]).double()  # V x 3 x 3
+        self.K = torch.cat(
+            [_one(intrinsics(v.K, f"views[{i}].K"), f"views[{i}].K") for i, v in enumerate(views)]
+        ).double()  # V x 3 x 3
 
     def counts(self, points: np.ndarray, rel_tol: float, exclude: int | None = None) -> np.ndarray:
         """N counts of views (all but ``exclude``) that see each of N x 3 ``points`` consistently."""
@@ -540,7 +554,10 @@ def precision_recall_fscore(
     if sample is not None:
         sample = positive_int(sample, "sample")
     scalar = np.ndim(threshold) == 0
-    t = np.atleast_1d(np.asarray(threshold, dtype=np.float64))
+    try:
+        t = np.atleast_1d(np.asarray(threshold, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a positive number or a 1-D sequence of them, got {threshold!r}") from None
     if t.ndim != 1 or t.size == 0 or not np.isfinite(t).all() or (t <= 0).any():
         raise ValueError(f"threshold must be a positive number or a 1-D sequence of them, got {threshold!r}")
     if len(pred) == 0:

@@ -24,7 +24,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mvdlib._validation import as_tensor, depth_map, like_input, positive_float, positive_int, scalar_map, shape_str
+from mvdlib._validation import (
+    as_tensor,
+    check_finite,
+    depth_map,
+    like_input,
+    positive_float,
+    positive_int,
+    scalar_map,
+    shape_str,
+)
 from mvdlib.metrics import depth_metrics
 
 __all__ = [
@@ -112,7 +121,7 @@ def edge_band(gt_depth: Any, width: int = DEFAULT_EDGE_WIDTH, rel_jump: float = 
     """
     if isinstance(width, bool) or not isinstance(width, int) or width < 0:
         raise ValueError(f"width must be a non-negative integer, got {width!r}")
-    g = scalar_map(gt_depth, "gt_depth")
+    g = depth_map(gt_depth, "gt_depth")
     band = _dilate(depth_discontinuities(g, rel_jump), width) & _valid(g)
     return _out(band, gt_depth)
 
@@ -162,7 +171,9 @@ def edge_region_errors(
         pixels that are flying, :func:`flying_pixels` with radius ``width``) and
         ``band_fraction`` (the band's share of the valid pixels).
     """
-    p, g = scalar_map(pred, "pred"), scalar_map(gt, "gt")
+    p, g = depth_map(pred, "pred"), depth_map(gt, "gt")
+    if p.shape != g.shape:
+        raise ValueError(f"pred must have gt's shape {shape_str(g)}, got {shape_str(p)}")
     band = edge_band(g, width, rel_jump)
     valid = _valid(g)
     if not band.any() or not (valid & ~band).any():
@@ -205,6 +216,13 @@ def box_filter(x: Tensor, radius: int) -> Tensor:
     Returns:
         B x C x H x W.
     """
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating torch.Tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+    if x.dim() != 4 or 0 in x.shape:
+        raise ValueError(f"x must be B x C x H x W with no empty dimension, got shape {shape_str(x)}")
+    check_finite(x, "x")
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
+        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
     k = 2 * radius + 1
     return F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -34,10 +35,18 @@ from tqdm import tqdm
 
 from mvdlib import cost_volume as cv
 from mvdlib import default_device, seed_everything
+from mvdlib._io import atomic_write, check_writable_folder, remove_stale_temporaries, sha256_of
+from mvdlib._validation import positive_float, positive_int
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.geometry import relative_pose
 from mvdlib.losses import edge_aware_smoothness, multiscale_inverse_depth_l1
-from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, normalize_image, read_checkpoint
+from mvdlib.models.mvdepthnet import (
+    RESOLUTION_MULTIPLE,
+    MVDepthNet,
+    load_pretrained,
+    normalize_image,
+    read_checkpoint,
+)
 
 __all__ = [
     "PRESETS",
@@ -97,6 +106,34 @@ class TrainConfig:
     out: str = "runs/mvdepthnet_cpu.pt"
     cache_dir: str | None = None
 
+    def __post_init__(self) -> None:
+        """Check every setting at construction, so a bad run fails before it starts (issue 17)."""
+        for name in ("num_depths", "num_sources", "batch_size", "train_scenes", "samples_per_scene"):
+            positive_int(getattr(self, name), name)
+        for name in ("val_scenes", "test_scenes", "val_every", "ckpt_every"):
+            positive_int(getattr(self, name), name)
+        for name in ("height", "width"):
+            if positive_int(getattr(self, name), name) % RESOLUTION_MULTIPLE:
+                raise ValueError(f"{name} must be a multiple of {RESOLUTION_MULTIPLE}, got {getattr(self, name)}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise ValueError(f"steps must be a non-negative integer, got {self.steps!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        positive_float(self.model_width, "model_width")
+        positive_float(self.lr, "lr")
+        if not isinstance(self.smoothness_weight, (int, float)) or not 0 <= self.smoothness_weight < math.inf:
+            raise ValueError(f"smoothness_weight must be a finite number >= 0, got {self.smoothness_weight!r}")
+        if not all(isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in self.lr_milestones):
+            raise ValueError(f"lr_milestones must be positive integers, got {self.lr_milestones!r}")
+        for name in ("flip", "jitter", "image_only"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.out, str) or not self.out:
+            raise ValueError(f"out must be a file path, got {self.out!r}")
+        for name in ("init", "cache_dir"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a path string or None, got {getattr(self, name)!r}")
+
 
 # cpu (the defaults): a quarter-width network at half the paper's resolution (160 x 128) with
 # 32 planes, 6000 steps over 300 rooms: about half an hour on a 2-core machine (the first
@@ -146,6 +183,13 @@ def batch_indices(step: int, dataset_size: int, batch_size: int, seed: int, rank
     Each epoch is a permutation drawn from a generator seeded by ``(seed, epoch)``; the
     global batch of ``batch_size * world`` consecutive entries is split by rank.
     """
+    for name, value in (("step", step), ("seed", seed), ("rank", rank)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    dataset_size, batch_size = positive_int(dataset_size, "dataset_size"), positive_int(batch_size, "batch_size")
+    world = positive_int(world, "world")
+    if rank >= world:
+        raise ValueError(f"rank must be below world = {world}, got {rank}")
     global_batch = batch_size * world
     per_epoch = dataset_size // global_batch
     if per_epoch == 0:
@@ -157,6 +201,35 @@ def batch_indices(step: int, dataset_size: int, batch_size: int, seed: int, rank
     return perm[start : start + batch_size].tolist()
 
 
+SAMPLE_KEYS = ("ref_image", "src_images", "K", "T_world_ref", "T_world_srcs", "ref_depth")
+
+
+def _check_sample(sample: Any, name: str) -> None:
+    """A dataset sample or a collated batch: a dict of tensors with the dataset's keys and shapes."""
+    if not isinstance(sample, dict):
+        raise TypeError(f"{name} must be a dict of tensors, got {type(sample).__name__}")
+    missing = [k for k in SAMPLE_KEYS if k not in sample]
+    if missing:
+        raise ValueError(f"{name} must have the keys {SAMPLE_KEYS}, missing {missing}")
+    bad = [k for k in SAMPLE_KEYS if not isinstance(sample[k], Tensor)]
+    if bad:
+        raise TypeError(f"{name} entries must be tensors, got other types for {bad}")
+    extra = sample["ref_image"].dim() - 3  # 0 for a sample, 1 for a batch
+    want = {"ref_image": 3, "src_images": 4, "K": 2, "T_world_ref": 2, "T_world_srcs": 3, "ref_depth": 3}
+    shapes = {k: tuple(sample[k].shape) for k in SAMPLE_KEYS}
+    if extra not in (0, 1) or any(sample[k].dim() != d + extra for k, d in want.items()):
+        raise ValueError(f"{name} must hold one sample or one batch of samples (see the dataset), got shapes {shapes}")
+    lead = shapes["ref_image"][:extra]
+    if (
+        sample["ref_image"].shape[-3] != 3
+        or sample["K"].shape[-2:] != (3, 3)
+        or sample["T_world_ref"].shape[-2:] != (4, 4)
+        or sample["T_world_srcs"].shape[-2:] != (4, 4)
+        or any(shapes[k][:extra] != lead for k in SAMPLE_KEYS)
+    ):
+        raise ValueError(f"{name} must hold one sample or one batch of samples (see the dataset), got shapes {shapes}")
+
+
 def flip_horizontal(sample: dict[str, Tensor]) -> dict[str, Tensor]:
     """Mirror a whole multi-view sample left-right, keeping its geometry exact (chapter 11).
 
@@ -166,15 +239,17 @@ def flip_horizontal(sample: dict[str, Tensor]) -> dict[str, Tensor]:
     at integers: ``u' = W - 1 - u``).
 
     Args:
-        sample: a dataset sample (``ref_image`` 3xHxW, ``src_images`` Nx3xHxW, ``K``,
-            ``T_world_ref``, ``T_world_srcs``, ``ref_depth`` 1xHxW), unbatched.
+        sample: a dataset sample (``ref_image`` 3xHxW, ``src_images`` Nx3xHxW, ``K`` 3x3,
+            ``T_world_ref`` 4x4, ``T_world_srcs`` Nx4x4, ``ref_depth`` 1xHxW), or a collated
+            batch of them (each with a leading B).
     Returns:
         The mirrored sample (new tensors).
     """
+    _check_sample(sample, "sample")
     w = sample["ref_image"].shape[-1]
     K = sample["K"].clone()
-    K[0, 2] = (w - 1) - K[0, 2]
-    K[0, 1] = -K[0, 1]
+    K[..., 0, 2] = (w - 1) - K[..., 0, 2]
+    K[..., 0, 1] = -K[..., 0, 1]
     F4 = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0], dtype=sample["T_world_ref"].dtype))
     out = dict(sample)
     out.update(
@@ -190,6 +265,11 @@ def flip_horizontal(sample: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def jitter_photometric(sample: dict[str, Tensor], gain: float, offset: float) -> dict[str, Tensor]:
     """Apply ``clip(gain * rgb + offset, 0, 255)`` to every view of a sample alike (chapter 11)."""
+    if not isinstance(sample, dict) or not all(isinstance(sample.get(k), Tensor) for k in ("ref_image", "src_images")):
+        raise ValueError("sample must be a dict with 'ref_image' and 'src_images' tensors")
+    gain = positive_float(gain, "gain")
+    if not isinstance(offset, (int, float)) or not math.isfinite(offset):
+        raise ValueError(f"offset must be a finite number, got {offset!r}")
     out = dict(sample)
     for k in ("ref_image", "src_images"):
         out[k] = (sample[k] * gain + offset).clamp(0.0, 255.0)
@@ -209,6 +289,24 @@ def _augment(sample: dict[str, Tensor], cfg: TrainConfig, g: torch.Generator) ->
 
 def collate_samples(samples: list[dict[str, Tensor]], device: torch.device | str) -> dict[str, Tensor]:
     """Stack dataset samples into a batch (every entry gains a leading B) on ``device``."""
+    if not isinstance(samples, (list, tuple)) or not samples:
+        raise ValueError(f"samples must be a non-empty list of dataset samples, got {samples!r:.80}")
+    for i, s in enumerate(samples):
+        _check_sample(s, f"samples[{i}]")
+        if s["ref_image"].dim() != 3:
+            raise ValueError(
+                f"samples[{i}] must be a single sample, got a batch of shape {tuple(s['ref_image'].shape)}"
+            )
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device must be available, got {device!r} on a machine without CUDA")
+    shapes = {k: {tuple(s[k].shape) for s in samples} for k in SAMPLE_KEYS}
+    differ = {k: sorted(v) for k, v in shapes.items() if len(v) > 1}
+    if differ:
+        raise ValueError(f"samples must all have the same shapes, got {differ}")
     return {k: torch.stack([s[k] for s in samples]).to(device) for k in samples[0]}
 
 
@@ -227,6 +325,8 @@ def cost_volume_for_batch(
     Returns:
         ``(ref B x 3 x H x W, cost B x D x H x W, inv_depths D)``.
     """
+    _check_sample(batch, "batch")
+    num_depths = positive_int(num_depths, "num_depths")
     ref = normalize_image(batch["ref_image"])
     inv_depths = cv.inverse_depth_samples(num_depths).to(ref.device)
     if image_only:
@@ -265,17 +365,7 @@ def batch_loss(
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: never a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def _model_config(cfg: TrainConfig) -> dict[str, Any]:
@@ -290,8 +380,17 @@ def _model_config(cfg: TrainConfig) -> dict[str, Any]:
 
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     """A :class:`TrainConfig` from its saved dict form (lists back to tuples)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"d must be a dict of TrainConfig fields, got {type(d).__name__}")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"d has unknown TrainConfig fields {unknown}")
     d = dict(d)
-    d["lr_milestones"] = tuple(d["lr_milestones"])
+    if "lr_milestones" in d:
+        if not isinstance(d["lr_milestones"], (list, tuple)):
+            raise ValueError(f"lr_milestones must be a list of steps, got {d['lr_milestones']!r}")
+        d["lr_milestones"] = tuple(d["lr_milestones"])
     return TrainConfig(**d)
 
 
@@ -317,19 +416,49 @@ def _git_commit() -> str | None:
         return None
 
 
+# Settings a resumed run takes from the caller (paths and bookkeeping); every other setting
+# must equal the checkpoint's, since changing it would make the run a different one.
+RESUMABLE_CHANGES = ("steps", "out", "cache_dir", "val_every", "ckpt_every")
+
+
+def _resumed_config(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
+    """``cfg`` checked against a checkpoint's ``train_config``: only :data:`RESUMABLE_CHANGES` may differ."""
+    old = dataclasses.asdict(config_from_dict(saved))
+    new = dataclasses.asdict(cfg)
+    differ = {k: (old[k], new[k]) for k in old if k not in RESUMABLE_CHANGES and old[k] != new[k]}
+    if differ:
+        detail = ", ".join(f"{k}: checkpoint {a!r}, given {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(
+            f"cannot resume {cfg.out} with changed settings ({detail}); only {RESUMABLE_CHANGES} may change. "
+            "Start a new run (another out, or init= to start from these weights) instead"
+        )
+    return cfg
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str = "") -> dict[str, Any]:
     """Run (or continue) a training run; returns the final checkpoint dict.
 
+    Reproducible: on CPU a seeded run gives bit-identical weights run after run. The setting
+    that gives bit-identity is ``torch.set_flush_denormal(True)``, which this function sets for
+    the run (and restores afterwards), at the default thread count: in issue 17, eight seeded
+    2-thread runs without it gave three different loss histories (the weights first differing
+    after the first optimizer step, on tiny Adam moments), and 18 of 18 agreed with it; one
+    thread (``OMP_NUM_THREADS=1``) also agreed, 8 of 8. tests/test_robustness.py repeats runs.
+
     Args:
         cfg: the run's configuration; ``cfg.out`` is the checkpoint path.
-        resume: continue from ``cfg.out`` if it exists; the configuration saved in it is
-            used, except ``steps`` (the total to reach), which is taken from ``cfg``.
+        resume: continue from ``cfg.out`` if it exists. ``cfg`` must equal the configuration
+            saved in it except for :data:`RESUMABLE_CHANGES` (``steps``, the total to reach,
+            the paths ``out`` and ``cache_dir``, and how often to validate and save), which are
+            taken from ``cfg``; any other difference is refused with a ``ValueError``.
         progress: show a tqdm bar with the running loss (rank 0 only).
         command: the command line, recorded in the checkpoint for provenance.
     Returns:
         The checkpoint dict (``model``, ``optimizer``, ``step``, ``config``, ``train_config``,
         ``history``, ``rng``, ``wall_time_s``, ``device``, ``command``).
     """
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     rank, world = 0, 1
     device = default_device()
@@ -340,9 +469,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
+    flush_denormal = device.type == "cpu" and torch.set_flush_denormal(True)
     try:
         return _train(cfg, resume, progress, command, rank, world, device)
     finally:
+        if flush_denormal:
+            torch.set_flush_denormal(False)
         if distributed:
             dist.destroy_process_group()
 
@@ -353,7 +485,10 @@ def _train(
     ckpt = None
     if resume and Path(cfg.out).exists():
         ckpt = read_checkpoint(cfg.out)
-        cfg = dataclasses.replace(config_from_dict(ckpt["train_config"]), steps=cfg.steps)
+        cfg = _resumed_config(cfg, ckpt["train_config"])
+    if rank == 0:
+        check_writable_folder(cfg.out, "out")
+        remove_stale_temporaries(cfg.out)
     seed_everything(cfg.seed)
     model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width), image_only=cfg.image_only)
     model = model.to(device)
@@ -421,8 +556,25 @@ def _train(
     return checkpoint()
 
 
+FLOAT16_MAX = float(torch.finfo(torch.float16).max)
+
+
 def half_precision(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """The float16 copy of a state dict that exported checkpoints store (integer buffers unchanged)."""
+    """The float16 copy of a state dict that exported checkpoints store (integer buffers unchanged).
+
+    Raises:
+        ValueError: a floating entry is non-finite or beyond float16's range (65504), naming it.
+    """
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise TypeError(f"state must be a dict of tensors (a state dict), got {type(state).__name__}")
+    for k, v in state.items():
+        if v.is_floating_point() and v.numel():
+            if not torch.isfinite(v).all():
+                raise ValueError(f"state[{k!r}] must be finite to be stored as float16, got NaN or inf")
+            if v.abs().max() > FLOAT16_MAX:
+                raise ValueError(
+                    f"state[{k!r}] must lie within float16's range +-{FLOAT16_MAX:.0f}, got |max| {v.abs().max():.4g}"
+                )
     return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
 
 
@@ -432,7 +584,12 @@ PROVENANCE_HISTORY_POINTS = 500
 
 def thin_history(history: dict[str, list], points: int = PROVENANCE_HISTORY_POINTS) -> dict[str, list]:
     """The training history with the running train loss at most ``points`` evenly spaced steps (the last kept)."""
+    if not isinstance(history, dict) or not {"step", "train_loss"} <= set(history):
+        raise ValueError(f"history must be a dict with 'step' and 'train_loss' lists, got {history!r:.80}")
+    points = positive_int(points, "points")
     n = len(history["step"])
+    if len(history["train_loss"]) != n:
+        raise ValueError(f"history['train_loss'] must have one entry per step ({n}), got {len(history['train_loss'])}")
     every = max(1, -(-n // points))  # ceil(n / points)
     keep = sorted(set(range(n - 1, -1, -every)))
     return {
@@ -456,6 +613,7 @@ def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict
     cfg = ckpt["train_config"]
     provenance = {
         "checkpoint": path.name,
+        "sha256": sha256_of(path),  # checked on load (mvdlib._io.verify_sha256)
         "train_command": ckpt["command"],
         "export_command": command,
         "seed": cfg["seed"],
@@ -477,22 +635,26 @@ def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict
 
 
 def save_text_atomic(text: str, path: str | Path) -> None:
-    """Write a text file via a temporary file and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write a text file atomically (:func:`mvdlib._io.atomic_write`)."""
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _bool_flag(text: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if text.lower() not in words:
+        raise argparse.ArgumentTypeError(f"expected true/false (or 1/0, yes/no), got {text!r}")
+    return words[text.lower()]
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m mvdlib.train", description="Train MVDepthNet on synthetic multi-view scenes."
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="base configuration (default: cpu)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None, help="base configuration (default: cpu)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
-            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None, metavar="BOOL")
+            p.add_argument(flag, type=_bool_flag, default=None, metavar="BOOL")
         elif f.name == "lr_milestones":
             p.add_argument(flag, type=int, nargs="*", default=None)
         else:
@@ -505,13 +667,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command-line entry point (``python -m mvdlib.train``)."""
-    args = _parser().parse_args(argv)
-    values = {**dataclasses.asdict(TrainConfig()), **PRESETS[args.preset]}
-    for f in dataclasses.fields(TrainConfig):
-        v = getattr(args, f.name)
-        if v is not None:
-            values[f.name] = v
-    cfg = config_from_dict(values)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    given = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None
+    }
+    base = {**dataclasses.asdict(TrainConfig()), **PRESETS[args.preset or "cpu"]}
+    out = given.get("out", base["out"])
+    try:
+        saved = read_checkpoint(out)["train_config"] if args.resume and Path(out).exists() else None
+        if saved is not None:  # resuming: the checkpoint's settings, then those given here
+            base = {**saved, **(PRESETS[args.preset] if args.preset else {}), "out": out, "cache_dir": None}
+        cfg = config_from_dict({**base, **given})  # paths (out, cache_dir) come from the command line only
+        if cfg.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {cfg.steps}")
+        if saved is not None:
+            _resumed_config(cfg, saved)
+        check_writable_folder(cfg.out, "out")
+    except ValueError as err:
+        parser.error(str(err))
     command = "python -m mvdlib.train " + " ".join(sys.argv[1:] if argv is None else argv)
     return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
 

@@ -9,6 +9,28 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+__all__ = [
+    "activation_explorer",
+    "activation_explorer_figure",
+    "cost_explorer_data",
+    "cost_slice_explorer",
+    "cost_slice_figure",
+    "fit_line",
+    "fusion_explorer",
+    "fusion_explorer_figure",
+    "line_with_outliers",
+    "loss_curves",
+    "loss_explorer",
+    "loss_explorer_figure",
+    "loss_penalty",
+    "mvdepthnet_scales_explorer",
+    "mvdepthnet_scales_figure",
+    "scale_invariant_curve",
+    "warp_error_map",
+    "warp_explorer",
+    "warp_explorer_figure",
+]
+
 
 def _explorer(rows: Sequence[Sequence[Any]], plot: Callable[[], None]) -> Any:
     """Rows of ipywidgets controls above a matplotlib figure that ``plot()`` redraws on every change.

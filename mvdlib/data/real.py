@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from mvdlib._validation import positive_int
+from mvdlib._validation import numeric_array, positive_int
 from mvdlib.geometry import scale_intrinsics
 
 __all__ = [
@@ -78,7 +78,7 @@ def motorcycle_disparity_to_depth(disparity: np.ndarray) -> np.ndarray:
     Returns:
         H x W float32 z-depth in metres, 0 where the disparity is unknown.
     """
-    d = np.asarray(disparity, dtype=np.float64)
+    d = numeric_array(disparity, "disparity", (2,)).astype(np.float64)
     valid = np.isfinite(d) & (d + MOTORCYCLE_DOFFS > 0)
     depth = MOTORCYCLE_BASELINE * MOTORCYCLE_FOCAL / np.where(valid, d + MOTORCYCLE_DOFFS, 1.0)
     return np.where(valid, depth, 0.0).astype(np.float32)

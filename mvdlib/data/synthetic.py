@@ -19,9 +19,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
-import tempfile
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from mvdlib._io import atomic_write
 from mvdlib._validation import intrinsics, positive_float, positive_int, rigid_pose
 from mvdlib.geometry import (
     axis_angle_to_matrix,
@@ -61,6 +63,8 @@ __all__ = [
     "texture_bank",
     "warp_to_reference",
 ]
+
+_log = logging.getLogger(__name__)
 
 # Part of every cache key: bump it whenever rendering, textures or sampling change, so
 # stale cached samples are never served.
@@ -857,7 +861,9 @@ class SyntheticMultiViewDataset(Dataset):
         if not math.isfinite(self.noise_std) or self.noise_std < 0:
             raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
         self.depth_range = _depth_range(depth_range)
-        self.cache = bool(cache)
+        if not isinstance(cache, bool):
+            raise TypeError(f"cache must be True or False, got {cache!r}")
+        self.cache = cache
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._scenes: OrderedDict[int, SyntheticScene] = OrderedDict()
 
@@ -923,25 +929,46 @@ class SyntheticMultiViewDataset(Dataset):
             "ref_depth": depth,
         }
 
+    def _expected_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        h, w, n = self.height, self.width, self.num_sources
+        return {
+            "ref_image": ((h, w, 3), np.dtype(np.uint8)),
+            "src_images": ((n, h, w, 3), np.dtype(np.uint8)),
+            "K": ((3, 3), None),
+            "T_world_ref": ((4, 4), None),
+            "T_world_srcs": ((n, 4, 4), None),
+            "ref_depth": ((h, w), None),
+        }
+
+    def _read_cached(self, path: Path) -> dict[str, np.ndarray] | None:
+        """The cached sample at ``path``; ``None`` if absent, or if damaged or of other settings (logged)."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                sample = {k: f[k] for k in f.files}  # reading every member checks its CRC
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            problem = f"unreadable ({type(err).__name__}: {err})"
+        else:
+            got = {k: (v.shape, v.dtype) for k, v in sample.items()}
+            wrong = [
+                k for k, (shape, dtype) in self._expected_shapes().items()
+                if k not in got or got[k][0] != shape or (dtype is not None and got[k][1] != dtype)
+            ]  # fmt: skip
+            if not wrong:
+                return sample
+            problem = f"entries {wrong} missing or of another shape or dtype than {self!r} makes"
+        _log.warning("cache file %s is %s: rendering the sample again and replacing it", path, problem)
+        return None
+
     def _load_or_render(self, index: int) -> dict[str, np.ndarray]:
         if not self.cache:
             return self.render(index)
         path = self.cache_dir / "synthetic" / f"{self.cache_key(index)}.npz"
-        try:
-            with np.load(path) as f:
-                return {k: f[k] for k in f.files}
-        except (OSError, ValueError, KeyError):  # missing or unreadable: render again
-            pass
-        sample = self.render(index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **sample)
-            os.replace(tmp, path)  # atomic: readers never see a partial file
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        sample = self._read_cached(path)
+        if sample is None:
+            sample = self.render(index)
+            atomic_write(path, lambda f: np.savez(f, **sample))  # readers never see a partial file
         return sample
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

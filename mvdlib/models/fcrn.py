@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mvdlib._validation import positive_float, shape_str
+from mvdlib._validation import positive_float, positive_int, shape_str
 from mvdlib.layers import FastUpProjection, UpProjection, up_conv_layer
 
 __all__ = ["DECODERS", "ENCODER_CHANNELS", "FCRN", "ResidualBlock", "decoder_block"]
@@ -43,6 +43,8 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
         super().__init__()
+        in_channels, out_channels = positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels")
+        stride = positive_int(stride, "stride")
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
@@ -78,7 +80,7 @@ def decoder_block(kind: str, in_channels: int, out_channels: int) -> nn.Module:
         )
     if kind == "bilinear":
         return up_conv_layer(in_channels, out_channels)
-    raise ValueError(f"decoder must be one of {DECODERS}, got {kind!r}")
+    raise ValueError(f"kind (the decoder) must be one of {DECODERS}, got {kind!r}")
 
 
 class FCRN(nn.Module):

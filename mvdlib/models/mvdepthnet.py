@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mvdlib import cost_volume as cv
-from mvdlib._validation import as_tensor, intrinsics, positive_float, positive_int, rigid_pose, shape_str
+from mvdlib._io import verify_sha256
+from mvdlib._validation import as_tensor, check_finite, intrinsics, positive_float, positive_int, rigid_pose, shape_str
 from mvdlib.geometry import relative_pose, scale_intrinsics
 from mvdlib.layers import conv_layer, depth_layer, down_conv_layer, up_conv_layer
 
@@ -50,6 +51,7 @@ __all__ = [
 # HKUST-Aerial-Robotics/MVDepthNet): (rgb - 81) / 35 on 0..255 images.
 PIXEL_MEAN = 81.0
 PIXEL_STD = 35.0
+PIXEL_RANGE = 255.0  # the white level of the images the network was trained on
 
 # Inverse depth is predicted as INV_DEPTH_SCALE * sigmoid(.), so it lies in (0, 2) m^-1,
 # i.e. depth > 0.5 m: the nearest plane of the paper's sweep.
@@ -82,8 +84,9 @@ def normalize_image(img: Any) -> Tensor:
         A floating tensor of the same shape.
     """
     t = as_tensor(img, "img")
-    if t.dim() < 3 or t.shape[-3] != 3:
-        raise ValueError(f"img must be ... x 3 x H x W RGB, got shape {shape_str(t)}")
+    if t.dim() < 3 or t.shape[-3] != 3 or 0 in t.shape:
+        raise ValueError(f"img must be ... x 3 x H x W RGB with no empty dimension, got shape {shape_str(t)}")
+    check_finite(t, "img")
     return (t - PIXEL_MEAN) / PIXEL_STD
 
 
@@ -115,6 +118,8 @@ class MVDepthNet(nn.Module):
         self.width = positive_float(width, "width")
         self.num_depths = positive_int(num_depths, "num_depths")
         self.align_corners = bool(align_corners)
+        if not isinstance(input_size, (tuple, list)) or len(input_size) != 2:
+            raise ValueError(f"input_size must be (height, width), got {input_size!r}")
         h, w = (positive_int(s, "input_size") for s in input_size)
         if h % RESOLUTION_MULTIPLE or w % RESOLUTION_MULTIPLE:
             raise ValueError(f"input_size must be multiples of {RESOLUTION_MULTIPLE}, got {tuple(input_size)}")
@@ -194,13 +199,19 @@ def _up(disp: Tensor) -> Tensor:
 def read_checkpoint(path: str | Path) -> dict:
     """Load a checkpoint file safely (``weights_only=True``), with clear errors.
 
+    A file with a provenance JSON beside it that records a ``sha256`` (the committed and the
+    exported checkpoints) is checked against it first.
+
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is truncated, corrupt, or not a dict.
+        ValueError: the file is truncated, corrupt, differs from its recorded sha256, or not a dict.
     """
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
+        raise FileNotFoundError(f"path must be a checkpoint file, but it is not found: {path}")
+    verify_sha256(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError/UnpicklingError/EOFError for damaged files
@@ -210,6 +221,40 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict):
         raise ValueError(f"checkpoint {path} must hold a dict, got {type(ckpt).__name__}")
     return ckpt
+
+
+# Keys a checkpoint's ``config`` may hold, and the bounds checked before anything is built
+# (width 1.0 is the paper's network; larger ones would only allocate memory to fail later).
+CONFIG_KEYS = ("width", "num_depths", "align_corners", "input_size", "image_only")
+MAX_WIDTH = 1.0
+MAX_NUM_DEPTHS = 256
+MAX_INPUT_SIDE = 4096
+
+
+def _checked_config(config: Any, path: Path) -> dict[str, Any]:
+    """A checkpoint's model config, validated (known keys, types, ranges) before any network is built."""
+    if not isinstance(config, dict):
+        raise ValueError(f"checkpoint {path}: config must be a dict, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ValueError(f"checkpoint {path}: config has unknown keys {unknown}; known: {CONFIG_KEYS}")
+    width = config.get("width", 1.0)
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= MAX_WIDTH:
+        raise ValueError(f"checkpoint {path}: config width must be in (0, {MAX_WIDTH}], got {width!r}")
+    num_depths = config.get("num_depths", 64)
+    if isinstance(num_depths, bool) or not isinstance(num_depths, int) or not 0 < num_depths <= MAX_NUM_DEPTHS:
+        raise ValueError(f"checkpoint {path}: config num_depths must be in 1..{MAX_NUM_DEPTHS}, got {num_depths!r}")
+    size = config.get("input_size", PAPER_SIZE)
+    if (
+        not isinstance(size, (list, tuple))
+        or len(size) != 2
+        or not all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= MAX_INPUT_SIDE for x in size)
+    ):
+        raise ValueError(f"checkpoint {path}: config input_size must be two sides in 1..{MAX_INPUT_SIDE}, got {size!r}")
+    for key in ("align_corners", "image_only"):
+        if not isinstance(config.get(key, False), bool):
+            raise ValueError(f"checkpoint {path}: config {key} must be true or false, got {config[key]!r}")
+    return config
 
 
 def load_pretrained(
@@ -232,14 +277,26 @@ def load_pretrained(
             bilinear ``nn.Upsample`` aligned corners: load them with ``align_corners=True``.
     Returns:
         The model, in eval mode.
+    Raises:
+        ValueError: the file is damaged (see :func:`read_checkpoint`), its config is unknown or
+            out of range (checked before anything is built), its weights do not fit the network
+            or are not finite.
     """
-    path = DEFAULT_CHECKPOINT if path is None else Path(path)
+    path = DEFAULT_CHECKPOINT if path is None else path
+    if align_corners is not None and not isinstance(align_corners, bool):
+        raise TypeError(f"align_corners must be True, False or None, got {align_corners!r}")
     ckpt = read_checkpoint(path)
+    path = Path(path)
     state = ckpt.get("model", ckpt.get("state_dict"))
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {path} must contain a 'model' or 'state_dict' dict, got keys {sorted(ckpt)}")
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ValueError(
+            f"checkpoint {path} must contain a 'model' or 'state_dict' dict of tensors, got keys {sorted(ckpt)}"
+        )
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    config = ckpt.get("config", {})
+    config = _checked_config(ckpt.get("config", {}), path)
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"checkpoint {path} must hold finite weights, got NaN or inf in {bad[:5]}")
     model = MVDepthNet(
         width=config.get("width", 1.0),
         num_depths=config.get("num_depths", 64),
@@ -264,14 +321,29 @@ def load_pretrained(
     return model.to(device if device is not None else "cpu").eval()
 
 
-def _images(x: Any, name: str, batched: bool) -> np.ndarray:
-    a = np.asarray(x)
+def _images(x: Any, name: str, batched: bool, max_value: float) -> np.ndarray:
+    """RGB images as an array, checked: shape, numbers, finite, within ``0..max_value``.
+
+    Float images of a 0..255 call whose values all lie in [0, 1] are refused: they are
+    almost surely images scaled to [0, 1] (pass ``max_value=1.0`` for those).
+    """
+    a = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
     want = 4 if batched else 3
-    if a.ndim != want or a.shape[-1] != 3:
+    if a.ndim != want or a.shape[-1] != 3 or 0 in a.shape:
         form = "N x H x W x 3" if batched else "H x W x 3"
         raise ValueError(f"{name} must be {form} RGB images, got shape {a.shape}")
-    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise ValueError(f"{name} must hold numbers 0..255, got dtype {a.dtype}")
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name} must hold numbers 0..{max_value:g}, got dtype {a.dtype}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite, got NaN or inf values")
+    lo, hi = a.min(), a.max()
+    if lo < 0 or hi > max_value:
+        raise ValueError(f"{name} must lie in 0..{max_value:g} (max_value), got values in [{lo:.4g}, {hi:.4g}]")
+    if max_value == PIXEL_RANGE and np.issubdtype(a.dtype, np.floating) and hi <= 1.0:
+        raise ValueError(
+            f"{name} looks scaled to [0, 1] (maximum {hi:.4g}) but 0..255 was expected: "
+            "pass max_value=1.0 for such images, or multiply them by 255"
+        )
     return a
 
 
@@ -283,6 +355,7 @@ def predict(
     K: Any,
     T_world_ref: Any,
     T_world_srcs: Any,
+    max_value: float = 255.0,
 ) -> np.ndarray:
     """Metric depth of a reference image from measurement frames with known poses (chapter 11).
 
@@ -296,20 +369,25 @@ def predict(
         src_rgbs: N x H x W x 3 uint8 measurement frames (or a list of N images).
         K: 3 x 3 intrinsics of the H x W images, pixels.
         T_world_ref: 4 x 4 camera-to-world pose of the reference; T_world_srcs: N x 4 x 4.
+        max_value: the white level of the images: 255 (uint8 or 0..255 floats) or 1.0 for
+            floats in [0, 1]; they are rescaled to 0..255, the network's input range.
     Returns:
-        H x W float32 depth in metres.
+        H x W float32 depth in metres, finite: where the network's inverse depth falls below
+        that of the sweep's far plane (``cost_volume.MAX_DEPTH``, 50 m, e.g. a saturated
+        sigmoid) the depth is that far plane.
     """
     if not isinstance(model, MVDepthNet):
         raise TypeError(f"model must be an MVDepthNet, got {type(model).__name__}")
     if model.training:  # BatchNorm would normalise with this one image's statistics
         raise ValueError("model must be in eval mode (call model.eval()), got a model in training mode")
-    ref = _images(ref_rgb, "ref_rgb", batched=False)
+    max_value = positive_float(max_value, "max_value")
+    ref = _images(ref_rgb, "ref_rgb", False, max_value)
     if isinstance(src_rgbs, (list, tuple)):
         shapes = {np.shape(s) for s in src_rgbs}
         if len(shapes) != 1:
             raise ValueError(f"src_rgbs must be images of one size, got sizes {sorted(shapes)}")
         src_rgbs = np.stack(list(src_rgbs))
-    srcs = _images(src_rgbs, "src_rgbs", True)
+    srcs = _images(src_rgbs, "src_rgbs", True, max_value)
     if srcs.shape[1:] != ref.shape:
         raise ValueError(f"src_rgbs must have the size of ref_rgb {ref.shape}, got {srcs.shape[1:]}")
     n = srcs.shape[0]
@@ -322,6 +400,8 @@ def predict(
     h, w = ref.shape[:2]
     h_net, w_net = model.input_size
     images = torch.from_numpy(np.concatenate([ref[None], srcs]).astype(np.float32)).permute(0, 3, 1, 2)
+    if max_value != PIXEL_RANGE:
+        images = images * (PIXEL_RANGE / max_value)
     images = F.interpolate(images.to(device), size=(h_net, w_net), mode="bilinear", align_corners=False)
     images = normalize_image(images)  # (1 + N) x 3 x h x w
     K_net = scale_intrinsics(Kt, w_net / w, h_net / h).to(device)
@@ -330,4 +410,5 @@ def predict(
     cost = cv.multi_view_cost_volume(images[:1], images[None, 1:], K_net, T_src_refs[None], inv_depths)
     inv_depth = model(images[:1], cost)[0]  # 1 x 1 x h x w
     inv_depth = F.interpolate(inv_depth, size=(h, w), mode="bilinear", align_corners=False)
+    inv_depth = inv_depth.clamp(min=1.0 / cv.MAX_DEPTH)  # never inf: no farther than the far plane
     return (1.0 / inv_depth)[0, 0].cpu().numpy().astype(np.float32)

@@ -1,0 +1,587 @@
+"""Bad input over the whole public surface of mvdlib (issue 17).
+
+Every public function and class (each module's ``__all__``) is listed in ``TABLE`` with one
+valid call. For each argument, bad values suited to it (wrong type, wrong shape, empty, NaN,
+inf, zero or negative sizes, unknown options) replace the valid one, one at a time, and the
+call must raise ``ValueError`` or ``TypeError`` whose message names the argument. An outcome
+is *clean* (that), *obscure* (another exception, or a message that does not name the
+argument) or *silent* (no exception). A bad value that is in fact valid for an argument is
+exempt only with a reason (``EXEMPT``); a whole callable only with a reason (``NOT_CALLED``).
+
+``python tests/test_bad_inputs.py`` prints the counts (run it with another ``PYTHONPATH`` to
+count another checkout).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+import signal
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import mvdlib
+import mvdlib.capture
+import mvdlib.models.mvdepthnet
+
+CORE = ("geometry", "cost_volume", "losses", "metrics", "refine", "pointcloud")
+CALL_SECONDS = 20  # a bad value still running after this long was accepted (counted silent)
+
+
+# ---- valid inputs ------------------------------------------------------------------------------
+
+
+def _K() -> torch.Tensor:
+    return torch.tensor([[20.0, 0.0, 15.5], [0.0, 20.0, 11.5], [0.0, 0.0, 1.0]])
+
+
+def _T(tx: float = 0.1) -> torch.Tensor:
+    T = torch.eye(4)
+    T[0, 3] = tx
+    return T
+
+
+def _depth() -> torch.Tensor:
+    return 2.0 + torch.rand(1, 1, 24, 32, generator=torch.Generator().manual_seed(0))
+
+
+def _step_depth() -> torch.Tensor:
+    """A depth edge: 2 m on the left half, 5 m on the right."""
+    d = torch.full((1, 1, 24, 32), 2.0)
+    d[..., 16:] = 5.0
+    return d
+
+
+def _image() -> torch.Tensor:
+    return torch.rand(1, 3, 24, 32, generator=torch.Generator().manual_seed(1))
+
+
+_SAMPLE: dict[str, Any] = {}
+
+
+def _sample() -> dict[str, torch.Tensor]:
+    if not _SAMPLE:
+        from mvdlib.data.synthetic import SyntheticMultiViewDataset
+
+        _SAMPLE.update(SyntheticMultiViewDataset("val", 1, 1, height=32, width=32, cache=False)[0])
+    return {k: v.clone() for k, v in _SAMPLE.items()}
+
+
+def _view() -> dict[str, Any]:
+    return {"depth": _depth()[0, 0].numpy(), "K": _K().numpy(), "T_world_cam": _T(0.0).numpy()}
+
+
+def _points() -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1, 1, (50, 3)) + [0, 0, 3]
+
+
+def _net():
+    from mvdlib.models.mvdepthnet import MVDepthNet
+
+    return MVDepthNet(0.125, 8, input_size=(32, 32)).eval()
+
+
+def _small_model():
+    from mvdlib.diagnostics import SmallDepthNet
+
+    return SmallDepthNet((4, 4))
+
+
+# ---- the table ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    valid: Callable[[], dict[str, Any]]  # keyword arguments of one valid call
+    extra_bad: dict[str, list[Any]] = field(default_factory=dict)  # bad values beyond the generated ones
+    skip_args: tuple[str, ...] = ()  # arguments whose generated bad values do not apply (reason in EXEMPT)
+
+
+def _scratch(name: str) -> str:
+    """A path in a scratch folder of this test run (files written by valid calls go there)."""
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "mvdlib_bad_inputs"
+    folder.mkdir(exist_ok=True)
+    return str(folder / name)
+
+
+def _rgb_uint8():
+    return np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+TABLE: dict[str, Entry] = {
+    # mvdlib
+    "mvdlib.seed_everything": Entry(lambda: {"seed": 0}),
+    "mvdlib.default_device": Entry(lambda: {}),
+    # geometry
+    "mvdlib.geometry.pixel_grid": Entry(lambda: {"h": 3, "w": 4}),
+    "mvdlib.geometry.backproject": Entry(lambda: {"depth": _depth(), "K": _K()}),
+    "mvdlib.geometry.project": Entry(lambda: {"points": torch.rand(1, 3, 10) + 1, "K": _K()}),
+    "mvdlib.geometry.transform_points": Entry(lambda: {"T": _T(), "points": torch.rand(1, 3, 10)}),
+    "mvdlib.geometry.relative_pose": Entry(lambda: {"T_world_ref": _T(), "T_world_src": _T(0.3)}),
+    "mvdlib.geometry.invert_pose": Entry(lambda: {"T": _T()}),
+    "mvdlib.geometry.scale_intrinsics": Entry(lambda: {"K": _K(), "sx": 0.5, "sy": 0.5}),
+    "mvdlib.geometry.epipolar_line": Entry(lambda: {"K": _K(), "T_src_ref": _T(), "uv": torch.tensor([3.0, 4.0])}),
+    "mvdlib.geometry.axis_angle_to_matrix": Entry(lambda: {"axis_angle": torch.tensor([0.1, 0.2, 0.3])}),
+    "mvdlib.geometry.look_at": Entry(lambda: {"eye": np.zeros(3), "target": np.array([0.0, 0.0, 1.0])}),
+    # cost volume
+    "mvdlib.cost_volume.inverse_depth_samples": Entry(lambda: {"num": 4, "min_depth": 0.5, "max_depth": 50.0}),
+    "mvdlib.cost_volume.plane_sweep_cost_volume": Entry(
+        lambda: {
+            "ref": _image(),
+            "src": _image(),
+            "K": _K(),
+            "T_src_ref": _T(),
+            "inv_depths": torch.linspace(0.1, 1, 4),
+        }
+    ),
+    "mvdlib.cost_volume.multi_view_cost_volume": Entry(
+        lambda: {
+            "ref": _image(),
+            "srcs": _image()[:, None],
+            "K": _K(),
+            "T_src_refs": _T()[None, None],
+            "inv_depths": torch.linspace(0.1, 1, 4),
+        }
+    ),
+    "mvdlib.cost_volume.warp_to_planes": Entry(
+        lambda: {"src": _image(), "K": _K(), "T_src_ref": _T(), "inv_depths": torch.linspace(0.1, 1, 4)}
+    ),
+    "mvdlib.cost_volume.winner_take_all": Entry(
+        lambda: {"cost": torch.rand(1, 4, 6, 8), "inv_depths": torch.linspace(0.1, 1, 4)}
+    ),
+    # losses
+    **{
+        f"mvdlib.losses.{n}": Entry(lambda: {"pred": _depth(), "target": _depth() + 0.1})
+        for n in (
+            "l1_loss",
+            "l2_loss",
+            "huber_loss",
+            "berhu_loss",
+            "scale_invariant_loss",
+            "scale_invariant_loss_pairwise",
+        )
+    },
+    "mvdlib.losses.huber_penalty": Entry(lambda: {"error": torch.randn(5), "delta": 1.0}),
+    "mvdlib.losses.berhu_penalty": Entry(lambda: {"error": torch.randn(5), "c": 1.0}),
+    "mvdlib.losses.valid_mask": Entry(lambda: {"target": _depth()}),
+    "mvdlib.losses.downsample_target": Entry(
+        lambda: {"target": _depth(), "valid": torch.ones(1, 1, 24, 32, dtype=torch.bool), "size": (12, 16)}
+    ),
+    "mvdlib.losses.multiscale_inverse_depth_l1": Entry(
+        lambda: {"preds": [1 / _depth(), 1 / _depth()[..., ::2, ::2]], "target_inv_depth": 1 / _depth()}
+    ),
+    "mvdlib.losses.edge_aware_smoothness": Entry(lambda: {"disp": 1 / _depth(), "image": _image()}),
+    "mvdlib.losses.second_order_smoothness": Entry(lambda: {"disp": 1 / _depth()}),
+    # metrics
+    "mvdlib.metrics.depth_metrics": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
+    # refine
+    "mvdlib.refine.box_filter": Entry(lambda: {"x": _image(), "radius": 1}),
+    "mvdlib.refine.depth_discontinuities": Entry(lambda: {"depth": _depth()}),
+    "mvdlib.refine.edge_band": Entry(lambda: {"gt_depth": _depth()}),
+    "mvdlib.refine.edge_region_errors": Entry(lambda: {"pred": _step_depth() + 0.1, "gt": _step_depth()}),
+    "mvdlib.refine.flying_pixels": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
+    "mvdlib.refine.guided_filter": Entry(lambda: {"guide": _image(), "src": _depth()}),
+    "mvdlib.refine.mean_field_crf": Entry(lambda: {"unary": torch.rand(1, 4, 24, 32), "image": _image()}),
+    "mvdlib.refine.remove_depth_discontinuities": Entry(lambda: {"depth": _depth()}),
+    # point cloud
+    "mvdlib.pointcloud.depth_to_points": Entry(lambda: {"depth": _depth(), "K": _K(), "T_world_cam": _T()}),
+    "mvdlib.pointcloud.consistency_counts": Entry(lambda: {"points": _points(), "views": [_view()]}),
+    "mvdlib.pointcloud.fuse": Entry(lambda: {"views": [_view(), _view()], "min_views": 1}),
+    "mvdlib.pointcloud.to_open3d": Entry(lambda: {"points": _points()}),
+    "mvdlib.pointcloud.voxel_down_sample": Entry(lambda: {"points": _points(), "colors": None, "voxel_size": 0.1}),
+    "mvdlib.pointcloud.remove_statistical_outliers": Entry(lambda: {"points": _points()}),
+    "mvdlib.pointcloud.remove_radius_outliers": Entry(lambda: {"points": _points(), "radius": 0.5, "min_points": 2}),
+    "mvdlib.pointcloud.point_to_cloud_distance": Entry(lambda: {"points": _points(), "cloud": _points()}),
+    "mvdlib.pointcloud.precision_recall_fscore": Entry(
+        lambda: {"pred_points": _points(), "gt_points": _points(), "threshold": 0.1}
+    ),
+    "mvdlib.pointcloud.plotly_figure": Entry(lambda: {"clouds": {"a": (_points(), None)}, "max_points": 10}),
+    "mvdlib.pointcloud.save_ply": Entry(
+        lambda: {"path": _scratch("x.ply"), "points": _points()},
+        extra_bad={"path": [3, "/nonexistent-dir/x.ply", _scratch("")]},
+        skip_args=("path",),
+    ),
+    # layers and networks
+    "mvdlib.layers.ScratchBatchNorm2d": Entry(lambda: {"num_features": 4}),
+    "mvdlib.layers.init_kaiming": Entry(lambda: {"module": torch.nn.Conv2d(2, 2, 3)}),
+    "mvdlib.layers.unpool_zeros": Entry(lambda: {"x": _image()}),
+    "mvdlib.layers.interleave": Entry(lambda: {"ee": _image(), "eo": _image(), "oe": _image(), "oo": _image()}),
+    "mvdlib.layers.UpConv": Entry(lambda: {"in_channels": 4, "out_channels": 2}),
+    "mvdlib.layers.FastUpConv": Entry(lambda: {"in_channels": 4, "out_channels": 2}),
+    "mvdlib.layers.UpProjection": Entry(lambda: {"in_channels": 4, "out_channels": 2}),
+    "mvdlib.layers.FastUpProjection": Entry(lambda: {"in_channels": 4, "out_channels": 2}),
+    "mvdlib.layers.down_conv_layer": Entry(lambda: {"in_channels": 4, "out_channels": 2, "kernel_size": 3}),
+    "mvdlib.layers.conv_layer": Entry(lambda: {"in_channels": 4, "out_channels": 2}),
+    "mvdlib.layers.up_conv_layer": Entry(lambda: {"in_channels": 4, "out_channels": 2}),
+    "mvdlib.layers.depth_layer": Entry(lambda: {"in_channels": 4}),
+    "mvdlib.models.fcrn.FCRN": Entry(lambda: {"width": 0.125}),
+    "mvdlib.models.fcrn.ResidualBlock": Entry(lambda: {"in_channels": 4, "out_channels": 8}),
+    "mvdlib.models.fcrn.decoder_block": Entry(lambda: {"kind": "up_projection", "in_channels": 4, "out_channels": 2}),
+    "mvdlib.models.eigen.EigenCoarseFine": Entry(lambda: {"height": 64, "width": 80, "hidden": 16}),
+    "mvdlib.models.eigen.edge_errors": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
+    "mvdlib.models.mvdepthnet.MVDepthNet": Entry(lambda: {"width": 0.125, "num_depths": 8, "input_size": (32, 32)}),
+    "mvdlib.models.mvdepthnet.normalize_image": Entry(lambda: {"img": _image() * 255}),
+    "mvdlib.models.mvdepthnet.read_checkpoint": Entry(
+        lambda: {"path": str(mvdlib.models.mvdepthnet.DEFAULT_CHECKPOINT)}, extra_bad={"path": [_scratch("")]}
+    ),
+    "mvdlib.models.mvdepthnet.load_pretrained": Entry(lambda: {}),
+    "mvdlib.models.mvdepthnet.predict": Entry(
+        lambda: {
+            "model": _net(),
+            "ref_rgb": _rgb_uint8(),
+            "src_rgbs": _rgb_uint8()[None],
+            "K": _K(),
+            "T_world_ref": _T(0.0),
+            "T_world_srcs": _T()[None],
+        }
+    ),
+    # diagnostics
+    "mvdlib.diagnostics.SmallDepthNet": Entry(lambda: {"channels": (4, 4)}),
+    "mvdlib.diagnostics.activation_and_derivative": Entry(lambda: {"name": "relu", "z": torch.randn(5)}),
+    "mvdlib.diagnostics.expected_derivative": Entry(lambda: {"name": "relu", "sigma": 1.0, "num": 100}),
+    "mvdlib.diagnostics.make_activation": Entry(lambda: {"name": "relu"}),
+    "mvdlib.diagnostics.plain_stack": Entry(lambda: {"widths": (4, 4, 4)}),
+    "mvdlib.diagnostics.toy_depth_batch": Entry(lambda: {"batch_size": 2, "height": 16, "width": 16}),
+    "mvdlib.diagnostics.activation_stats": Entry(lambda: {"model": _small_model(), "x": torch.rand(1, 3, 16, 16)}),
+    "mvdlib.diagnostics.backward_rms": Entry(lambda: {"model": _small_model(), "x": torch.rand(1, 3, 16, 16)}),
+    "mvdlib.diagnostics.dead_relu_fraction": Entry(lambda: {"model": _small_model(), "x": torch.rand(1, 3, 16, 16)}),
+    "mvdlib.diagnostics.weight_gradient_norms": Entry(lambda: {"model": _small_model()}),
+    "mvdlib.diagnostics.apply_init": Entry(lambda: {"model": _small_model(), "scheme": "kaiming_fan_in"}),
+    "mvdlib.diagnostics.train_toy_depth": Entry(
+        lambda: {"model": _small_model(), "steps": 1, "lr": 0.01, "batch_size": 2, "size": 16}
+    ),
+    # data
+    "mvdlib.data.synthetic.SyntheticScene": Entry(lambda: {"seed": 0}),
+    "mvdlib.data.synthetic.SyntheticMultiViewDataset": Entry(
+        lambda: {"split": "val", "num_scenes": 1, "samples_per_scene": 1, "height": 32, "width": 32, "cache": False}
+    ),
+    "mvdlib.data.synthetic.default_intrinsics": Entry(lambda: {"height": 24, "width": 32}),
+    "mvdlib.data.synthetic.warp_to_reference": Entry(lambda: {"sample": _sample()}),
+    "mvdlib.data.real.motorcycle_disparity_to_depth": Entry(lambda: {"disparity": np.full((4, 5), 100.0)}),
+    "mvdlib.data.real.load_stereo_pair": Entry(lambda: {"height": 32, "width": 64}),
+    # training and evaluation
+    "mvdlib.train.batch_indices": Entry(lambda: {"step": 0, "dataset_size": 8, "batch_size": 2, "seed": 0}),
+    "mvdlib.train.flip_horizontal": Entry(lambda: {"sample": _sample()}),
+    "mvdlib.train.jitter_photometric": Entry(lambda: {"sample": _sample(), "gain": 1.1, "offset": 3.0}),
+    "mvdlib.train.collate_samples": Entry(lambda: {"samples": [_sample()], "device": "cpu"}),
+    "mvdlib.train.half_precision": Entry(lambda: {"state": {"w": torch.ones(3)}}),
+    "mvdlib.train.thin_history": Entry(lambda: {"history": {"step": [1, 2], "train_loss": [1.0, 0.5]}, "points": 5}),
+    "mvdlib.train.config_from_dict": Entry(lambda: {"d": {"steps": 3}}),
+    "mvdlib.train.TrainConfig": Entry(lambda: {"steps": 3}),
+    "mvdlib.train.cost_volume_for_batch": Entry(
+        lambda: {"batch": {k: v[None] for k, v in _sample().items()}, "num_depths": 4}
+    ),
+    "mvdlib.capture.encode_inverse_depth": Entry(lambda: {"depth": _depth()[0, 0].numpy()}),
+    "mvdlib.capture.decode_inverse_depth": Entry(lambda: {"code": np.full((4, 5), 1000, np.uint16)}),
+    "mvdlib.capture.load_capture": Entry(
+        lambda: {"path": str(mvdlib.capture.DEFAULT_CAPTURE)}, extra_bad={"path": [_scratch("")]}
+    ),
+    "mvdlib.evaluate.format_table": Entry(lambda: {"metrics": {"m": {n: 0.1 for n in mvdlib.metrics.METRIC_NAMES}}}),
+}
+
+# Generated bad values that are valid for an argument, with the reason.
+EXEMPT: dict[tuple[str, str, str], str] = {
+    **{
+        (f, a, "nan"): "NaN depth marks an invalid pixel (DESIGN.md, Depth)"
+        for f, a in [
+            ("mvdlib.geometry.backproject", "depth"),
+            ("mvdlib.pointcloud.depth_to_points", "depth"),
+            ("mvdlib.pointcloud.DepthView", "depth"),
+            ("mvdlib.refine.depth_discontinuities", "depth"),
+            ("mvdlib.refine.edge_band", "gt_depth"),
+            ("mvdlib.refine.remove_depth_discontinuities", "depth"),
+            ("mvdlib.capture.encode_inverse_depth", "depth"),
+        ]
+    },
+    **{
+        (f"mvdlib.{f}", a, "nan"): "NaN marks an invalid target pixel, masked out like 0 (DESIGN.md, Depth)"
+        for f, a in [
+            ("losses.l1_loss", "target"),
+            ("losses.l2_loss", "target"),
+            ("losses.huber_loss", "target"),
+            ("losses.berhu_loss", "target"),
+            ("losses.scale_invariant_loss", "target"),
+            ("losses.scale_invariant_loss_pairwise", "target"),
+            ("losses.valid_mask", "target"),
+            ("losses.multiscale_inverse_depth_l1", "target_inv_depth"),
+            ("losses.downsample_target", "target"),
+            ("metrics.depth_metrics", "gt"),
+            ("refine.edge_region_errors", "gt"),
+            ("refine.flying_pixels", "gt"),
+            ("models.eigen.edge_errors", "gt"),
+        ]
+    },
+    **{
+        (f, a, "nan"): "NaN marks a pixel without a valid prediction (DESIGN.md, Depth)"
+        for f, a in [
+            ("mvdlib.refine.flying_pixels", "pred"),
+            ("mvdlib.refine.edge_region_errors", "pred"),
+            ("mvdlib.models.eigen.edge_errors", "pred"),
+        ]
+    },
+    ("mvdlib.data.real.motorcycle_disparity_to_depth", "disparity", "nan"): "non-finite disparity means unknown",
+    ("mvdlib.layers.unpool_zeros", "x", "nan"): "a layer passes NaN through, like every torch layer",
+    ("mvdlib.layers.unpool_zeros", "x", "empty"): "a layer maps an empty tensor to an empty one, like torch",
+    **{
+        ("mvdlib.layers.interleave", a, "nan"): "a layer passes NaN through, like every torch layer"
+        for a in ("ee", "eo", "oe", "oo")
+    },
+    ("mvdlib.cost_volume.winner_take_all", "cost", "empty"): "an image of width 0 gives a map of width 0",
+    ("mvdlib.losses.huber_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
+    ("mvdlib.losses.berhu_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
+    ("mvdlib.diagnostics.activation_and_derivative", "z", "nan"): "elementwise: NaN in, NaN out, like torch",
+    ("mvdlib.losses.huber_penalty", "error", "flat"): "residuals of any shape",
+    ("mvdlib.losses.berhu_penalty", "error", "flat"): "residuals of any shape",
+    ("mvdlib.losses.huber_penalty", "error", "empty"): "residuals of any shape, also none",
+    ("mvdlib.losses.berhu_penalty", "error", "empty"): "residuals of any shape, also none",
+    ("mvdlib.diagnostics.activation_and_derivative", "z", "flat"): "values of any shape",
+    ("mvdlib.diagnostics.activation_and_derivative", "z", "empty"): "values of any shape, also none",
+    ("mvdlib.geometry.transform_points", "points", "empty"): "no points is a valid (empty) set",
+    ("mvdlib.geometry.project", "points", "empty"): "no points is a valid (empty) set",
+    ("mvdlib.geometry.epipolar_line", "uv", "empty"): "no pixels is a valid (empty) set",
+    ("mvdlib.geometry.invert_pose", "T", "empty"): "an empty batch of poses is valid (issue 17)",
+    ("mvdlib.geometry.relative_pose", "T_world_ref", "empty"): "an empty batch of poses is valid (issue 17)",
+    ("mvdlib.geometry.relative_pose", "T_world_src", "empty"): "an empty batch of poses is valid (issue 17)",
+    ("mvdlib.geometry.axis_angle_to_matrix", "axis_angle", "empty"): "an empty batch of rotations is valid",
+    **{
+        (f"mvdlib.pointcloud.{f}", a, "empty"): "an empty cloud is valid (N = 0)"
+        for f, a in [
+            ("consistency_counts", "points"),
+            ("to_open3d", "points"),
+            ("voxel_down_sample", "points"),
+            ("remove_statistical_outliers", "points"),
+            ("remove_radius_outliers", "points"),
+            ("point_to_cloud_distance", "points"),
+            ("precision_recall_fscore", "pred_points"),
+            ("save_ply", "points"),
+        ]
+    },
+    ("mvdlib.train.half_precision", "state", "empty"): "an empty state dict is a valid state dict",
+    ("mvdlib.train.config_from_dict", "d", "empty"): "no fields: the default configuration",
+    ("mvdlib.evaluate.format_table", "metrics", "empty"): "a table with no rows is valid",
+    ("mvdlib.pointcloud.plotly_figure", "clouds", "empty"): "a figure with no clouds is valid",
+}
+
+# Public callables the bad-input calls do not reach, and why.
+NOT_CALLED: dict[str, str] = {
+    "mvdlib.train.train": "runs training; TrainConfig (in the table) validates every setting it takes",
+    "mvdlib.train.main": "a CLI: argparse and TrainConfig; tests/test_robustness.py feeds it bad flags",
+    "mvdlib.evaluate.main": "a CLI: argparse; tests/test_robustness.py checks --export",
+    "mvdlib.train.build_datasets": "takes a TrainConfig, which validates itself (in the table)",
+    "mvdlib.train.batch_loss": "a model and a collated batch; cost_volume_for_batch (in the table) checks the batch",
+    "mvdlib.train.save_atomic": "any object and any path: torch.save decides what it can write",
+    "mvdlib.train.export_checkpoint": "takes a training checkpoint dict written by train()",
+    "mvdlib.evaluate.evaluate_checkpoint_dict": "evaluates a whole split (minutes); test_robustness covers its paths",
+    "mvdlib.evaluate.evaluate_model": "evaluates a whole split; checks model and dataset sizes at the door",
+    "mvdlib.evaluate.evaluate_real_pair": "takes only a model",
+    "mvdlib.capture.capture": "renders fifty views (minutes)",
+    "mvdlib.capture.save_capture": "writes a capture dict made by capture(); checks its keys",
+    "mvdlib.capture.sweep_cameras": "needs a SyntheticScene; checks its counts at the door",
+    "mvdlib.models.eigen.fit_depth_network": "trains a network (seconds to minutes)",
+    "mvdlib.models.eigen.train_two_stage": "trains a network (seconds to minutes)",
+    "mvdlib.models.eigen.load_single_views": "renders a data set (seconds)",
+    "mvdlib.data.synthetic.render_view": "needs a SyntheticScene (seconds to build); K and pose checked by _camera",
+    "mvdlib.data.synthetic.sample_texture": "internal to rendering, arrays from TextureAtlas",
+    "mvdlib.data.synthetic.TextureAtlas": "a dataclass built by texture_bank()",
+    "mvdlib.data.synthetic.Surface": "a dataclass built by SyntheticScene",
+    "mvdlib.data.synthetic.texture_bank": "takes no argument",
+    "mvdlib.data.synthetic.default_cache_dir": "takes no argument",
+    "mvdlib.data.real.motorcycle_intrinsics": "takes no argument",
+    "mvdlib.pointcloud.DepthView": "a NamedTuple container; its fields are validated where it is used (fuse, ...)",
+    "mvdlib.viz.show_depth": "draws on a matplotlib Axes; matplotlib checks its arguments",
+    "mvdlib.viz.show_plotly": "displays a figure; plotly checks its argument",
+    "mvdlib.widgets": "explorers (figures and ipywidgets) built on the validated functions above",
+}
+
+
+# ---- generated bad values -----------------------------------------------------------------------
+
+
+def _bad_values(value: Any) -> list[tuple[str, Any]]:
+    """Bad replacements suited to a valid value, labelled."""
+    if isinstance(value, bool):
+        return [("text", "yes")]
+    if isinstance(value, int):
+        return [("negative", -1), ("fraction", 2.5), ("text", "2")]
+    if isinstance(value, float):
+        return [("nan", math.nan), ("inf", math.inf), ("text", "x")]
+    if isinstance(value, torch.Tensor):
+        out: list[tuple[str, Any]] = [("text", "x"), ("empty", value[..., :0])]
+        out.append(("flat", value.reshape(-1)[:5] if value.dim() > 1 else value[None, None, None]))
+        if value.is_floating_point():
+            out.append(("nan", torch.full_like(value, math.nan)))
+        return out
+    if isinstance(value, np.ndarray):
+        out = [("text", "x"), ("empty", value[..., :0])]
+        out.append(("flat", value.reshape(-1)[:5] if value.ndim > 1 else value[None, None, None]))
+        if np.issubdtype(value.dtype, np.floating):
+            out.append(("nan", np.full_like(value, np.nan)))
+        return out
+    if isinstance(value, str):
+        return [("unknown", "no-such-option"), ("number", 3)]
+    if isinstance(value, dict):
+        return [("empty", {}), ("text", "x")]
+    if isinstance(value, (list, tuple)):
+        return [("empty", type(value)()), ("text", "x")]
+    if isinstance(value, torch.nn.Module):
+        return [("text", "not a model")]
+    return []
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _Timeout
+
+
+def _outcome(fn: Callable, kwargs: dict[str, Any], arg: str) -> tuple[str, str]:
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(CALL_SECONDS)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn(**kwargs)
+    except (ValueError, TypeError, FileNotFoundError) as err:  # a missing file is named by FileNotFoundError
+        named = arg.lower() in str(err).lower() or arg.lower().replace("_", " ") in str(err).lower()
+        return ("clean" if named else "obscure"), f"{type(err).__name__}: {str(err)[:100]}"
+    except _Timeout:
+        return "silent", f"still running after {CALL_SECONDS} s"
+    except Exception as err:  # noqa: BLE001 -- classifying every failure is the point
+        return "obscure", f"{type(err).__name__}: {str(err)[:100]}"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    return "silent", "returned"
+
+
+def public_surface() -> dict[str, Callable]:
+    """Every public function and class of mvdlib, by qualified name, from the modules' ``__all__``."""
+    names = {}
+    for info in [None, *pkgutil.walk_packages(mvdlib.__path__, "mvdlib.")]:
+        modname = "mvdlib" if info is None else info.name
+        if modname.rsplit(".", 1)[-1].startswith("_"):
+            continue
+        mod = importlib.import_module(modname)
+        for n in getattr(mod, "__all__", []):
+            obj = getattr(mod, n)
+            if callable(obj) and not isinstance(obj, type(mvdlib)):
+                names[f"{modname}.{n}"] = obj
+    return names
+
+
+def modules_without_all() -> list[str]:
+    out = []
+    for info in pkgutil.walk_packages(mvdlib.__path__, "mvdlib."):
+        if not info.name.rsplit(".", 1)[-1].startswith("_") and not hasattr(
+            importlib.import_module(info.name), "__all__"
+        ):
+            out.append(info.name)
+    return out
+
+
+def run_all() -> list[tuple[str, str, str, str, str]]:
+    """``(callable, argument, bad value, outcome, detail)`` for every bad call of the table."""
+    surface = public_surface()
+    rows = []
+    torch.manual_seed(0)
+    for qual, entry in TABLE.items():
+        fn = surface.get(qual) or _resolve(qual)
+        valid = entry.valid()
+        for arg in valid:
+            if arg in entry.skip_args:
+                continue
+            for label, bad in _bad_values(valid[arg]) + [
+                (f"extra{i}", v) for i, v in enumerate(entry.extra_bad.get(arg, []))
+            ]:
+                if (qual, arg, label) in EXEMPT:
+                    continue
+                kwargs = entry.valid()
+                kwargs[arg] = bad
+                outcome, detail = _outcome(fn, kwargs, arg)
+                rows.append((qual, arg, label, outcome, detail))
+    return rows
+
+
+def _resolve(qual: str) -> Callable:
+    mod, name = qual.rsplit(".", 1)
+    return getattr(importlib.import_module(mod), name)
+
+
+def _is_core(qual: str) -> bool:
+    return qual.split(".")[1] in CORE
+
+
+def counts(rows) -> dict[str, Counter]:
+    return {
+        "core": Counter(r[3] for r in rows if _is_core(r[0])),
+        "rest": Counter(r[3] for r in rows if not _is_core(r[0])),
+    }
+
+
+# ---- the tests ----------------------------------------------------------------------------------
+
+
+def test_every_module_declares_its_public_names():
+    assert modules_without_all() == []
+
+
+def test_every_public_callable_is_in_the_table_or_exempt_with_a_reason():
+    listed = set(TABLE) | set(NOT_CALLED)
+    missing = [q for q in public_surface() if q not in listed and q.rsplit(".", 1)[0] not in NOT_CALLED]
+    assert missing == []
+
+
+def test_every_valid_call_of_the_table_succeeds():
+    """Else the bad-input calls would test nothing: each differs from a working call in one argument."""
+    failed = {}
+    for qual, entry in TABLE.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _resolve(qual)(**entry.valid())
+        except Exception as err:  # noqa: BLE001 -- report every failing valid call at once
+            failed[qual] = f"{type(err).__name__}: {err}"
+    assert failed == {}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return run_all()
+
+
+def test_bad_input_in_the_core_modules_is_always_a_clear_error(rows):
+    bad = [r for r in rows if _is_core(r[0]) and r[3] != "clean"]
+    assert bad == []
+
+
+def test_bad_input_elsewhere_is_almost_always_a_clear_error(rows):
+    rest = [r for r in rows if not _is_core(r[0])]
+    c = Counter(r[3] for r in rest)
+    assert c["obscure"] <= 0.05 * len(rest), [r for r in rest if r[3] == "obscure"]
+    assert c["silent"] <= 0.05 * len(rest), [r for r in rest if r[3] == "silent"]
+
+
+if __name__ == "__main__":
+    result = run_all()
+    for part, c in counts(result).items():
+        total = sum(c.values())
+        print(
+            f"{part}: {total} calls, "
+            + ", ".join(f"{k} {c[k]} ({100 * c[k] / max(total, 1):.0f} %)" for k in ("clean", "obscure", "silent"))
+        )
+    for r in result:
+        if r[3] != "clean":
+            print(" ", *r)
