@@ -12,6 +12,8 @@ import random
 import numpy as np
 import torch
 
+from mvdlib.budgets import budget, chapter_settings
+
 # Importing Open3D inside Jupyter prints a banner and starts its web visualizer, which the
 # book never uses: switch that off for every module that imports Open3D (an explicit
 # setting by the user wins). Set here because mvdlib/__init__ runs before any submodule.
@@ -19,7 +21,7 @@ os.environ.setdefault("OPEN3D_DISABLE_WEB_VISUALIZER", "true")
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "default_device", "seed_everything"]
+__all__ = ["__version__", "budget", "chapter_settings", "default_device", "seed_everything"]
 
 
 def default_device() -> torch.device:

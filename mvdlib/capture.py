@@ -36,6 +36,7 @@ from mvdlib._validation import numeric_array
 from mvdlib.data.synthetic import SCENES_PER_SPLIT, SyntheticScene, default_intrinsics, render_view
 from mvdlib.geometry import look_at, relative_pose
 from mvdlib.pointcloud import DepthView, consistency_counts, voxel_down_sample
+from mvdlib.resources import data_path
 
 __all__ = [
     "DEFAULT_CAPTURE",
@@ -48,7 +49,7 @@ __all__ = [
     "sweep_cameras",
 ]
 
-DEFAULT_CAPTURE = Path(__file__).resolve().parents[1] / "data" / "ten_views.npz"
+DEFAULT_CAPTURE = data_path("ten_views.npz")
 # Scene 9 of the test split (dataset seed 0), so no network trained by ``mvdlib.train`` has
 # seen it: spheres, a torus, cones and boxes in front of the far wall, i.e. many depth edges;
 # chosen by looking at renders of test scenes 0-11.

@@ -45,6 +45,10 @@ MVDEPTHNET = "MVDepthNet"
 IMAGE_ONLY = "image-only network"
 WTA = "winner-take-all"
 EVAL_SPLITS = ("val", "test")  # the synthetic splits a checkpoint can be scored on (never train)
+# The depth layer's 2 sigmoid(z) is exactly 0 in float32 for z below about -88, which a barely
+# trained network reaches (seen in a 4-step run of the width-1.0 network): its depth is then
+# scored as 1e8 m, a finite and terrible value, instead of making the metrics refuse an inf.
+MIN_INVERSE_DEPTH = 1e-8  # 1/m
 
 
 @torch.no_grad()
@@ -63,7 +67,7 @@ def predict_batch(model: MVDepthNet, batch: dict[str, Tensor], num_sources: int 
         batch["src_images"] = batch["src_images"][:, :num_sources]
         batch["T_world_srcs"] = batch["T_world_srcs"][:, :num_sources]
     ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
-    inv = model(ref, cost)[0]  # an image_only network ignores the cost volume
+    inv = model(ref, cost)[0].clamp_min(MIN_INVERSE_DEPTH)  # an image_only network ignores the cost volume
     return {IMAGE_ONLY if model.image_only else MVDEPTHNET: 1.0 / inv, WTA: 1.0 / cv.winner_take_all(cost, inv_depths)}
 
 

@@ -34,6 +34,7 @@ from mvdlib._io import verify_sha256
 from mvdlib._validation import as_tensor, check_finite, intrinsics, positive_float, positive_int, rigid_pose, shape_str
 from mvdlib.geometry import relative_pose, scale_intrinsics
 from mvdlib.layers import conv_layer, depth_layer, down_conv_layer, up_conv_layer
+from mvdlib.resources import data_path
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
@@ -69,10 +70,10 @@ ENCODER_KERNELS = (7, 5, 3, 3, 3)
 DECODER_CHANNELS = (512, 512, 256, 128, 64)  # upconv5 .. upconv1
 
 # The checkpoint our own `python -m mvdlib.train --preset cpu` wrote (provenance beside it).
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "mvdepthnet_cpu.pt"
+DEFAULT_CHECKPOINT = data_path("mvdepthnet_cpu.pt")
 # The same network and preset trained on the image alone (``--image-only``, zeros instead of
 # the cost volume): the single-image baseline of chapter 11.
-IMAGE_ONLY_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("mvdepthnet_image_only_cpu.pt")
+IMAGE_ONLY_CHECKPOINT = data_path("mvdepthnet_image_only_cpu.pt")
 
 
 def normalize_image(img: Any) -> Tensor:
