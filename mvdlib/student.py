@@ -10,7 +10,9 @@ nbgrader-style markers in a code cell, and its discussion in a ``{solution}`` bl
 * outputs and execution counts are cleared, and a solution cell is no longer folded
   (``hide-input`` removed), since the student writes in it.
 
-Command line: ``python -m mvdlib.student [--src chapters] [--out _build/student]``.
+Command line: ``python -m mvdlib.student [--src chapters] [--out _build/student]``; with
+``--book DIR`` it also writes a copy of the book's sources whose chapters are the student
+edition, configured for an HTML build without solutions (``make student-html``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from __future__ import annotations
 import argparse
 import copy
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import yaml
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -139,15 +143,53 @@ def write_student_edition(src: Path, out: Path) -> dict[str, Stripped]:
     return report
 
 
+#: Pages of the full book left out of the student site (the guide holds rubrics and answers).
+INSTRUCTOR_PAGES = ("book/instructors",)
+
+
+def _drop_pages(toc: object, pages: tuple[str, ...]) -> object:
+    """The table of contents without the entries whose ``file`` is in ``pages``."""
+    if isinstance(toc, list):
+        return [_drop_pages(t, pages) for t in toc if not (isinstance(t, dict) and t.get("file") in pages)]
+    if isinstance(toc, dict):
+        return {k: _drop_pages(v, pages) for k, v in toc.items()}
+    return toc
+
+
+def write_student_book(root: Path, out: Path) -> None:
+    """Write to ``out`` the book's sources with student chapters, no instructors' guide, solutions hidden.
+
+    The copy keeps ``book/`` (front matter, extensions, static assets) and the table of
+    contents; its ``_config.yml`` adds sphinx-exercise's ``hide_solutions`` (a second guard:
+    the student notebooks hold no ``{solution}`` blocks) and says "student edition" in the title.
+    """
+    root, out = Path(root), Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    shutil.copytree(root / "book", out / "book", ignore=shutil.ignore_patterns("instructors.ipynb"))
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    config["title"] = f"{config['title']} (student edition)"
+    config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
+    (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    (out / "_toc.yml").write_text(yaml.safe_dump(_drop_pages(toc, INSTRUCTOR_PAGES), sort_keys=False), encoding="utf-8")
+    write_student_edition(root / "chapters", out / "chapters")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mvdlib.student", description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=Path("chapters"), help="folder of the full notebooks")
     parser.add_argument("--out", type=Path, default=Path("_build/student"), help="folder to write the student edition")
+    parser.add_argument("--book", type=Path, help="also write the student book's sources (for an HTML build) here")
     args = parser.parse_args(argv)
     report = write_student_edition(args.src, args.out)
     for name, removed in report.items():
         print(f"{name}: {removed.code_blocks} solution blocks stubbed, {removed.solution_directives} solutions removed")
     print(f"student edition of {len(report)} notebooks written to {args.out}")
+    if args.book:
+        write_student_book(args.src.resolve().parent, args.book)
+        print(f"sources of the student book written to {args.book}")
     return 0
 
 

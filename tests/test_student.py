@@ -12,10 +12,18 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from mvdlib import check
 from mvdlib.check._core import NOT_ATTEMPTED
-from mvdlib.student import STUB, strip_code, strip_markdown, student_notebook, write_student_edition
+from mvdlib.student import (
+    STUB,
+    strip_code,
+    strip_markdown,
+    student_notebook,
+    write_student_book,
+    write_student_edition,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -124,3 +132,16 @@ def test_a_markdown_cell_that_was_only_a_solution_is_dropped() -> None:
     assert [c.source for c in student.cells] == ["# Kept"]
     assert removed.solution_directives == 1
     assert len(nb.cells) == 2, "the full notebook is not modified"
+
+
+def test_student_book_sources_hide_solutions_and_leave_out_the_instructors_guide(tmp_path: Path) -> None:
+    write_student_book(ROOT, tmp_path / "book")
+    config = yaml.safe_load((tmp_path / "book" / "_config.yml").read_text())
+    assert config["sphinx"]["config"]["hide_solutions"] is True
+    assert config["title"].endswith("(student edition)")
+    toc = (tmp_path / "book" / "_toc.yml").read_text()
+    assert "book/instructors" not in toc and "chapters/01_camera_geometry" in toc
+    assert not (tmp_path / "book" / "book" / "instructors.ipynb").exists()
+    chapters = sorted(p.name for p in (tmp_path / "book" / "chapters").glob("*.ipynb"))
+    assert chapters == [p.name for p in CHAPTERS]
+    assert "### BEGIN SOLUTION" not in (tmp_path / "book" / "chapters" / "01_camera_geometry.ipynb").read_text()
