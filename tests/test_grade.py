@@ -1,8 +1,9 @@
-"""The grader on a made-up class of four: each student gets the row the instructors' guide promises.
+"""The grader on a made-up class: each student gets the row the instructors' guide promises.
 
 alice answers both exercises correctly; bob makes the typical mistakes and deletes his
 notebook from the working folder; carol's notebook raises on its first cell; dave's sleeps
-forever after his first exercise. Each runs in its own kernel with a time limit.
+forever after his first exercise; erin hands in a file that is not a notebook. Each runs in
+its own kernel with a time limit.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, folder / f"{name}.ipynb")
+    (folder / "erin.ipynb").write_text("not a notebook")  # a broken file is reported too
     out = folder / "grades.csv"
     grade.main([str(folder), "--timeout", str(TIMEOUT_S), "--csv", str(out)])
     with open(out, newline="", encoding="utf-8") as f:
@@ -61,7 +63,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
 
 
 def test_the_table_has_a_row_per_student_and_a_column_per_exercise(graded: Graded) -> None:
-    assert sorted(graded.table) == ["alice", "bob", "carol", "dave"]
+    assert sorted(graded.table) == ["alice", "bob", "carol", "dave", "erin"]
     assert list(graded.table["alice"]) == ["student", "passed", "1.3", "3.2", "notebook"]
 
 
@@ -107,3 +109,9 @@ def test_students_are_notebooks_or_folders(tmp_path: Path) -> None:
         grade.find_students(tmp_path / "empty")
     with pytest.raises(ValueError, match="does not exist"):
         grade.find_students(tmp_path / "missing")
+
+
+def test_a_file_that_is_not_a_notebook_is_reported_for_its_student(graded: Graded) -> None:
+    erin = graded.table["erin"]
+    assert erin["notebook"].startswith("erin.ipynb: could not be run")
+    assert erin["1.3"].startswith("error: erin.ipynb: could not be run")
