@@ -1,6 +1,10 @@
 # The two commands of the README:
 #   make book   set up, execute the notebooks (cached), write _build/html/index.html
-#   make test   set up, lint, unit tests, every notebook under nbval, strict book build
+#   make test   set up, lint, unit tests, every notebook under nbval, the student edition
+#               under nbval, strict book build, browser checks
+# For a course (see the instructors' guide):
+#   make student        the student edition (no solutions) in _build/student/
+#   make student-html   an HTML book of the student edition, _build/student-book/_build/html/
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .venv
@@ -13,7 +17,12 @@ BROWSER_STAMP := $(VENV)/.browser-stamp
 # (the CPU build on the project's machines), so that no dependency pulls a second torch.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup book book-strict test lint unit notebooks browser clean
+.PHONY: setup book book-strict test lint unit notebooks student student-notebooks student-html browser clean
+
+# The full edition runs every exercise's solution through its check, and a solution that
+# fails its check fails the run; the student edition runs without (its checks say "not
+# attempted yet").
+STRICT := MVDLIB_CHECK_STRICT=1
 
 STATIC := book/_static
 # Served by the book itself so that it reads offline: MathJax 3 from the npm registry,
@@ -52,13 +61,13 @@ $(BROWSER_STAMP): scripts/system_deps.sh
 
 book: setup
 	@start=$$(date +%s); \
-	$(BIN)/jupyter-book build . ; \
+	$(STRICT) $(BIN)/jupyter-book build . ; \
 	echo "Book built in $$(( $$(date +%s) - start )) s: _build/html/index.html"
 
 # Fails on any Sphinx warning (-W) and on broken references (-n).
 book-strict: setup
 	@start=$$(date +%s); \
-	$(BIN)/jupyter-book build . -W -n --keep-going; \
+	$(STRICT) $(BIN)/jupyter-book build . -W -n --keep-going; \
 	echo "Book built in $$(( $$(date +%s) - start )) s: _build/html/index.html"
 
 lint: setup
@@ -72,9 +81,23 @@ browser: setup $(BROWSER_STAMP)
 	$(BIN)/python -m pytest tests -q -m book
 
 notebooks: setup
-	$(BIN)/python -m pytest --nbval-lax chapters -q -p no:randomly
+	$(STRICT) $(BIN)/python -m pytest --nbval-lax chapters -q -p no:randomly
 
-test: lint unit notebooks book-strict browser
+student: setup
+	$(PY) -m mvdlib.student --src chapters --out _build/student
+
+# Every student notebook runs top to bottom with its exercises left as stubs.
+student-notebooks: student
+	@start=$$(date +%s); \
+	env -u MVDLIB_CHECK_STRICT $(BIN)/python -m pytest --nbval-lax _build/student -q -p no:randomly; \
+	echo "Student edition executed in $$(( $$(date +%s) - start )) s"
+
+student-html: setup
+	$(PY) -m mvdlib.student --src chapters --out _build/student --book _build/student-book
+	env -u MVDLIB_CHECK_STRICT $(BIN)/jupyter-book build _build/student-book
+	@echo "Student edition: _build/student-book/_build/html/index.html"
+
+test: lint unit notebooks student-notebooks book-strict browser
 
 clean:
 	rm -rf _build

@@ -8,5 +8,17 @@ collected here; :data:`REGISTRY` lists them all (the grader and the tests use it
 from __future__ import annotations
 
 from mvdlib.check._core import REGISTRY, Hint, NotAttempted, Result, call, exercise, is_stub
+from mvdlib.check.ch01 import exercise_1_3 as exercise_1_3
+from mvdlib.check.ch01 import exercise_1_5 as exercise_1_5
+from mvdlib.check.ch02 import exercise_2_1 as exercise_2_1
+from mvdlib.check.ch02 import exercise_2_3 as exercise_2_3
+from mvdlib.check.ch03 import exercise_3_2 as exercise_3_2
+from mvdlib.check.ch03 import exercise_3_3 as exercise_3_3
+from mvdlib.check.ch04 import exercise_4_1 as exercise_4_1
+from mvdlib.check.ch04 import exercise_4_2 as exercise_4_2
+from mvdlib.check.ch05 import exercise_5_1 as exercise_5_1
+from mvdlib.check.ch05 import exercise_5_3 as exercise_5_3
+from mvdlib.check.ch06 import exercise_6_2 as exercise_6_2
+from mvdlib.check.ch06 import exercise_6_3 as exercise_6_3
 
 __all__ = ["REGISTRY", "Hint", "NotAttempted", "Result", "call", "exercise", "is_stub"]
