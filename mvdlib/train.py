@@ -435,6 +435,23 @@ def _resumed_config(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     return cfg
 
 
+# Elements of one tensor operation large enough to run on every intra-op thread (ATen's grain
+# size is 32768 elements per thread).
+THREAD_POOL_WARMUP = 1 << 20
+
+
+def _set_flush_denormal(on: bool) -> bool:
+    """``torch.set_flush_denormal(on)`` on every intra-op thread; False where the CPU cannot.
+
+    The denormal mode is a per-thread CPU flag: ``set_flush_denormal`` reaches the intra-op
+    threads that exist, and a thread started later copies its creator's flag and keeps it
+    after a reset. So the threads are started first; else training in a fresh process would
+    leave them flushing denormals after the reset while the main thread does not.
+    """
+    torch.ones(THREAD_POOL_WARMUP).add_(1.0)
+    return torch.set_flush_denormal(on)
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str = "") -> dict[str, Any]:
     """Run (or continue) a training run; returns the final checkpoint dict.
 
@@ -469,12 +486,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
-    flush_denormal = device.type == "cpu" and torch.set_flush_denormal(True)
+    flush_denormal = device.type == "cpu" and _set_flush_denormal(True)
     try:
         return _train(cfg, resume, progress, command, rank, world, device)
     finally:
         if flush_denormal:
-            torch.set_flush_denormal(False)
+            _set_flush_denormal(False)
         if distributed:
             dist.destroy_process_group()
 

@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -459,3 +461,22 @@ def test_save_capture_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="killed"):
         capture_module.save_capture(path, capture_module.load_capture())
     assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["cap.npz"]
+
+
+def test_training_restores_the_denormal_mode_of_every_thread(tmp_path, cache):
+    """In a fresh process (no intra-op threads yet), training with flushed denormals and then
+    restoring the mode must leave no thread flushing: a denormal times 1 stays a denormal."""
+    script = f"""
+import torch
+from mvdlib.train import TrainConfig, train
+torch.set_num_threads(2)
+cfg = TrainConfig(model_width=0.125, height=32, width=64, num_depths=16, batch_size=2, steps=1, lr_milestones=(),
+    train_scenes=2, samples_per_scene=2, val_scenes=1, test_scenes=1, val_every=1, ckpt_every=1,
+    out={str(tmp_path / "run.pt")!r}, cache_dir={str(cache)!r})
+train(cfg, progress=False)
+x = torch.full((1 << 20,), 1e-39)
+print("flushed", (x * 1.0 == 0).float().mean().item())
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    assert "flushed 0.0" in out.stdout, out.stdout + out.stderr
