@@ -168,7 +168,10 @@ class MVDepthNet(nn.Module):
             raise ValueError(f"ref_image height and width must be multiples of {RESOLUTION_MULTIPLE}, got {h} x {w}")
         if self.image_only:
             cost_volume = torch.zeros_like(cost_volume)
-        conv1 = self.conv1(torch.cat((ref_image, cost_volume), 1))  # B x e1 x H/2 x W/2
+        x = torch.cat((ref_image, cost_volume), 1)  # B x (3 + D) x H x W
+        if self.conv1[0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)  # a channels_last model: NHWC throughout
+        conv1 = self.conv1(x)  # B x e1 x H/2 x W/2
         conv2 = self.conv2(conv1)  # H/4
         conv3 = self.conv3(conv2)  # H/8
         conv4 = self.conv4(conv3)  # H/16
