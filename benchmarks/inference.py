@@ -1,9 +1,22 @@
 """MVDepthNet inference speed at 320 x 256: milliseconds per frame, cost volume included (chapter 10).
 
-Prints one row per (device, network): the paper's width-1.0 network with 64 planes and the
-CPU preset's network (``mvdlib.train`` defaults) on the same input size. A frame is one
+Prints one row per (device, network, path): the paper's width-1.0 network with 64 planes
+and the CPU preset's network (``mvdlib.train`` defaults) on the same input size, each run
+(a) eagerly, as built (BatchNorm layers, NCHW), and (b) through
+``mvdlib.models.mvdepthnet.inference_model``, the copy ``predict`` runs (BatchNorm folded
+into the convolutions, channels_last on the CPU, ``torch.inference_mode``). A frame is one
 reference image with two measurement frames: normalisation, the multi-view plane-sweep
-cost volume and the forward pass.
+cost volume and the forward pass. The two paths alternate within each repeat, so a change
+of load on a shared machine hits both; the ratio is the median over repeats of (a)/(b),
+and the largest difference of their inverse-depth outputs is printed beside it.
+
+Where the time goes (torch.profiler, width 1.0, eager, one CPU thread): the 24 convolutions
+are 92% of a frame, oneDNN's reorders of NCHW tensors to and from its blocked layout
+included; BatchNorm 2%; the cost volume's grid_sample (2 views x 64 planes) 2%; bilinear
+up-sampling 1%. Folding removes the BatchNorm passes, channels_last most of the reorders
+(together 1.2x in CPU time on one thread). The convolutions themselves, about 150 GFLOP at
+about 100 GFLOP/s per core in float32, are the floor; torch.compile was not tried (minutes
+of compilation on 2 cores, longer than a chapter's budget).
 
     python benchmarks/inference.py [--repeats 3]
 """
@@ -11,12 +24,13 @@ cost volume and the forward pass.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
 
 from mvdlib import cost_volume as cv
-from mvdlib.models.mvdepthnet import PAPER_SIZE, MVDepthNet, normalize_image
+from mvdlib.models.mvdepthnet import PAPER_SIZE, MVDepthNet, inference_model, normalize_image
 from mvdlib.train import TrainConfig
 
 NUM_SOURCES = 2
@@ -27,9 +41,7 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-@torch.no_grad()
-def time_frame(model: MVDepthNet, device: torch.device, repeats: int) -> float:
-    """Median milliseconds for one frame (after one warm-up run)."""
+def _frame_inputs(device: torch.device, num_depths: int):
     h, w = PAPER_SIZE
     g = torch.Generator().manual_seed(0)
     ref = (torch.rand(1, 3, h, w, generator=g) * 255).to(device)
@@ -37,40 +49,60 @@ def time_frame(model: MVDepthNet, device: torch.device, repeats: int) -> float:
     K = torch.tensor([[285.0, 0, 159.5], [0, 285.0, 127.5], [0, 0, 1]], device=device)
     T = torch.eye(4, device=device).repeat(1, NUM_SOURCES, 1, 1)
     T[0, :, 0, 3] = torch.linspace(-0.1, 0.1, NUM_SOURCES)
-    inv_depths = cv.inverse_depth_samples(model.num_depths, device=device)
-    times = []
-    for i in range(repeats + 1):
-        _synchronize(device)
-        t0 = time.perf_counter()
-        r, s = normalize_image(ref), normalize_image(srcs)
-        model(r, cv.multi_view_cost_volume(r, s, K, T, inv_depths))
-        _synchronize(device)
-        if i:  # the first run is a warm-up
-            times.append(1000 * (time.perf_counter() - t0))
-    return sorted(times)[len(times) // 2]
+    return ref, srcs, K, T, cv.inverse_depth_samples(num_depths, device=device)
+
+
+def run_frame(net: MVDepthNet, inputs) -> torch.Tensor:
+    """One frame: normalise, build the cost volume, run the network; the finest inverse depth."""
+    ref, srcs, K, T, inv_depths = inputs
+    r, s = normalize_image(ref), normalize_image(srcs)
+    return net(r, cv.multi_view_cost_volume(r, s, K, T, inv_depths))[0]
+
+
+@torch.inference_mode()
+def time_paths(model: MVDepthNet, device: torch.device, repeats: int) -> tuple[float, float, float, float]:
+    """Median ms per frame of the eager model and of its inference copy, the median ratio, and max |diff|."""
+    fast = inference_model(model)
+    inputs = _frame_inputs(device, model.num_depths)
+    diff = (run_frame(model, inputs) - run_frame(fast, inputs)).abs().max().item()  # also the warm-up
+    times: dict[str, list[float]] = {"eager": [], "fast": []}
+    for _ in range(repeats):
+        for name, net in (("eager", model), ("fast", fast)):
+            _synchronize(device)
+            t0 = time.perf_counter()
+            run_frame(net, inputs)
+            _synchronize(device)
+            times[name].append(1000 * (time.perf_counter() - t0))
+    ratio = statistics.median(a / b for a, b in zip(times["eager"], times["fast"], strict=True))
+    return statistics.median(times["eager"]), statistics.median(times["fast"]), ratio, diff
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per row (median reported)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per path (median reported)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: the CPU, and CUDA when present)")
     args = p.parse_args()
     cpu = TrainConfig()
     nets = [
         ("paper (width 1.0, 64 planes)", 1.0, 64),
         (f"cpu preset (width {cpu.model_width}, {cpu.num_depths} planes)", cpu.model_width, cpu.num_depths),
     ]
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    if args.device is not None:
+        devices = [torch.device(args.device)]
+    else:
+        devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     size = f"{PAPER_SIZE[1]} x {PAPER_SIZE[0]}"
     print(
         f"MVDepthNet inference at {size}, {NUM_SOURCES} measurement frames, torch {torch.__version__}, "
         f"{torch.get_num_threads()} CPU threads"
     )
-    print(f"{'device':<8}{'network':<38}{'parameters':>12}{'ms / frame':>12}")
+    print(f"{'device':<8}{'network':<38}{'(a) eager ms':>13}{'(b) predict ms':>15}{'ratio':>8}{'max |diff|':>12}")
     for device in devices:
         for name, width, depths in nets:
+            torch.manual_seed(0)
             model = MVDepthNet(width=width, num_depths=depths).to(device).eval()
-            n = sum(p.numel() for p in model.parameters())
-            print(f"{device.type:<8}{name:<38}{n:>12,}{time_frame(model, device, args.repeats):>12.1f}", flush=True)
+            eager, fast, ratio, diff = time_paths(model, device, args.repeats)
+            print(f"{device.type:<8}{name:<38}{eager:>13.1f}{fast:>15.1f}{ratio:>7.2f}x{diff:>12.1e}", flush=True)
 
 
 if __name__ == "__main__":

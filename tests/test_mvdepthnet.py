@@ -15,6 +15,8 @@ from mvdlib.models.mvdepthnet import (
     PIXEL_MEAN,
     PIXEL_STD,
     MVDepthNet,
+    fold_batchnorm,
+    inference_model,
     load_pretrained,
     normalize_image,
     predict,
@@ -252,3 +254,87 @@ def test_image_only_network_ignores_the_cost_volume():
         c = model(torch.randn(1, 3, 32, 64), torch.zeros(1, 8, 32, 64))[0]
     assert torch.equal(a, b) and not torch.equal(b, c)
     assert "image_only=True" in repr(model)
+
+
+# ---- the inference fast path ----------------------------------------------------------------
+
+
+def _model_with_trained_statistics(width: float, seed: int = 0) -> MVDepthNet:
+    """A network whose BatchNorms hold non-trivial running statistics and affine parameters."""
+    torch.manual_seed(seed)
+    model = MVDepthNet(width=width, num_depths=16, input_size=(64, 96))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.3, 3.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+    return model.eval()
+
+
+def _inputs(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(2, 3, 64, 96, generator=g), 3 * torch.rand(2, 16, 64, 96, generator=g)
+
+
+@pytest.mark.parametrize("width", [0.25, 1.0])
+def test_inference_model_matches_the_eager_network(width):
+    model = _model_with_trained_statistics(width)
+    ref, cost = _inputs()
+    with torch.no_grad():
+        eager = model(ref, cost)
+    fast = inference_model(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the model itself is unchanged
+    assert fast.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        out = fast(ref, cost)
+    for a, b in zip(eager, out, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-4)
+
+
+def test_fold_batchnorm_is_the_closed_form_affine_map():
+    model = _model_with_trained_statistics(0.125)
+    conv, bn = model.conv1[0], model.conv1[1]
+    folded = fold_batchnorm(model).conv1[0]
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    torch.testing.assert_close(folded.weight, conv.weight * scale[:, None, None, None])
+    torch.testing.assert_close(folded.bias, bn.bias - bn.running_mean * scale)
+
+
+def test_inference_model_is_reused_until_the_weights_change():
+    model = _model_with_trained_statistics(0.125)
+    fast = inference_model(model)
+    assert inference_model(model) is fast
+    model.load_state_dict(_model_with_trained_statistics(0.125, seed=5).state_dict())
+    renewed = inference_model(model)
+    assert renewed is not fast
+    ref, cost = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(renewed(ref, cost)[0], model(ref, cost)[0], rtol=0, atol=1e-4)
+
+
+def test_fold_batchnorm_rejects_a_training_model():
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(MVDepthNet(width=0.125, num_depths=16).train())
+    with pytest.raises(TypeError, match="MVDepthNet"):
+        fold_batchnorm(torch.nn.Conv2d(3, 3, 3))
+
+
+def test_predict_runs_the_fast_copy_and_equals_the_eager_network():
+    model = _model_with_trained_statistics(0.25)
+    fast = inference_model(model)
+    ref, src = _shifted_pair(64, 96, 4)
+    K = np.array([[80.0, 0, 47.5], [0, 80.0, 31.5], [0, 0, 1]], dtype=np.float32)
+    T_src = np.eye(4, dtype=np.float32)
+    T_src[0, 3] = 0.1
+    depth = predict(model, ref, src[None], K, np.eye(4), T_src[None])
+    assert inference_model(model) is fast  # predict kept the copy it made
+    # the eager network on the inputs predict builds (the images are at the network's size)
+    images = normalize_image(torch.from_numpy(np.stack([ref, src]).astype(np.float32)).permute(0, 3, 1, 2))
+    T_src_ref = torch.linalg.inv(torch.from_numpy(T_src))[None, None]
+    cost = cv.multi_view_cost_volume(images[:1], images[None, 1:], K, T_src_ref, cv.inverse_depth_samples(16))
+    with torch.no_grad():
+        eager_inv_depth = model(images[:1], cost)[0][0, 0].numpy()
+    np.testing.assert_allclose(1.0 / depth, eager_inv_depth, rtol=0, atol=1e-4)  # 1/m

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import cv2
 import numpy as np
 import open3d as o3d
@@ -18,6 +20,7 @@ from mvdlib.data.synthetic import (
     SyntheticScene,
     default_intrinsics,
     render_view,
+    render_views,
     sample_texture,
     texture_bank,
     warp_to_reference,
@@ -167,6 +170,53 @@ def test_same_seed_same_images_bit_for_bit() -> None:
     rgb_a, depth_a = render_view(a, K, Ta, H, W)
     rgb_b, depth_b = render_view(b, K, Tb, H, W)
     assert rgb_a.tobytes() == rgb_b.tobytes() and depth_a.tobytes() == depth_b.tobytes()
+
+
+# sha256 (first 16 hex digits) of (ref, sources, depth) of rendered samples, recorded before the
+# rendering was sped up (issue 16) with these library versions: the speed-up changed no bit.
+RECORDED_VERSIONS = {"numpy": "2.4.6", "open3d": "0.20.0", "cv2": "5.0.0"}
+RECORDED_RENDER_HASHES = {
+    ("train", 0, 128, 160, 0.0, 0): "346eb785c9c40c4d",
+    ("train", 0, 128, 160, 0.0, 3): "8c2dcc8b8b356e92",
+    ("train", 0, 128, 160, 0.0, 5): "c092cf697c04bb48",
+    ("val", 1, 256, 320, 3.0, 0): "7748f02967d79933",
+}
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _library_versions() -> dict[str, str]:
+    return {"numpy": np.__version__, "open3d": o3d.__version__, "cv2": ".".join(cv2.__version__.split(".")[:3])}
+
+
+@pytest.mark.skipif(_library_versions() != RECORDED_VERSIONS, reason="hashes recorded with other library versions")
+@pytest.mark.parametrize("key", list(RECORDED_RENDER_HASHES), ids=lambda k: f"{k[0]}-{k[2]}x{k[3]}-noise{k[4]}-{k[5]}")
+def test_rendered_samples_match_the_hashes_recorded_before_the_speed_up(key) -> None:
+    split, seed, h, w, noise, index = key
+    per_scene = 2 if split == "train" else 1
+    data = SyntheticMultiViewDataset(split, 3, per_scene, height=h, width=w, seed=seed, cache=False, noise_std=noise)
+    s = data.render(index)
+    assert _digest(s["ref_image"], s["src_images"], s["ref_depth"]) == RECORDED_RENDER_HASHES[key]
+
+
+@pytest.mark.parametrize("noise_std", [0.0, 2.5])
+def test_render_views_equals_render_view_called_per_view(noise_std) -> None:
+    scene = SyntheticScene(11)
+    T_ref, T_srcs = scene.sample_trajectory(np.random.default_rng(3))
+    poses = np.concatenate([T_ref[None], T_srcs])
+    K = default_intrinsics(H, W)
+    rgb, depth = render_views(scene, K, poses, H, W, noise_std, np.random.default_rng(9))
+    rng = np.random.default_rng(9)
+    for i, T in enumerate(poses):  # one view at a time, the noise drawn in the same order
+        rgb_i, depth_i = render_view(scene, K, T, H, W, noise_std, rng)
+        assert rgb[i].tobytes() == rgb_i.tobytes() and depth[i].tobytes() == depth_i.tobytes()
+    with pytest.raises(ValueError, match="T_world_cam"):
+        render_view(scene, K, poses, H, W)  # several poses: render_views
 
 
 def test_different_seeds_different_scenes() -> None:

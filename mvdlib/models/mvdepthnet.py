@@ -21,6 +21,8 @@ At ``width=1.0`` the module has the keys and shapes of the authors' ``depthNet_m
 
 from __future__ import annotations
 
+import copy
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mvdlib import cost_volume as cv
 from mvdlib._io import verify_sha256
@@ -42,6 +45,8 @@ __all__ = [
     "PIXEL_MEAN",
     "PIXEL_STD",
     "MVDepthNet",
+    "fold_batchnorm",
+    "inference_model",
     "load_pretrained",
     "normalize_image",
     "predict",
@@ -174,7 +179,10 @@ class MVDepthNet(nn.Module):
             raise ValueError(f"ref_image height and width must be multiples of {RESOLUTION_MULTIPLE}, got {h} x {w}")
         if self.image_only:
             cost_volume = torch.zeros_like(cost_volume)
-        conv1 = self.conv1(torch.cat((ref_image, cost_volume), 1))  # B x e1 x H/2 x W/2
+        x = torch.cat((ref_image, cost_volume), 1)  # B x (3 + D) x H x W
+        if self.conv1[0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)  # a channels_last model: NHWC throughout
+        conv1 = self.conv1(x)  # B x e1 x H/2 x W/2
         conv2 = self.conv2(conv1)  # H/4
         conv3 = self.conv3(conv2)  # H/8
         conv4 = self.conv4(conv3)  # H/16
@@ -322,6 +330,64 @@ def load_pretrained(
     return model.to(device if device is not None else "cpu").eval()
 
 
+def fold_batchnorm(model: MVDepthNet) -> MVDepthNet:
+    """A copy of an eval-mode network with every BatchNorm folded into the convolution before it (chapter 10).
+
+    In eval mode BatchNorm is the affine map ``y = gamma (x - mu) / sqrt(var + eps) + beta``
+    with fixed statistics, so ``BN(W * x) = W' * x + b'`` with ``W' = W gamma / sqrt(var + eps)``
+    and ``b' = beta - gamma mu / sqrt(var + eps)`` (per output channel); PyTorch's
+    ``fuse_conv_bn_eval`` computes it. The copy's BatchNorms become ``nn.Identity``: one
+    pass over each feature map less, the same output up to float32 rounding.
+
+    Args:
+        model: an :class:`MVDepthNet` in eval mode (not changed).
+    Returns:
+        The folded copy, in eval mode.
+    """
+    if not isinstance(model, MVDepthNet):
+        raise TypeError(f"model must be an MVDepthNet, got {type(model).__name__}")
+    if model.training:
+        raise ValueError("model must be in eval mode (folding uses the running statistics), got training mode")
+    folded = copy.deepcopy(model)
+    for block in folded.modules():
+        if not isinstance(block, nn.Sequential):
+            continue
+        for i in range(1, len(block)):
+            if isinstance(block[i], nn.BatchNorm2d) and isinstance(block[i - 1], nn.Conv2d):
+                block[i - 1] = fuse_conv_bn_eval(block[i - 1], block[i])
+                block[i] = nn.Identity()
+    return folded.eval()
+
+
+# The fast copy of each model predict() has seen, with the parameter versions it was made from.
+_FAST_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def inference_model(model: MVDepthNet) -> MVDepthNet:
+    """The fast inference copy of an eval-mode network: BatchNorm folded, channels_last on the CPU (chapter 10).
+
+    :func:`predict` runs this copy. It is made once per model and kept while the model
+    lives; changing the model's weights in place (an optimizer step, ``load_state_dict``)
+    bumps their version counters and makes a new copy. Outputs equal the model's to about
+    1e-6 (float32 rounding of the folded weights; tests/test_mvdepthnet.py).
+
+    Args:
+        model: an :class:`MVDepthNet` in eval mode.
+    Returns:
+        An :class:`MVDepthNet` in eval mode, on the model's device.
+    """
+    versions = tuple(t._version for t in (*model.parameters(), *model.buffers()))
+    cached = _FAST_MODELS.get(model)
+    if cached is not None and cached[0] == versions:
+        return cached[1]
+    with torch.inference_mode(False), torch.no_grad():  # ordinary tensors, even when called from predict
+        fast = fold_batchnorm(model)
+        if next(fast.parameters()).device.type == "cpu":  # oneDNN's convolutions are faster on NHWC
+            fast = fast.to(memory_format=torch.channels_last)
+    _FAST_MODELS[model] = (versions, fast)
+    return fast
+
+
 def _images(x: Any, name: str, batched: bool, max_value: float) -> np.ndarray:
     """RGB images as an array, checked: shape, numbers, finite, within ``0..max_value``.
 
@@ -348,7 +414,7 @@ def _images(x: Any, name: str, batched: bool, max_value: float) -> np.ndarray:
     return a
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(
     model: MVDepthNet,
     ref_rgb: Any,
@@ -362,7 +428,8 @@ def predict(
 
     Resizes the images to ``model.input_size`` (rescaling ``K`` with ``scale_intrinsics``),
     normalises them, builds the multi-view plane-sweep cost volume on the normalised images
-    (as the original), runs the network and returns ``1 / disp1`` resized back.
+    (as the original), runs the network (its fast copy, :func:`inference_model`) and returns
+    ``1 / disp1`` resized back.
 
     Args:
         model: an :class:`MVDepthNet` in eval mode (as :func:`load_pretrained` returns it).
@@ -409,7 +476,7 @@ def predict(
     T_src_refs = relative_pose(T_ref.expand(n, 4, 4), T_srcs).to(device)  # N x 4 x 4
     inv_depths = cv.inverse_depth_samples(model.num_depths).to(device)
     cost = cv.multi_view_cost_volume(images[:1], images[None, 1:], K_net, T_src_refs[None], inv_depths)
-    inv_depth = model(images[:1], cost)[0]  # 1 x 1 x h x w
+    inv_depth = inference_model(model)(images[:1], cost)[0]  # 1 x 1 x h x w
     inv_depth = F.interpolate(inv_depth, size=(h, w), mode="bilinear", align_corners=False)
     inv_depth = inv_depth.clamp(min=1.0 / cv.MAX_DEPTH)  # never inf: no farther than the far plane
     return (1.0 / inv_depth)[0, 0].cpu().numpy().astype(np.float32)
