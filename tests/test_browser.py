@@ -258,6 +258,14 @@ SLIDER_JS = r"""(gd, k) => {
 }"""
 
 
+STILL_MS = 1000
+OPENED_JS = f"""() => [...document.querySelectorAll('.plotly-graph-div')].map(gd => {{
+  const {{problems}} = ({FIGURE_JS})(gd);
+  return {{problems: problems.filter(p => p.includes(' drawn')),
+           active: (gd._fullLayout.sliders || []).map(s => s.active)}};
+}})"""
+
+
 def figure_pages() -> list[Path]:
     return [p for p in book_pages() if "plotly-graph-div" in p.read_text(encoding="utf-8")]
 
@@ -312,7 +320,14 @@ def test_interactive_figures_draw_and_respond(page: Path, server: str, browser) 
     tab.goto(f"{server}/{rel}", wait_until="load")
     tab.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')].every(d => d._fullLayout)")
     figures = tab.locator(".plotly-graph-div")
-    problems = []
+    # As the page opens: every figure has drawn, and none plays by itself (plotly's auto_play
+    # animates through a figure's frames on load, and draws no heat map or image meanwhile).
+    opened = tab.evaluate(OPENED_JS)
+    tab.wait_for_timeout(STILL_MS)
+    problems = [f"figure {i + 1}: as the page opens, {p}" for i, f in enumerate(opened) for p in f["problems"]]
+    problems += [f"figure {i + 1}: plays by itself (slider steps {a['active']} -> {b['active']} in {STILL_MS} ms)"
+                 for i, (a, b) in enumerate(zip(opened, tab.evaluate(OPENED_JS), strict=True))
+                 if a["active"] != b["active"]]  # fmt: skip
     for i in range(figures.count()):
         problems += check_figure(tab, figures.nth(i), f"figure {i + 1} (#{figures.nth(i).get_attribute('id')})")
     context.close()

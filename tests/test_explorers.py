@@ -97,7 +97,7 @@ def test_cost_slice_explorer_shows_the_volume(sample):
     fig = explorer.static()
     assert [s.label for s in fig.layout.sliders[0].steps] == ["0", "2", "4", "6"] and len(fig.frames) == 4
     curves = {t.name: t for t in fig.data if t.type == "scatter" and len(t.x) == 8}
-    assert set(curves) == {"(5, 5)", "(20, 10)", "probe (20, 16)"}  # the chosen pixels and the probe
+    assert set(curves) == {"(5, 5)", "(20, 10)", "probe (13, 16)"}  # the chosen pixels and the probe
     np.testing.assert_allclose(curves["(20, 10)"].y, data["cost"][:, 10, 20], atol=1e-3)
     # each slider step shows that plane's cost slice (trace 0: the heat map, every 2nd pixel)
     frame = next(f for f in fig.frames if f.name == "plane=4")

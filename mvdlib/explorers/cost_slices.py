@@ -91,7 +91,7 @@ def cost_slice_explorer(
     """The cost-slice explorer: a slider over planes and a probe pixel (u, v) (chapter 9).
 
     Live, every plane and every pixel; the HTML twin steps through every ``plane_step``-th
-    plane with the probe at the image centre. The chosen ``pixels`` are marked in every
+    plane with the probe at (W / 3, H / 2). The chosen ``pixels`` are marked in every
     setting, with their cost curves and true inverse depths.
 
     Args:
@@ -158,15 +158,16 @@ def cost_slice_explorer(
     colorbar = {"title": {"text": "cost", "side": "right"}, "y": (top[0] + top[1]) / 2, "len": top[1] - top[0],
                 "yanchor": "middle", "thickness": 14}  # fmt: skip
     for k in (1, 2):
-        fig.update_xaxes(title_text="u (pixels)", range=[0, w], row=1, col=k)
-        fig.update_yaxes(title_text="v (pixels)", range=[h, 0], scaleanchor="x" if k == 1 else "x2", row=1, col=k)
+        fig.update_xaxes(title_text="u (pixels)", range=[0, w], constrain="domain", row=1, col=k)
+        fig.update_yaxes(title_text="v (pixels)", range=[h, 0], constrain="domain", scaleanchor="x" if k == 1 else "x2",
+                         row=1, col=k)  # fmt: skip
     fig.update_xaxes(title_text="inverse depth (1/m)", row=2, col=1)
     fig.update_yaxes(title_text="cost (normalised units)", range=[0, vmax], row=2, col=1)
     fig.update_layout(height=700, legend={"font": {"size": 10}, "y": fig.layout.yaxis3.domain[1], "yanchor": "top"})
     default_plane = (num_planes // 2) // plane_step * plane_step
     params = [
         Param("plane", range(num_planes), default_plane, "plane d", static_values=range(0, num_planes, plane_step)),
-        Param("u", range(w), w // 2, "pixel u", static_values=()),
-        Param("v", range(h), h // 2, "pixel v", static_values=()),
+        Param("u", range(w), w // 3, "probe u", static_values=()),  # off-centre: the chapter marks the centre
+        Param("v", range(h), h // 2, "probe v", static_values=()),
     ]
     return Explorer(params, draw, fig.layout.to_plotly_json())
