@@ -11,12 +11,33 @@ Jupyter the same output carries plotly's own MIME type, which JupyterLab renders
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["show_depth", "show_plotly"]
+__all__ = ["plotly_bundle", "show_depth", "show_plotly"]
+
+
+def plotly_bundle(fig: Any) -> dict[str, Any]:
+    """The MIME bundle of a plotly figure for Jupyter (plotly's MIME type) and the offline HTML book.
+
+    The HTML loads no copy of plotly.js (the book serves one) and does not play the
+    figure's frames on load: plotly's default ``auto_play`` animates through every frame
+    when the page opens, and heat maps and images are not drawn while it runs.
+
+    Args:
+        fig: a ``plotly.graph_objects.Figure``.
+    Returns:
+        ``{"application/vnd.plotly.v1+json": ..., "text/html": ...}``.
+    """
+    import plotly.graph_objects as go
+
+    if not isinstance(fig, go.Figure):
+        raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
+    html = fig.to_html(full_html=False, include_plotlyjs=False, auto_play=False, config={"responsive": True})
+    return {"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}
 
 
 def show_plotly(fig: Any) -> None:
@@ -25,13 +46,9 @@ def show_plotly(fig: Any) -> None:
     Args:
         fig: a ``plotly.graph_objects.Figure``.
     """
-    import plotly.graph_objects as go
     from IPython.display import display
 
-    if not isinstance(fig, go.Figure):
-        raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
-    html = fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})
-    display({"application/vnd.plotly.v1+json": fig.to_plotly_json(), "text/html": html}, raw=True)
+    display(plotly_bundle(fig), raw=True)
 
 
 def show_depth(

@@ -5,6 +5,11 @@ error, a request that leaves this machine (the book must read offline), an equat
 did not render, an image or plotly figure that did not load (3-D ones need their WebGL
 canvas), a Markdown table of a cell output left as text, or an internal link to a missing
 page or anchor. A screenshot of every page is kept in ``_build/screenshots``.
+
+Every interactive (plotly) figure is then checked for what it draws, at the book's content
+width: each heat map and image trace has its drawn element in its subplot, each WebGL
+subplot (3-D scenes, ``scattergl``) paints pixels, no title overlaps another title, a tick
+label or a legend entry, and moving each slider changes the pixels of the plotting area.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,4 +182,153 @@ def test_page_reads_offline(page: Path, server: str, browser) -> None:
     problems += [f"Markdown table shown as text: {t!r}" for t in result["rawTables"]]
     problems += [f"3-D figure without a WebGL canvas: #{d}" for d in result["scenes"]]
     problems += [f"broken internal link: {b}" for b in broken_internal_links(page)]
+    assert not problems, f"{rel}:\n  " + "\n  ".join(problems)
+
+
+# ---- interactive figures: drawn elements, pixels, room, sliders ------------------------------
+
+FIGURE_VIEWPORT = {"width": 1280, "height": 1600}  # the book's layout at 1280 px, tall enough for a figure
+SLIDER_SETTLE_MS = 600  # a slider step animates with duration 0; this leaves time to redraw
+MIN_CHANGED_PIXELS = 50  # fewer differing pixels than this is "nothing drawn" / "nothing changed"
+
+# For one figure: the drawn element each heat map / image trace must have in its subplot, the
+# viewport rectangle of every subplot (and whether WebGL draws it), and overlapping text.
+FIGURE_JS = r"""(gd) => {
+  const fl = gd._fullLayout, box = gd.getBoundingClientRect(), problems = [], subplots = {};
+  const rect = (l, t, w, h) => ({x: box.left + l, y: box.top + t, width: w, height: h});
+  for (const [id, p] of Object.entries(fl._plots || {}))
+    subplots[id] = {rect: rect(p.xaxis._offset, p.yaxis._offset, p.xaxis._length, p.yaxis._length), gl: false};
+  for (const id of fl._subplots.gl3d || []) {
+    const d = fl[id].domain, s = fl._size;
+    subplots[id] = {rect: rect(s.l + d.x[0] * s.w, s.t + (1 - d.y[1]) * s.h, (d.x[1] - d.x[0]) * s.w,
+                               (d.y[1] - d.y[0]) * s.h), gl: true};
+  }
+  const expected = {};
+  for (const t of gd._fullData) {
+    if (t.visible !== true) continue;
+    const id = t.scene || (t.xaxis + t.yaxis);
+    if (t.type.endsWith('gl') || t.scene) { if (subplots[id]) subplots[id].gl = true; continue; }
+    if (t.type === 'heatmap' || t.type === 'image') {
+      const key = id + ' ' + t.type;
+      expected[key] = (expected[key] || 0) + 1;
+    }
+  }
+  for (const [key, n] of Object.entries(expected)) {
+    const [id, type] = key.split(' ');
+    const layer = type === 'heatmap' ? '.heatmaplayer image' : '.imagelayer image';
+    const drawn = [...gd.querySelectorAll('.subplot.' + id + ' ' + layer)].filter(e => {
+      const r = e.getBoundingClientRect();
+      return r.width > 0 && r.height > 0 && (e.getAttribute('href') || '').startsWith('data:');
+    }).length;
+    if (drawn < n) problems.push(`subplot ${id}: ${n} ${type} trace(s), ${drawn} drawn`);
+  }
+  // Titles (figure, axes, colour bars, subplot titles) must not overlap each other, tick labels
+  // or legend entries, nor stick out of the figure.
+  const shown = e => { const r = e.getBoundingClientRect();
+                       return r.width > 0 && r.height > 0 && e.textContent.trim() ? r : null; };
+  const texts = [...gd.querySelectorAll('text')].map(e => {
+    const cls = e.getAttribute('class') || '', parent = e.parentNode.getAttribute('class') || '';
+    const kind = /title$/.test(cls) || cls === 'annotation-text' ? 'title'
+               : /tick$/.test(parent) ? 'tick' : cls === 'legendtext' ? 'legend' : null;
+    return {kind, r: kind && shown(e), label: `${kind} "${e.textContent.trim().slice(0, 40)}"`};
+  }).filter(t => t.r);
+  const hit = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+                        Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+  texts.forEach((a, i) => {
+    if (a.kind === 'title' && (a.r.left < box.left - 1 || a.r.right > box.right + 1))
+      problems.push(`${a.label} sticks out of the figure`);
+    texts.slice(i + 1).forEach(b => {
+      if ((a.kind === 'title' || b.kind === 'title' || a.kind !== b.kind) && hit(a.r, b.r))
+        problems.push(`${a.label} overlaps ${b.label}`);
+    });
+  });
+  const sliders = (fl.sliders || []).map(s => ({active: s.active, steps: s.steps.length}));
+  const s = fl._size;
+  return {problems, subplots, sliders, plotArea: rect(s.l, s.t, s.w, s.h)};
+}"""
+
+# The viewport positions of a slider's step ticks and of its rail (clicking the rail at a
+# tick's x moves the slider to that step, as a reader's click does).
+SLIDER_JS = r"""(gd, k) => {
+  const g = gd.querySelectorAll('.slider-group')[k];
+  const rail = g.querySelector('.slider-rail-touch-rect').getBoundingClientRect();
+  const ticks = [...g.querySelectorAll('.slider-tick-rect')].map(t => { const r = t.getBoundingClientRect();
+                                                                      return r.left + r.width / 2; });
+  return {ticks, y: rail.top + rail.height / 2, active: gd._fullLayout.sliders[k].active};
+}"""
+
+
+STILL_MS = 1000
+OPENED_JS = f"""() => [...document.querySelectorAll('.plotly-graph-div')].map(gd => {{
+  const {{problems}} = ({FIGURE_JS})(gd);
+  return {{problems: problems.filter(p => p.includes(' drawn')),
+           active: (gd._fullLayout.sliders || []).map(s => s.active)}};
+}})"""
+
+
+def figure_pages() -> list[Path]:
+    return [p for p in book_pages() if "plotly-graph-div" in p.read_text(encoding="utf-8")]
+
+
+def _pixels(tab, rect: dict) -> np.ndarray:
+    png = tab.screenshot(clip={k: rect[k] for k in ("x", "y", "width", "height")})
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR).astype(np.int16)
+
+
+def changed_pixels(a: np.ndarray, b: np.ndarray) -> int:
+    return int((np.abs(a - b).max(axis=-1) > 8).sum())
+
+
+def _webgl_pixels(tab, figure, rect: dict) -> int:
+    """How many pixels of ``rect`` the figure's WebGL canvases paint (screenshots with them shown and hidden)."""
+    shown = _pixels(tab, rect)
+    figure.evaluate("gd => gd.querySelectorAll('canvas').forEach(c => c.style.visibility = 'hidden')")
+    hidden = _pixels(tab, rect)
+    figure.evaluate("gd => gd.querySelectorAll('canvas').forEach(c => c.style.visibility = '')")
+    return changed_pixels(shown, hidden)
+
+
+def check_figure(tab, figure, name: str) -> list[str]:
+    """What is wrong with one plotly figure: see :data:`FIGURE_JS`, then every slider moved once."""
+    figure.scroll_into_view_if_needed()
+    info = figure.evaluate(FIGURE_JS)
+    problems = [f"{name}: {p}" for p in info["problems"]]
+    for id_, sub in info["subplots"].items():
+        if sub["gl"] and _webgl_pixels(tab, figure, sub["rect"]) < MIN_CHANGED_PIXELS:
+            problems.append(f"{name}: WebGL subplot {id_} paints nothing")
+    for k in range(len(info["sliders"])):
+        before = _pixels(tab, info["plotArea"])
+        slider = figure.evaluate(SLIDER_JS, k)
+        target = len(slider["ticks"]) - 1 if slider["active"] != len(slider["ticks"]) - 1 else 0
+        tab.mouse.click(slider["ticks"][target], slider["y"])
+        tab.wait_for_timeout(SLIDER_SETTLE_MS)
+        moved = figure.evaluate(SLIDER_JS, k)["active"]
+        changed = changed_pixels(before, _pixels(tab, info["plotArea"]))
+        if moved != target:
+            problems.append(f"{name}: slider {k} did not move to step {target} (at {moved})")
+        elif changed < MIN_CHANGED_PIXELS:
+            problems.append(f"{name}: moving slider {k} to step {target} changed {changed} pixels of the plots")
+        problems += [f"{name}, slider {k} at step {target}: {p}" for p in figure.evaluate(FIGURE_JS)["problems"]]
+    return problems
+
+
+@pytest.mark.parametrize("page", figure_pages(), ids=lambda p: str(p.relative_to(HTML)))
+def test_interactive_figures_draw_and_respond(page: Path, server: str, browser) -> None:
+    rel = page.relative_to(HTML).as_posix()
+    context = browser.new_context(viewport=FIGURE_VIEWPORT)
+    tab = context.new_page()
+    tab.goto(f"{server}/{rel}", wait_until="load")
+    tab.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')].every(d => d._fullLayout)")
+    figures = tab.locator(".plotly-graph-div")
+    # As the page opens: every figure has drawn, and none plays by itself (plotly's auto_play
+    # animates through a figure's frames on load, and draws no heat map or image meanwhile).
+    opened = tab.evaluate(OPENED_JS)
+    tab.wait_for_timeout(STILL_MS)
+    problems = [f"figure {i + 1}: as the page opens, {p}" for i, f in enumerate(opened) for p in f["problems"]]
+    problems += [f"figure {i + 1}: plays by itself (slider steps {a['active']} -> {b['active']} in {STILL_MS} ms)"
+                 for i, (a, b) in enumerate(zip(opened, tab.evaluate(OPENED_JS), strict=True))
+                 if a["active"] != b["active"]]  # fmt: skip
+    for i in range(figures.count()):
+        problems += check_figure(tab, figures.nth(i), f"figure {i + 1} (#{figures.nth(i).get_attribute('id')})")
+    context.close()
     assert not problems, f"{rel}:\n  " + "\n  ".join(problems)

@@ -238,53 +238,34 @@ def test_apply_init_rejects_unknown_scheme():
         apply_init(nn.Linear(2, 2), "orthogonal")
 
 
-# ---- activation explorer (mvdlib/widgets.py, chapter 7) ----------------------------------
+# ---- activation explorer (mvdlib/explorers/activations.py, chapter 7) ---------------------
 
 
-def test_activation_explorer_figure_structure():
-    from mvdlib.widgets import EXPLORER_ACTIVATIONS, EXPLORER_SIGMAS, activation_explorer_figure
+def test_activation_explorer_draws_the_activation_and_the_density():
+    from mvdlib.explorers.activations import EXPLORER_ACTIVATIONS, EXPLORER_SIGMAS, activation_explorer
 
-    fig = activation_explorer_figure()
-    n = len(EXPLORER_ACTIVATIONS)
-    assert len(fig.data) == 2 * n + 1  # f and f' per activation, and the density
-    buttons = fig.layout.updatemenus[0].buttons
-    assert [b.label for b in buttons] == list(EXPLORER_ACTIVATIONS)
-    for i, b in enumerate(buttons):  # each button shows its own pair of curves and the density
-        visible = b.args[0]["visible"]
-        assert [k for k, v in enumerate(visible) if v] == [2 * i, 2 * i + 1, 2 * n]
-    relu_f = fig.data[2 * EXPLORER_ACTIVATIONS.index("relu")]
-    assert relu_f.y == pytest.approx([max(0.0, z) for z in relu_f.x])
-    steps = fig.layout.sliders[0].steps
-    assert len(steps) == len(EXPLORER_SIGMAS)
-    z = torch.as_tensor(fig.data[-1].x)
-    for step, sigma in zip(steps, EXPLORER_SIGMAS, strict=True):
-        data, layout, indices = step.args
-        assert list(indices) == [2 * n]
-        assert data["y"][0] == pytest.approx(torch.exp(-0.5 * (z / sigma) ** 2).tolist(), abs=1e-12)
-        assert "relu 0.500" in layout["title.text"]  # E[ReLU'(z)] = 1/2 for every sigma
+    explorer = activation_explorer()
+    f, df, density = explorer.view(activation="relu", sigma=2.0).traces
+    assert f.y == pytest.approx([max(0.0, z) for z in f.x])
+    assert df.y == pytest.approx([float(z > 0) for z in df.x])
+    z = torch.as_tensor(density.x)
+    assert density.y == pytest.approx(torch.exp(-0.5 * (z / 2.0) ** 2).tolist(), abs=1e-5)
+    fig = explorer.static()
+    names, sigmas = fig.layout.sliders
+    assert [s.label for s in names.steps] == list(EXPLORER_ACTIVATIONS)
+    assert [float(s.label) for s in sigmas.steps] == list(EXPLORER_SIGMAS)
+    for frame in fig.frames:
+        if frame.name.startswith("sigma="):
+            assert list(frame.traces) == [2]  # sigma moves the density only
+            assert "relu 0.500" in frame.layout.title.text  # E[ReLU'(z)] = 1/2 for every sigma
 
 
-def test_activation_explorer_figure_rejects_bad_arguments():
-    from mvdlib.widgets import activation_explorer_figure
+def test_activation_explorer_rejects_bad_arguments():
+    from mvdlib.explorers.activations import activation_explorer
 
     with pytest.raises(ValueError, match="name"):
-        activation_explorer_figure(names=("softplus",))
-    with pytest.raises(ValueError, match="sigma"):
-        activation_explorer_figure(sigmas=(1.0, -2.0))
+        activation_explorer(names=("softplus",))
     with pytest.raises(ValueError, match="non-empty"):
-        activation_explorer_figure(names=())
-
-
-def test_activation_explorer_widget_redraws():
-    import ipywidgets as widgets
-    import matplotlib
-
-    from mvdlib.widgets import activation_explorer
-
-    matplotlib.use("Agg")
-    box = activation_explorer()
-    assert isinstance(box, widgets.VBox)
-    name, sigma = box.children[0].children
-    name.value = "relu"  # triggers a redraw; must not raise
-    sigma.value = 4.0
-    assert name.value == "relu" and sigma.value == 4.0
+        activation_explorer(names=())
+    with pytest.raises(ValueError, match="sigma must be one of"):
+        activation_explorer().view(sigma=3.0)

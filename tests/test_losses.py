@@ -363,12 +363,12 @@ def test_smoothness_bad_inputs():
         L.second_order_smoothness(torch.full((1, 1, 4, 4), float("nan")))
 
 
-# ---- loss explorer helpers (mvdlib.widgets, chapter 5) -----------------------------------
+# ---- loss explorer helpers (mvdlib.explorers.losses, chapter 5) -----------------------------------
 
 
 @pytest.mark.parametrize("name", ["L1", "L2", "Huber", "BerHu"])
 def test_fit_line_reaches_the_minimum_found_by_a_grid_search(name):
-    from mvdlib.widgets import fit_line, line_with_outliers, loss_penalty
+    from mvdlib.explorers.losses import fit_line, line_with_outliers, loss_penalty
 
     x, y, _ = line_with_outliers(n=40, outlier_fraction=0.2, seed=1)
     a, b = fit_line(x, y, name, delta=1.0, c=1.0)
@@ -385,7 +385,7 @@ def test_fit_line_reaches_the_minimum_found_by_a_grid_search(name):
 
 
 def test_fit_line_l2_equals_numpy_polyfit_and_robust_losses_resist_outliers():
-    from mvdlib.widgets import fit_line, line_with_outliers
+    from mvdlib.explorers.losses import fit_line, line_with_outliers
 
     x, y, outlier = line_with_outliers(n=60, outlier_fraction=0.2, seed=0)
     assert outlier.sum().item() == 12
@@ -396,7 +396,7 @@ def test_fit_line_l2_equals_numpy_polyfit_and_robust_losses_resist_outliers():
 
 
 def test_loss_curves_gradients_match_finite_differences():
-    from mvdlib.widgets import loss_curves
+    from mvdlib.explorers.losses import loss_curves
 
     e = np.linspace(-3, 3, 601)
     for name, (value, grad) in loss_curves(e, delta=0.7, c=1.3).items():
@@ -405,17 +405,18 @@ def test_loss_curves_gradients_match_finite_differences():
         np.testing.assert_allclose(grad[inner], numeric[inner], atol=2e-2, err_msg=name)
 
 
-def test_loss_explorer_figure_has_four_sliders_and_is_small():
-    from mvdlib.widgets import loss_explorer_figure
+def test_loss_explorer_twin_has_four_sliders_and_is_small():
+    from mvdlib.explorers.losses import loss_explorer
 
-    fig = loss_explorer_figure(deltas=(0.5, 1.0), cs=(1.0, 2.0), lams=(0.0, 1.0), outlier_fractions=(0.0, 0.2))
-    assert len(fig.layout.sliders) == 4
-    assert all(len(s.steps) == 2 for s in fig.layout.sliders)
+    fig = loss_explorer().static()
+    assert [len(s.steps) for s in fig.layout.sliders] == [6, 6, 5, 5]
     assert len(fig.to_json()) < 2_000_000
+    huber = {f.name: f for f in fig.frames}["delta=2"]  # delta moves the Huber penalty and gradient only
+    assert [fig.data[i].name for i in huber.traces] == ["Huber (delta 1)", "Huber (delta 1)"]
 
 
 def test_loss_explorer_inputs_are_checked():
-    from mvdlib.widgets import line_with_outliers, loss_penalty
+    from mvdlib.explorers.losses import line_with_outliers, loss_penalty
 
     with pytest.raises(ValueError, match="name"):
         loss_penalty("L3", torch.zeros(3))

@@ -317,13 +317,13 @@ def test_sampled_precision_recall_is_close_to_the_full_computation():
     assert not np.array_equal(sampled, full)  # it did sample
 
 
-def test_fusion_explorer_figure_has_one_step_per_setting(terrain_views):
-    from mvdlib.widgets import fusion_explorer_figure
+def test_fusion_explorer_twin_has_one_step_per_setting(terrain_views):
+    from mvdlib.explorers.fusion import fusion_explorer
 
     _, views, gt = terrain_views
-    fig = fusion_explorer_figure(views, gt, min_views_values=(0, 2, 4))
-    assert len(fig.data) == 3 and [t.visible for t in fig.data] == [True, False, False]
-    steps = fig.layout.sliders[0].steps
-    assert [s.label for s in steps] == ["0", "2", "4"]
-    assert "min_views=4" in steps[2].args[1]["title"]["text"]
-    assert len(fig.data[2].x) <= len(fig.data[0].x)  # a stricter filter keeps fewer points
+    fig = fusion_explorer(views, gt, static_min_views=(0, 2, 4)).static()
+    [slider] = fig.layout.sliders
+    assert [s.label for s in slider.steps] == ["0", "2", "4"]
+    frames = {f.name: f for f in fig.frames}
+    assert "min_views=4" in frames["min_views=4"].layout.title.text
+    assert len(frames["min_views=4"].data[0].x) <= len(frames["min_views=0"].data[0].x)  # stricter keeps fewer

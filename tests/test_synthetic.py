@@ -426,13 +426,13 @@ def test_warp_to_reference_rejects_bad_inputs() -> None:
 
 
 def test_warp_explorer_figure_is_darkest_at_the_true_depth() -> None:
-    from mvdlib.widgets import WARP_EXPLORER_SCALES, warp_error_map, warp_explorer_figure
+    from mvdlib.explorers.warp import WARP_EXPLORER_SCALES, warp_error_map, warp_explorer
 
     sample = SyntheticMultiViewDataset("val", num_scenes=1, samples_per_scene=1, height=H, width=W, cache=False)[0]
     medians = [np.nanmedian(warp_error_map(sample, 0, s)) for s in WARP_EXPLORER_SCALES]
     assert int(np.argmin(medians)) == WARP_EXPLORER_SCALES.index(1.0)
-    fig = warp_explorer_figure(sample, step=2)
+    fig = warp_explorer(sample, step=2).static()
     assert len(fig.frames) == len(WARP_EXPLORER_SCALES)
     assert np.asarray(fig.frames[0].data[0].z).shape == (H // 2, W // 2)
-    with pytest.raises(ValueError, match="1.0"):
-        warp_explorer_figure(sample, scales=(0.9, 1.1))
+    with pytest.raises(ValueError, match="step"):
+        warp_explorer(sample, step=0)
