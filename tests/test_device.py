@@ -20,9 +20,11 @@ from mvdlib.budgets import BUDGET_ENV, CHAPTER_SETTINGS, budget, chapter_setting
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
-# Chapters that build, train or run a network, quick enough under the emulation (the
-# training-heavy 3, 4 and 13 are checked the same way by hand: see the issue note).
-CHECKED = ["06_batch_norm", "08_initialization", "10_mvdepthnet_architecture", "11_mvdepthnet_training"]
+# Chapters that build, train or run a network, quick enough under the emulation. The others
+# that do (3, 4, 7, 8, 13) pass the same check but take 1.5-7 minutes each on 2 busy cores:
+#   python -c "from test_device import *; run_on_emulated_device(ROOT / 'chapters' / '13_sharper_edges.ipynb')"
+# (run from tests/, with PYTHONPATH set to the checkout).
+CHECKED = ["06_batch_norm", "10_mvdepthnet_architecture", "11_mvdepthnet_training"]
 INSTALL = f"""\
 import os, sys
 os.environ["{BUDGET_ENV}"] = "cpu"
