@@ -143,37 +143,34 @@ def write_student_edition(src: Path, out: Path) -> dict[str, Stripped]:
     return report
 
 
-#: Pages of the full book left out of the student site (the guide holds rubrics and answers).
-INSTRUCTOR_PAGES = ("book/instructors",)
+#: The instructors' guide (rubrics, answers) is replaced in the student site by this page.
+INSTRUCTORS_PAGE = "book/instructors"
+INSTRUCTORS_STUB = """# For instructors
 
-
-def _drop_pages(toc: object, pages: tuple[str, ...]) -> object:
-    """The table of contents without the entries whose ``file`` is in ``pages``."""
-    if isinstance(toc, list):
-        return [_drop_pages(t, pages) for t in toc if not (isinstance(t, dict) and t.get("file") in pages)]
-    if isinstance(toc, dict):
-        return {k: _drop_pages(v, pages) for k, v in toc.items()}
-    return toc
+The instructors' guide (learning objectives, assignment sets, rubrics, grading) is part of
+the full edition of this book, built from the same repository with `make book`.
+"""
 
 
 def write_student_book(root: Path, out: Path) -> None:
     """Write to ``out`` the book's sources with student chapters, no instructors' guide, solutions hidden.
 
     The copy keeps ``book/`` (front matter, extensions, static assets) and the table of
-    contents; its ``_config.yml`` adds sphinx-exercise's ``hide_solutions`` (a second guard:
-    the student notebooks hold no ``{solution}`` blocks) and says "student edition" in the title.
+    contents; the instructors' guide becomes a one-paragraph page (links to it still
+    resolve); ``_config.yml`` adds sphinx-exercise's ``hide_solutions`` (a second guard: the
+    student notebooks hold no ``{solution}`` blocks) and says "student edition" in the title.
     """
     root, out = Path(root), Path(out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    shutil.copytree(root / "book", out / "book", ignore=shutil.ignore_patterns("instructors.ipynb"))
+    shutil.copytree(root / "book", out / "book", ignore=shutil.ignore_patterns("instructors.*"))
+    (out / f"{INSTRUCTORS_PAGE}.md").write_text(INSTRUCTORS_STUB, encoding="utf-8")
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     config["title"] = f"{config['title']} (student edition)"
     config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
     (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    (out / "_toc.yml").write_text(yaml.safe_dump(_drop_pages(toc, INSTRUCTOR_PAGES), sort_keys=False), encoding="utf-8")
+    shutil.copy2(root / "_toc.yml", out / "_toc.yml")
     write_student_edition(root / "chapters", out / "chapters")
 
 

@@ -134,14 +134,13 @@ def test_a_markdown_cell_that_was_only_a_solution_is_dropped() -> None:
     assert len(nb.cells) == 2, "the full notebook is not modified"
 
 
-def test_student_book_sources_hide_solutions_and_leave_out_the_instructors_guide(tmp_path: Path) -> None:
+def test_student_book_sources_hide_solutions_and_replace_the_instructors_guide(tmp_path: Path) -> None:
     write_student_book(ROOT, tmp_path / "book")
     config = yaml.safe_load((tmp_path / "book" / "_config.yml").read_text())
     assert config["sphinx"]["config"]["hide_solutions"] is True
     assert config["title"].endswith("(student edition)")
-    toc = (tmp_path / "book" / "_toc.yml").read_text()
-    assert "book/instructors" not in toc and "chapters/01_camera_geometry" in toc
     assert not (tmp_path / "book" / "book" / "instructors.ipynb").exists()
+    assert "Rubrics" not in (tmp_path / "book" / "book" / "instructors.md").read_text()
     chapters = sorted(p.name for p in (tmp_path / "book" / "chapters").glob("*.ipynb"))
     assert chapters == [p.name for p in CHAPTERS]
     assert "### BEGIN SOLUTION" not in (tmp_path / "book" / "chapters" / "01_camera_geometry.ipynb").read_text()
