@@ -20,5 +20,12 @@ from mvdlib.check.ch05 import exercise_5_1 as exercise_5_1
 from mvdlib.check.ch05 import exercise_5_3 as exercise_5_3
 from mvdlib.check.ch06 import exercise_6_2 as exercise_6_2
 from mvdlib.check.ch06 import exercise_6_3 as exercise_6_3
+from mvdlib.check.ch07 import exercise_7_4, exercise_7_5, exercise_7_6  # noqa: F401
+from mvdlib.check.ch08 import exercise_8_1, exercise_8_3  # noqa: F401
+from mvdlib.check.ch09 import exercise_9_1, exercise_9_2  # noqa: F401
+from mvdlib.check.ch10 import exercise_10_3, exercise_10_5  # noqa: F401
+from mvdlib.check.ch11 import exercise_11_3, exercise_11_5  # noqa: F401
+from mvdlib.check.ch12 import exercise_12_3, exercise_12_6  # noqa: F401
+from mvdlib.check.ch13 import exercise_13_2, exercise_13_5  # noqa: F401
 
 __all__ = ["REGISTRY", "Hint", "NotAttempted", "Result", "call", "exercise", "is_stub"]

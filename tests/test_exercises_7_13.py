@@ -1,0 +1,310 @@
+"""The checks of chapters 7-13: each passes a right answer, names a typical mistake, and spots the stub.
+
+Right answers are written here independently of the checks' internals; each typical mistake is
+the answer a student would plausibly write, and the test asserts the check's specific hint.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mvdlib import check
+from mvdlib.check._core import FAIL, NOT_ATTEMPTED, PASS
+from mvdlib.diagnostics import apply_init, plain_stack, weight_gradient_norms
+
+
+@pytest.fixture(autouse=True)
+def _lenient(monkeypatch):
+    monkeypatch.delenv("MVDLIB_CHECK_STRICT", raising=False)
+    monkeypatch.delenv("MVDLIB_CHECK_LOG", raising=False)
+
+
+def stub(*args):
+    """A function whose body is still the stub."""
+    ...  # your code here
+
+
+# ---- right answers, as a student would write them ------------------------------------------
+
+
+def tanh_ratio(activation="tanh", scheme="xavier"):
+    torch.manual_seed(0)
+    x = torch.randn(256, 64, generator=torch.Generator().manual_seed(1))
+    target = torch.randn(256, 64, generator=torch.Generator().manual_seed(2))
+    net = apply_init(plain_stack([64] * 21, activation), scheme)
+    ((net(x) - target) ** 2).mean().backward()
+    g = weight_gradient_norms(net)
+    return g[0] / g[-1]
+
+
+def depth_layer_derivative(z):
+    s = 1 / (1 + torch.exp(-z))
+    return 2 * s * (1 - s)
+
+
+def dead_fraction(outputs):
+    return (outputs.amax(dim=(0, 2, 3)) == 0).float().mean().item()
+
+
+def leaky_relu_std(fan_in, a):
+    return math.sqrt(2.0 / ((1 + a * a) * fan_in))
+
+
+def make_init(fan="in", power=0.5):
+    def my_init(module):
+        for m in module.modules():
+            if isinstance(m, nn.Conv2d):
+                k = m.kernel_size[0] * m.kernel_size[1]
+                n = (m.in_channels if fan == "in" else m.out_channels) * k
+                with torch.no_grad():
+                    m.weight.copy_(torch.randn_like(m.weight) * (2.0 / n) ** power)
+                    if m.bias is not None:
+                        m.bias.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    return my_init
+
+
+def make_loop_cost_volume(rotation=True):
+    def loop_cost_volume(ref, src, K, T_src_ref, inv_depths):
+        _, _, h, w = ref.shape
+        v, u = torch.meshgrid(torch.arange(h, dtype=ref.dtype), torch.arange(w, dtype=ref.dtype), indexing="ij")
+        pix = torch.stack([u.flatten(), v.flatten(), torch.ones(h * w)])
+        R = T_src_ref[:3, :3] if rotation else torch.eye(3)
+        KRKiUV, KT = K @ R @ torch.linalg.inv(K) @ pix, K @ T_src_ref[:3, 3:]
+        out = []
+        for s in inv_depths:
+            p = KRKiUV / s + KT
+            uv = p[:2] / p[2:]
+            grid = torch.stack([2 * uv[0] / (w - 1) - 1, 2 * uv[1] / (h - 1) - 1], -1).view(1, h, w, 2)
+            out.append((ref - F.grid_sample(src, grid, align_corners=True)).abs().sum(1))
+        return torch.stack(out, 1)
+
+    return loop_cost_volume
+
+
+def count(in_c, out_c, k=3):
+    return in_c * out_c * k * k + 2 * out_c
+
+
+def receptive_field(layers):
+    r, j = 1, 1
+    for k, s in layers:
+        r, j = r + (k - 1) * j, j * s
+    return r
+
+
+def make_flip_vertical(move_geometry=True):
+    def flip_vertical(sample):
+        h = sample["ref_image"].shape[-2]
+        K = sample["K"].clone()
+        F4 = torch.eye(4)
+        if move_geometry:
+            K[1, 2], K[0, 1] = (h - 1) - K[1, 2], -K[0, 1]
+            F4 = torch.diag(torch.tensor([1.0, -1.0, 1.0, 1.0]))
+        out = dict(sample)
+        out.update(
+            {k: sample[k].flip(-2) for k in ("ref_image", "src_images", "ref_depth")},
+            K=K,
+            T_world_ref=F4 @ sample["T_world_ref"] @ F4,
+            T_world_srcs=F4 @ sample["T_world_srcs"] @ F4,
+        )
+        return out
+
+    return flip_vertical
+
+
+def make_multiscale_l1(mode="nearest-exact"):
+    def multiscale_l1(preds, target_inv_depth):
+        total = 0.0
+        for p in preds:
+            t = F.interpolate(target_inv_depth, size=p.shape[-2:], mode=mode)
+            total = total + (p - t).abs()[t > 0].mean()
+        return total
+
+    return multiscale_l1
+
+
+def make_count_confirming(use_inverse=True):
+    def count_confirming(X, views, rel_tol=0.02):
+        n = 0
+        for view in views:
+            T = np.linalg.inv(view.T_world_cam) if use_inverse else view.T_world_cam
+            Xc = T @ np.append(X, 1.0)
+            if Xc[2] <= 0:
+                continue
+            u, v = np.round((view.K @ Xc[:3])[:2] / Xc[2]).astype(int)
+            h, w = view.depth.shape
+            if 0 <= u < w and 0 <= v < h and view.depth[v, u] > 0:
+                n += int(abs(Xc[2] - view.depth[v, u]) <= rel_tol * view.depth[v, u])
+        return n
+
+    return count_confirming
+
+
+def make_precision_recall_f(swap=False):
+    def precision_recall_f(pred, gt, t):
+        if swap:
+            pred, gt = gt, pred
+        d = np.sqrt(((pred[:, None, :] - gt[None, :, :]) ** 2).sum(-1))
+        p, r = np.mean(d.min(axis=1) <= t), np.mean(d.min(axis=0) <= t)
+        return p, r, 2 * p * r / (p + r)
+
+    return precision_recall_f
+
+
+def make_weighted_smoothness(reduce_channels="mean"):
+    def weighted_smoothness(xi, image, alpha):
+        loss = 0
+        for dim in (3, 2):
+            grad = image.diff(dim=dim).abs()
+            grad = grad.mean(1, keepdim=True) if reduce_channels == "mean" else grad.sum(1, keepdim=True)
+            loss = loss + (xi.diff(dim=dim).abs() * torch.exp(-alpha * grad)).mean()
+        return loss
+
+    return weighted_smoothness
+
+
+def make_flying(rule=all):
+    def my_flying_pixels(pred, gt, radius=2, rel_tol=0.05):
+        h, w = gt.shape
+        out = np.zeros((h, w), dtype=bool)
+        for v, u in zip(*np.nonzero(gt > 0), strict=True):
+            window = gt[max(0, v - radius) : v + radius + 1, max(0, u - radius) : u + radius + 1]
+            q = window[window > 0]
+            out[v, u] = rule(np.abs(pred[v, u] - q) > rel_tol * q)
+        return out
+
+    return my_flying_pixels
+
+
+# ---- the table: exercise -> (right answer, (typical mistake, words of its hint)) ------------
+
+CASES = {
+    "7.4": (tanh_ratio(), (1 / tanh_ratio(), "last / first")),
+    "7.5": (depth_layer_derivative, (lambda z: depth_layer_derivative(z) / 2, "factor 2")),
+    "7.6": (dead_fraction, (lambda o: (o == 0).float().mean().item(), "zero entries")),
+    "8.1": (leaky_relu_std, (lambda n, a: math.sqrt(2.0 / n), "plain ReLU")),
+    "8.3": (make_init(), (make_init(fan="out"), "fan-out")),
+    "9.1": (285 * 0.1 * (2 - 0.02) / 63, (285 * 0.1 * (2 - 0.02) / 64, "63 gaps")),
+    "9.2": (make_loop_cost_volume(), (make_loop_cost_volume(rotation=False), "rotation")),
+    "10.3": (count, (lambda i, o, k=3: i * o * k * k, "BatchNorm is missing")),
+    "10.5": (receptive_field, (lambda layers: 1 + sum(k - 1 for k, _ in layers), "spacing j")),
+    "11.3": (make_flip_vertical(), (make_flip_vertical(move_geometry=False), "images alone")),
+    "11.5": (make_multiscale_l1(), (make_multiscale_l1("area"), "pick the nearest pixel")),
+    "12.3": (make_count_confirming(), (make_count_confirming(use_inverse=False), "inverse")),
+    "12.6": (make_precision_recall_f(), (make_precision_recall_f(swap=True), "swapped")),
+    "13.2": (make_weighted_smoothness(), (make_weighted_smoothness("sum"), "colour channels")),
+    "13.5": (make_flying(), (make_flying(any), "*every*")),
+}
+
+
+def test_every_check_of_chapters_7_to_13_is_registered_and_tested():
+    mine = {key for key in check.REGISTRY if 7 <= int(key.split(".")[0]) <= 13}
+    assert mine == set(CASES)
+    for chapter in range(7, 14):
+        assert sum(key.startswith(f"{chapter}.") for key in mine) >= 2, chapter
+
+
+def run(key, answer, capsys):
+    result = check.REGISTRY[key](answer)
+    assert capsys.readouterr().out.strip() == result.line()  # exactly one printed line
+    return result
+
+
+@pytest.mark.parametrize("key", sorted(CASES, key=lambda k: tuple(map(int, k.split(".")))))
+def test_check_passes_the_right_answer(key, capsys):
+    result = run(key, CASES[key][0], capsys)
+    assert result.status == PASS, result.line()
+
+
+@pytest.mark.parametrize("key", sorted(CASES, key=lambda k: tuple(map(int, k.split(".")))))
+def test_check_names_a_typical_mistake(key, capsys):
+    mistake, words = CASES[key][1]
+    result = run(key, mistake, capsys)
+    assert result.status == FAIL, result.line()
+    assert words in result.message
+
+
+@pytest.mark.parametrize("key", sorted(CASES, key=lambda k: tuple(map(int, k.split(".")))))
+@pytest.mark.parametrize("answer", [..., stub], ids=["ellipsis", "stub function"])
+def test_check_says_not_attempted_for_the_stub(key, answer, capsys):
+    value_answer = not callable(CASES[key][0])
+    if value_answer and answer is stub:
+        pytest.skip("a value exercise has no function stub")
+    result = run(key, answer, capsys)
+    assert result.status == NOT_ATTEMPTED
+    assert result.line().endswith("not attempted yet")
+
+
+def test_a_raising_answer_is_reported_not_raised(capsys):
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    result = run("9.2", broken, capsys)
+    assert result.status == "error" and "boom" in result.message
+
+
+def test_strict_mode_fails_a_wrong_answer(monkeypatch, capsys):
+    monkeypatch.setenv("MVDLIB_CHECK_STRICT", "1")
+    with pytest.raises(AssertionError, match="Exercise 10.3"):
+        check.exercise_10_3(lambda i, o, k=3: i * o * k * k)
+
+
+def test_checks_leave_the_global_random_state_alone(capsys):
+    ratio, my_init = tanh_ratio(), make_init()
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    check.exercise_7_4(ratio)
+    check.exercise_8_3(my_init)
+    check.exercise_10_3(count)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_more_typical_mistakes_get_their_own_hints(capsys):
+    assert "z itself" in check.exercise_7_5(lambda z: 2 * z * (1 - z)).message
+    assert "(image, channel) pairs" in check.exercise_7_6(lambda o: (o == 0).flatten(2).all(2).float().mean()).message
+    assert "variance" in check.exercise_8_1(lambda n, a: 2.0 / ((1 + a * a) * n)).message
+    assert "std sqrt(2 / n)" in check.exercise_8_3(make_init(power=1.0)).message
+    assert "uniformly in depth" in check.exercise_9_1(35.0).message
+    assert "no bias" in check.exercise_10_3(lambda i, o, k=3: i * o * k * k + 3 * o).message
+    assert (
+        "skew"
+        in check.exercise_11_3(
+            lambda s: {
+                **make_flip_vertical()(s),
+                "K": make_flip_vertical()(s)["K"] * torch.tensor([[1, -1, 1], [1, 1, 1], [1, 1, 1]]),
+            }
+        ).message
+    )
+    assert (
+        "left out"
+        in check.exercise_11_5(
+            lambda preds, t: sum(
+                (p - F.interpolate(t, size=p.shape[-2:], mode="nearest-exact")).abs().mean() for p in preds
+            )
+        ).message
+    )
+    assert (
+        "harmonic"
+        in check.exercise_12_6(
+            lambda a, b, t: (*make_precision_recall_f()(a, b, t)[:2], sum(make_precision_recall_f()(a, b, t)[:2]) / 2)
+        ).message
+    )
+    assert (
+        "fall, not grow"
+        in check.exercise_13_2(
+            lambda xi, im, al: sum(
+                (xi.diff(dim=d).abs() * torch.exp(al * im.diff(dim=d).abs().mean(1, keepdim=True))).mean()
+                for d in (3, 2)
+            )
+        ).message
+    )
