@@ -104,7 +104,9 @@ def detect_features(image: Any) -> Features:
     Returns:
         :class:`Features` (N may be 0 for a blank image).
     """
-    keypoints, descriptors = cv2.SIFT_create(contrastThreshold=SIFT_CONTRAST_THRESHOLD).detectAndCompute(_gray(image, "image"), None)
+    keypoints, descriptors = cv2.SIFT_create(contrastThreshold=SIFT_CONTRAST_THRESHOLD).detectAndCompute(
+        _gray(image, "image"), None
+    )
     points = np.array([k.pt for k in keypoints], dtype=np.float64).reshape(-1, 2)
     return Features(points, np.zeros((0, 128), np.float32) if descriptors is None else descriptors)
 
