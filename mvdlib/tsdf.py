@@ -36,7 +36,7 @@ import numpy as np
 import open3d as o3d
 import open3d.core as o3c
 
-from mvdlib._validation import intrinsics, positive_float, rigid_pose
+from mvdlib._validation import intrinsics, positive_float, positive_int, rigid_pose
 from mvdlib.geometry import invert_pose
 from mvdlib.pointcloud import _colors, _single_depth, _views
 
@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_TRUNC_VOXELS",
     "DEFAULT_VOXEL_SIZE",
     "TSDFFusion",
+    "plotly_mesh_figure",
     "save_mesh_ply",
     "tsdf_fuse",
 ]
@@ -56,6 +57,9 @@ DEFAULT_TRUNC_VOXELS = 8.0
 # hash map grows when it needs more.
 BLOCK_RESOLUTION = 8
 INITIAL_BLOCKS = 20_000
+# Triangles per mesh in an interactive 3D figure: 20k triangles (float32 vertices, int32
+# faces, RGB strings) make about 1 MB of figure JSON.
+DEFAULT_PLOT_TRIANGLES = 20_000
 
 
 class TSDFFusion(NamedTuple):
@@ -158,3 +162,71 @@ def save_mesh_ply(path: str | Path, mesh: o3d.geometry.TriangleMesh) -> Path:
     if not o3d.io.write_triangle_mesh(str(path), mesh, write_ascii=False, compressed=False):
         raise OSError(f"Open3D could not write {str(path)!r}")
     return path
+
+
+def plotly_mesh_figure(
+    meshes: dict[str, o3d.geometry.TriangleMesh], max_triangles: int = DEFAULT_PLOT_TRIANGLES, title: str = ""
+) -> Any:
+    """An interactive 3D view of one or more triangle meshes, with buttons that show one at a time.
+
+    Each mesh is simplified by Open3D's quadric decimation to at most ``max_triangles``
+    triangles so the figure stays light in the offline HTML book. Display it with
+    :func:`mvdlib.viz.show_plotly`.
+
+    Args:
+        meshes: name -> ``open3d.geometry.TriangleMesh`` (vertex colours used when present).
+        max_triangles: triangles kept per mesh.
+        title: figure title.
+    Returns:
+        ``plotly.graph_objects.Figure`` with one ``Mesh3d`` trace per mesh.
+    """
+    import plotly.graph_objects as go
+
+    if not isinstance(meshes, dict) or not meshes:
+        raise ValueError("meshes must be a non-empty dict name -> open3d.geometry.TriangleMesh")
+    max_triangles = positive_int(max_triangles, "max_triangles")
+    fig = go.Figure()
+    for i, (name, mesh) in enumerate(meshes.items()):
+        if not isinstance(mesh, o3d.geometry.TriangleMesh) or len(mesh.triangles) == 0:
+            raise ValueError(f"meshes[{name!r}] must be an open3d.geometry.TriangleMesh with triangles")
+        if len(mesh.triangles) > max_triangles:
+            mesh = mesh.simplify_quadric_decimation(target_number_of_triangles=max_triangles)
+        v = np.asarray(mesh.vertices).astype(np.float32)  # float32: millimetres in a room
+        f = np.asarray(mesh.triangles).astype(np.int32)
+        colors = None
+        if mesh.has_vertex_colors():
+            rgb = np.round(np.clip(np.asarray(mesh.vertex_colors), 0, 1) * 255).astype(int)
+            colors = [f"rgb({r},{g},{b})" for r, g, b in rgb]
+        fig.add_trace(
+            go.Mesh3d(
+                x=v[:, 0],
+                y=v[:, 1],
+                z=v[:, 2],
+                i=f[:, 0],
+                j=f[:, 1],
+                k=f[:, 2],
+                vertexcolor=colors,
+                color=None if colors else "lightgrey",
+                flatshading=False,
+                name=name,
+                visible=i == 0,
+            )
+        )
+    n = len(meshes)
+    buttons = [
+        {"label": name, "method": "update", "args": [{"visible": [j == i for j in range(n)]}]}
+        for i, name in enumerate(meshes)
+    ]
+    fig.update_layout(
+        title={"text": title, "y": 0.98, "yanchor": "top"},
+        updatemenus=[
+            {"buttons": buttons, "direction": "right", "x": 0.0, "y": 1.0, "xanchor": "left", "yanchor": "bottom"}
+        ]
+        if n > 1
+        else [],
+        scene={"xaxis_title": "x (m)", "yaxis_title": "y (m)", "zaxis_title": "z (m)", "aspectmode": "data"},
+        margin={"l": 0, "r": 0, "t": 100, "b": 0},
+        height=560,
+        showlegend=False,
+    )
+    return fig

@@ -8,7 +8,7 @@ import pytest
 from test_pointcloud import _pose, _render_depth, _terrain
 
 from mvdlib.pointcloud import DepthView, consistency_counts, depth_to_points, precision_recall_fscore
-from mvdlib.tsdf import BLOCK_RESOLUTION, save_mesh_ply, tsdf_fuse
+from mvdlib.tsdf import BLOCK_RESOLUTION, plotly_mesh_figure, save_mesh_ply, tsdf_fuse
 
 K_SMALL = np.array([[60.0, 0.0, 31.5], [0.0, 60.0, 23.5], [0.0, 0.0, 1.0]])
 
@@ -107,3 +107,16 @@ def test_bad_views_raise(tmp_path):
         save_mesh_ply(tmp_path / "empty.ply", o3d.geometry.TriangleMesh())
     with pytest.raises(ValueError, match=".ply"):
         save_mesh_ply(tmp_path / "mesh.obj", o3d.geometry.TriangleMesh())
+
+
+def test_plotly_mesh_figure_caps_triangles_and_switches():
+    depth = np.full((48, 64), 2.0, np.float32)
+    image = np.full((48, 64, 3), 90, np.uint8)
+    mesh = tsdf_fuse([DepthView(depth, K_SMALL, np.eye(4), image)], voxel_size=0.02).mesh
+    fig = plotly_mesh_figure({"a": mesh, "b": mesh}, max_triangles=1000, title="t")
+    assert [t.type for t in fig.data] == ["mesh3d", "mesh3d"]
+    assert all(len(t.i) <= 1000 for t in fig.data) and len(mesh.triangles) > 1000
+    assert [t.visible for t in fig.data] == [True, False]
+    assert fig.data[0].vertexcolor[0] == "rgb(90,90,90)"
+    with pytest.raises(ValueError, match="triangles"):
+        plotly_mesh_figure({"empty": o3d.geometry.TriangleMesh()})
