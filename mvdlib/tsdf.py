@@ -164,12 +164,23 @@ def save_mesh_ply(path: str | Path, mesh: o3d.geometry.TriangleMesh) -> Path:
     return path
 
 
+def _simplify(mesh: o3d.geometry.TriangleMesh, max_triangles: int) -> o3d.geometry.TriangleMesh:
+    """Vertex clustering (linear time; quadric decimation takes minutes on a noisy 3M-triangle mesh)
+    on cells grown by 1.5x until at most ``max_triangles`` triangles remain."""
+    # a cell edge whose square is twice the area per triangle wanted
+    cell = np.sqrt(2 * mesh.get_surface_area() / max_triangles)
+    while len(mesh.triangles) > max_triangles:
+        mesh = mesh.simplify_vertex_clustering(voxel_size=cell)
+        cell *= 1.5
+    return mesh
+
+
 def plotly_mesh_figure(
     meshes: dict[str, o3d.geometry.TriangleMesh], max_triangles: int = DEFAULT_PLOT_TRIANGLES, title: str = ""
 ) -> Any:
     """An interactive 3D view of one or more triangle meshes, with buttons that show one at a time.
 
-    Each mesh is simplified by Open3D's quadric decimation to at most ``max_triangles``
+    Each mesh is simplified by Open3D's vertex clustering to at most ``max_triangles``
     triangles so the figure stays light in the offline HTML book. Display it with
     :func:`mvdlib.viz.show_plotly`.
 
@@ -189,8 +200,7 @@ def plotly_mesh_figure(
     for i, (name, mesh) in enumerate(meshes.items()):
         if not isinstance(mesh, o3d.geometry.TriangleMesh) or len(mesh.triangles) == 0:
             raise ValueError(f"meshes[{name!r}] must be an open3d.geometry.TriangleMesh with triangles")
-        if len(mesh.triangles) > max_triangles:
-            mesh = mesh.simplify_quadric_decimation(target_number_of_triangles=max_triangles)
+        mesh = _simplify(mesh, max_triangles)
         v = np.asarray(mesh.vertices).astype(np.float32)  # float32: millimetres in a room
         f = np.asarray(mesh.triangles).astype(np.int32)
         colors = None
