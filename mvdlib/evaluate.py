@@ -20,6 +20,7 @@ from torch import Tensor
 from mvdlib import cost_volume as cv
 from mvdlib import default_device
 from mvdlib._io import check_writable_folder
+from mvdlib.classical import aggregate_cost, hole_aware_metrics, sgbm_depth
 from mvdlib.data.real import load_stereo_pair
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.metrics import METRIC_NAMES, depth_metrics
@@ -120,6 +121,41 @@ def evaluate_real_pair(model: MVDepthNet) -> dict[str, dict[str, float]]:
     batch = {k: v[None].to(device) for k, v in sample.items() if isinstance(v, Tensor)}
     preds = predict_batch(model.eval(), batch)
     return _metrics({k: [v.cpu()] for k, v in preds.items()}, [batch["ref_depth"].cpu()])
+
+
+# Support window of the aggregated winner-take-all row (pixels at the network's resolution).
+SUPPORT_WINDOW = 5
+
+
+@torch.no_grad()
+def compare_real_pair(model: MVDepthNet, window: int = SUPPORT_WINDOW) -> dict[str, dict[str, float]]:
+    """Learned against classical on the real stereo pair, holes counted both ways (chapter 11).
+
+    All four methods see the pair at the network's resolution: MVDepthNet and winner-take-all
+    read the same cost volume, winner-take-all with a support window reads it box-filtered
+    (:func:`mvdlib.classical.aggregate_cost`), and OpenCV's StereoSGBM matches the rectified
+    images over the same depth range.
+
+    Returns:
+        method -> :func:`mvdlib.classical.hole_aware_metrics`.
+    """
+    h, w = model.input_size
+    sample = load_stereo_pair(height=h, width=w)
+    device = next(model.parameters()).device
+    batch = {k: v[None].to(device) for k, v in sample.items() if isinstance(v, Tensor)}
+    ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
+    depths = {
+        MVDEPTHNET: 1.0 / model.eval()(ref, cost)[0],
+        WTA: 1.0 / cv.winner_take_all(cost, inv_depths),
+        f"{WTA}, {window}x{window} window": 1.0 / cv.winner_take_all(aggregate_cost(cost, window), inv_depths),
+    }
+    as_uint8 = lambda t: t.round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()  # noqa: E731
+    baseline = float(torch.linalg.norm(sample["T_world_srcs"][0, :3, 3] - sample["T_world_ref"][:3, 3]))
+    depths["OpenCV StereoSGBM"] = torch.from_numpy(
+        sgbm_depth(as_uint8(sample["ref_image"]), as_uint8(sample["src_images"][0]), float(sample["K"][0, 0]), baseline)
+    )
+    gt = sample["ref_depth"][0]
+    return {name: hole_aware_metrics(d.reshape(gt.shape).cpu(), gt) for name, d in depths.items()}
 
 
 def evaluate_checkpoint_dict(

@@ -1,0 +1,140 @@
+"""Classical depth baselines for the learned network, and scoring that counts holes (chapter 11).
+
+* :func:`aggregate_cost`: a support window, the box filter of local stereo: each plane's cost
+  averaged over a ``window x window`` neighbourhood before winner-take-all (Scharstein and
+  Szeliski, IJCV 2002, the "aggregation" step of their taxonomy).
+* :func:`sgbm_depth`: OpenCV's semi-global block matching (Hirschmueller, PAMI 2008) on a
+  rectified pair, converted to depth ``Z = f b / disparity``; pixels SGBM refuses (its
+  uniqueness and left-right checks) are holes, depth 0.
+* :func:`hole_aware_metrics`: ``abs_rel`` and ``a1`` twice, once with holes counted as
+  failures (a hole is a prediction of 0: relative error 1, outside every ``delta``) and once
+  over the pixels that got an answer, plus the share of holes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mvdlib._validation import positive_float, positive_int
+from mvdlib.cost_volume import MAX_DEPTH, MIN_DEPTH
+from mvdlib.metrics import DELTA_THRESHOLD
+
+__all__ = ["SGBM_BLOCK_SIZE", "aggregate_cost", "hole_aware_metrics", "sgbm_depth"]
+
+# SGBM settings from OpenCV's stereo_match sample: block size, smoothness penalties
+# P1 = 8 C b^2 and P2 = 32 C b^2 for C channels, uniqueness ratio (%), speckle filter.
+SGBM_BLOCK_SIZE = 5
+SGBM_UNIQUENESS = 10
+SGBM_SPECKLE_WINDOW = 100
+SGBM_SPECKLE_RANGE = 2
+SGBM_DISP12_MAX_DIFF = 1
+
+
+def aggregate_cost(cost: Any, window: int) -> torch.Tensor:
+    """Average each plane's cost over a ``window x window`` support window (box filter).
+
+    Args:
+        cost: B x D x H x W cost volume.
+        window: odd window size in pixels (1 leaves the cost unchanged). At the image border
+            the mean is over the pixels inside the image.
+    Returns:
+        B x D x H x W aggregated cost.
+    """
+    c = torch.as_tensor(cost)
+    if c.dim() != 4 or not c.is_floating_point():
+        raise ValueError(f"cost must be a float B x D x H x W tensor, got {tuple(c.shape)} {c.dtype}")
+    window = positive_int(window, "window")
+    if window % 2 == 0:
+        raise ValueError(f"window must be odd, got {window}")
+    return F.avg_pool2d(c, window, stride=1, padding=window // 2, count_include_pad=False)
+
+
+def sgbm_depth(
+    ref_rgb: Any,
+    src_rgb: Any,
+    focal: float,
+    baseline: float,
+    min_depth: float = MIN_DEPTH,
+    max_depth: float = MAX_DEPTH,
+    block_size: int = SGBM_BLOCK_SIZE,
+) -> np.ndarray:
+    """Depth of the left image of a rectified pair by OpenCV's StereoSGBM.
+
+    The pair must be rectified with a shared ``K``: a left pixel ``u`` sees the right image
+    at ``u - d``, ``d = f b / Z``. The disparity search covers the depths
+    ``[min_depth, max_depth]`` (by default the 64 planes' range, DESIGN.md §3).
+
+    Args:
+        ref_rgb, src_rgb: H x W x 3 uint8 left and right images.
+        focal: focal length in pixels; baseline: distance of the cameras in metres.
+        min_depth, max_depth: the depth range searched, metres.
+        block_size: SGBM's matching block, odd.
+    Returns:
+        H x W float32 depth in metres, 0 where SGBM gives no answer.
+    """
+    left, right = (np.asarray(x) for x in (ref_rgb, src_rgb))
+    for name, x in (("ref_rgb", left), ("src_rgb", right)):
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != 3:
+            raise ValueError(f"{name} must be an H x W x 3 uint8 image, got {x.dtype} {x.shape}")
+    if left.shape != right.shape:
+        raise ValueError(f"ref_rgb and src_rgb must have one size, got {left.shape} and {right.shape}")
+    focal, baseline = positive_float(focal, "focal"), positive_float(baseline, "baseline")
+    min_depth, max_depth = positive_float(min_depth, "min_depth"), positive_float(max_depth, "max_depth")
+    if min_depth >= max_depth:
+        raise ValueError(f"min_depth must be below max_depth, got {min_depth} and {max_depth}")
+    block_size = positive_int(block_size, "block_size")
+    min_disp = math.floor(focal * baseline / max_depth)
+    num_disp = 16 * math.ceil((focal * baseline / min_depth - min_disp + 1) / 16)  # a multiple of 16
+    matcher = cv2.StereoSGBM_create(
+        minDisparity=min_disp,
+        numDisparities=num_disp,
+        blockSize=block_size,
+        P1=8 * 3 * block_size**2,
+        P2=32 * 3 * block_size**2,
+        disp12MaxDiff=SGBM_DISP12_MAX_DIFF,
+        uniquenessRatio=SGBM_UNIQUENESS,
+        speckleWindowSize=SGBM_SPECKLE_WINDOW,
+        speckleRange=SGBM_SPECKLE_RANGE,
+        mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY,
+    )
+    disparity = matcher.compute(left, right).astype(np.float32) / 16.0  # fixed point, 4 fractional bits
+    answered = disparity >= max(min_disp, 1e-3)
+    return np.where(answered, focal * baseline / np.where(answered, disparity, 1.0), 0.0).astype(np.float32)
+
+
+def hole_aware_metrics(pred: Any, gt: Any) -> dict[str, float]:
+    """``abs_rel`` and ``a1`` with holes counted as failures and with holes excluded.
+
+    Args:
+        pred: H x W (or any shape) predicted depth; 0 or non-finite marks "no answer".
+        gt: the same shape, true depth; only pixels with valid truth are scored.
+    Returns:
+        dict: ``abs_rel_holes_fail``, ``a1_holes_fail`` (a hole counts as depth 0: relative
+        error 1 and a failed ``delta < 1.25``), ``abs_rel_answered``, ``a1_answered`` (over
+        the answered pixels only), ``no_answer`` (share of valid-truth pixels without an answer).
+    """
+    p, g = (torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).double() for x in (pred, gt))
+    if p.shape != g.shape:
+        raise ValueError(f"pred and gt must have one shape, got {tuple(p.shape)} and {tuple(g.shape)}")
+    valid = torch.isfinite(g) & (g > 0)
+    if not valid.any():
+        raise ValueError("gt must have at least one valid (positive, finite) pixel")
+    answered = valid & torch.isfinite(p) & (p > 0)
+    rel = torch.ones_like(g)  # a hole: |0 - g| / g = 1
+    rel[answered] = (p[answered] - g[answered]).abs() / g[answered]
+    ok = torch.zeros_like(g, dtype=torch.bool)
+    ok[answered] = torch.maximum(p[answered] / g[answered], g[answered] / p[answered]) < DELTA_THRESHOLD
+    nan = float("nan")
+    return {
+        "abs_rel_holes_fail": rel[valid].mean().item(),
+        "a1_holes_fail": ok[valid].double().mean().item(),
+        "abs_rel_answered": rel[answered].mean().item() if answered.any() else nan,
+        "a1_answered": ok[answered].double().mean().item() if answered.any() else nan,
+        "no_answer": 1.0 - answered.sum().item() / valid.sum().item(),
+    }

@@ -1,0 +1,93 @@
+"""Tests of mvdlib.classical (support windows, SGBM, hole-aware metrics) and the real-pair table."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mvdlib.classical import aggregate_cost, hole_aware_metrics, sgbm_depth
+from mvdlib.metrics import depth_metrics
+
+
+def test_aggregate_cost_is_the_mean_over_the_window_inside_the_image():
+    rng = np.random.default_rng(0)
+    cost = rng.random((2, 3, 7, 9))
+    out = aggregate_cost(torch.from_numpy(cost), 3).numpy()
+    ref = np.zeros_like(cost)
+    for r in range(7):
+        for c in range(9):
+            ref[..., r, c] = cost[..., max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2].mean(axis=(-2, -1))
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    np.testing.assert_array_equal(aggregate_cost(torch.from_numpy(cost), 1).numpy(), cost)
+
+
+def test_sgbm_recovers_a_constant_disparity():
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (120, 200, 3)).astype(np.uint8), (3, 3), 0)
+    d = 8  # pixels: the right image sees the left's u at u - d
+    left = texture[:, :-d]  # left(u) = texture(u)
+    right = texture[:, d:]  # right(u - d) = texture(u)
+    focal, baseline = 200.0, 0.1
+    depth = sgbm_depth(left, right, focal, baseline, min_depth=1.0, max_depth=20.0)
+    answered = depth > 0
+    assert answered[:, 40:].mean() > 0.9  # SGBM leaves the left border (no match possible) empty
+    np.testing.assert_allclose(np.median(depth[answered]), focal * baseline / d, rtol=0.02)
+
+
+def test_hole_aware_metrics_by_hand():
+    gt = np.array([[1.0, 2.0], [4.0, 0.0]])  # the last pixel has no truth
+    pred = np.array([[1.1, 0.0], [2.0, 5.0]])  # a hole at (0, 1); (1, 0) is off by a factor 2
+    m = hole_aware_metrics(pred, gt)
+    assert m["no_answer"] == pytest.approx(1 / 3)
+    assert m["abs_rel_holes_fail"] == pytest.approx((0.1 + 1.0 + 0.5) / 3)
+    assert m["abs_rel_answered"] == pytest.approx((0.1 + 0.5) / 2)
+    assert m["a1_holes_fail"] == pytest.approx(1 / 3)
+    assert m["a1_answered"] == pytest.approx(1 / 2)
+
+
+def test_hole_aware_metrics_agree_with_depth_metrics_without_holes():
+    rng = np.random.default_rng(1)
+    gt = rng.uniform(1, 10, (20, 30))
+    pred = gt * rng.uniform(0.7, 1.4, gt.shape)
+    m, ref = hole_aware_metrics(pred, gt), depth_metrics(pred, gt)
+    assert m["abs_rel_holes_fail"] == pytest.approx(ref["abs_rel"]) == pytest.approx(m["abs_rel_answered"])
+    assert m["a1_holes_fail"] == pytest.approx(ref["a1"])
+
+
+def test_bad_inputs_raise():
+    img = np.zeros((20, 40, 3), np.uint8)
+    with pytest.raises(ValueError, match="window must be odd"):
+        aggregate_cost(torch.zeros(1, 2, 5, 5), 4)
+    with pytest.raises(ValueError, match="cost"):
+        aggregate_cost(torch.zeros(2, 5, 5), 3)
+    with pytest.raises(ValueError, match="src_rgb"):
+        sgbm_depth(img, img[:, :30], 100.0, 0.1)
+    with pytest.raises(ValueError, match="min_depth"):
+        sgbm_depth(img, img, 100.0, 0.1, min_depth=5.0, max_depth=2.0)
+    with pytest.raises(ValueError, match="ref_rgb"):
+        sgbm_depth(img.astype(np.float32), img, 100.0, 0.1)
+    with pytest.raises(ValueError, match="shape"):
+        hole_aware_metrics(np.ones((2, 2)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="valid"):
+        hole_aware_metrics(np.ones((2, 2)), np.zeros((2, 2)))
+
+
+def test_real_pair_table_has_its_classical_rows():
+    from mvdlib.evaluate import compare_real_pair, evaluate_real_pair
+    from mvdlib.models.mvdepthnet import load_pretrained
+
+    model = load_pretrained()
+    table = compare_real_pair(model)
+    assert list(table) == ["MVDepthNet", "winner-take-all", "winner-take-all, 5x5 window", "OpenCV StereoSGBM"]
+    reference = evaluate_real_pair(model)  # depth_metrics on the same predictions
+    for name in ("MVDepthNet", "winner-take-all"):
+        assert table[name]["no_answer"] == 0.0
+        assert table[name]["abs_rel_holes_fail"] == pytest.approx(reference[name]["abs_rel"], rel=1e-5)
+        assert table[name]["a1_holes_fail"] == pytest.approx(reference[name]["a1"], rel=1e-5)
+    sgbm = table["OpenCV StereoSGBM"]
+    assert 0.0 < sgbm["no_answer"] < 1.0  # SGBM refuses some pixels and answers others
+    assert sgbm["abs_rel_answered"] < sgbm["abs_rel_holes_fail"]
+    window = table["winner-take-all, 5x5 window"]
+    assert window["abs_rel_holes_fail"] < table["winner-take-all"]["abs_rel_holes_fail"]  # aggregation helps WTA
