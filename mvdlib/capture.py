@@ -1,6 +1,6 @@
 """A ten-view capture of one synthetic room for the point-cloud chapters (12 and 13).
 
-Ten reference cameras stand side by side in the near part of a :class:`SyntheticScene` room
+Ten reference cameras stand side by side in the near part of a :class:`~mvdlib.data.synthetic.SyntheticScene` room
 and look at its far half; each has a few measurement frames a hand's width away. For every
 reference view the capture holds the image, the true depth, and depth estimated four ways:
 winner-take-all (WTA) on a cost volume from one measurement frame and from all of them
@@ -12,7 +12,7 @@ Rendering fifty views and running the network takes minutes on a CPU, so
 (with its provenance and sha256; without ``--out`` the command writes a new
 ``runs/ten_views.npz``); :func:`load_capture` reads it back in a
 fraction of a second. Depth-like maps are stored as 16-bit inverse depth (see
-:data:`INV_DEPTH_QUANTUM`), ground-truth points as 16-bit millimetres, images as PNG.
+``INV_DEPTH_QUANTUM``), ground-truth points as 16-bit millimetres, images as PNG.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ UP = np.array([0.0, 0.0, 1.0])  # the synthetic world's z axis points up
 
 
 def encode_inverse_depth(depth: np.ndarray) -> np.ndarray:
-    """H x W depth (m, 0 = invalid) -> uint16 inverse depth in units of :data:`INV_DEPTH_QUANTUM`."""
+    """H x W depth (m, 0 = invalid) -> uint16 inverse depth in units of ``INV_DEPTH_QUANTUM``."""
     d = numeric_array(depth, "depth", (2,)).astype(np.float64)
     valid = np.isfinite(d) & (d > 0)
     inv = np.where(valid, 1.0 / np.where(valid, d, 1.0), 0.0)
@@ -104,7 +104,7 @@ def sweep_cameras(
     """Reference cameras side by side across the room and measurement frames around each.
 
     Args:
-        scene: a random-room :class:`SyntheticScene`.
+        scene: a random-room :class:`~mvdlib.data.synthetic.SyntheticScene`.
         num_views: reference cameras V; num_sources: measurement frames N per reference.
         seed: seed of the measurement frames' offsets.
     Returns:
@@ -165,7 +165,7 @@ def capture(
     """Render the capture and estimate its depth maps (the work behind ``python -m mvdlib.capture``).
 
     Args:
-        scene_seed: the :class:`SyntheticScene` seed.
+        scene_seed: the :class:`~mvdlib.data.synthetic.SyntheticScene` seed.
         num_views, num_sources: reference views and measurement frames per reference.
         height, width: image size.
         model: an MVDepthNet in eval mode, or ``None`` to skip the network's depth maps.

@@ -1,13 +1,13 @@
 """The plane-sweep cost volume of MVDepthNet (Wang and Shen 2018; chapter 9).
 
-For every inverse depth ``s`` of a sweep, the reference pixel ``u = [u, v, 1]^T`` is lifted
-onto the fronto-parallel plane at depth ``1/s``, moved into the source camera and projected
+For every inverse depth ``xi`` (the book's xi) of a sweep, the reference pixel ``u = [u, v, 1]^T`` is lifted
+onto the fronto-parallel plane at depth ``1/xi``, moved into the source camera and projected
 (the homography of the plane):
 
-    u_src ~ K R K^-1 u / s + K t   ~   K R K^-1 u + s K t,
+    u_src ~ K R K^-1 u / xi + K t   ~   K R K^-1 u + xi K t,
 
 and the cost of that plane is ``sum_c |ref_c(u) - src_c(u_src)|``. The second form (multiply
-by ``s``, which leaves a homogeneous point unchanged) is what makes the sweep cheap: with
+by ``xi``, which leaves a homogeneous point unchanged) is what makes the sweep cheap: with
 ``a(u) = K R K^-1 u`` and ``b = K t`` computed once, each plane costs one multiply-add per
 pixel before the bilinear lookup.
 
@@ -61,7 +61,7 @@ NUM_DEPTHS = 64
 MIN_DEPTH = 0.5
 MAX_DEPTH = 50.0
 
-# A plane point whose source-camera z (scaled by the inverse depth s, as in a + s b) is at
+# A plane point whose source-camera z (scaled by the inverse depth xi, as in a + xi b) is at
 # most MIN_Z is treated as behind the camera: this keeps the perspective divide finite (no
 # inf or NaN reaches grid_sample), and a point that close to the camera plane projects
 # millions of pixels outside the image anyway. The original adds 1e-6 to z for the same end.
@@ -70,7 +70,7 @@ MIN_Z = 1e-6
 # least 2 pixels wide and high (x = 3 is pixel u = 2(W-1) >= W): where points behind the
 # source camera are sent.
 OUTSIDE = 3.0
-# Rounding allowance when deciding from min(a_z) + s b_z whether any pixel of a plane can be
+# Rounding allowance when deciding from min(a_z) + xi b_z whether any pixel of a plane can be
 # behind the source camera (homogeneous z is of order 1, float32 rounding of order 1e-7).
 BEHIND_MARGIN = 1e-4
 

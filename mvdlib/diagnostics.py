@@ -72,7 +72,7 @@ def activation_and_derivative(name: str, z: Tensor) -> tuple[Tensor, Tensor]:
     """Evaluate an activation f and its derivative f' (by autograd) at z (chapter 7).
 
     Args:
-        name: a key of :data:`ACTIVATIONS` ("sigmoid", "tanh", "relu", "leaky_relu", "2*sigmoid").
+        name: a key of ``ACTIVATIONS`` ("sigmoid", "tanh", "relu", "leaky_relu", "2*sigmoid").
         z: pre-activations, any shape.
     Returns:
         ``(f(z), f'(z))``, both shaped like ``z``; ReLU's derivative at 0 is taken as 0.
@@ -94,11 +94,11 @@ def expected_derivative(name: str, sigma: float, num: int = 20000) -> float:
     ``num`` the kink of ReLU at z = 0 lies midway between grid points, where the rule is exact.
 
     Args:
-        name: a key of :data:`ACTIVATIONS`.
+        name: a key of ``ACTIVATIONS``.
         sigma: standard deviation of the pre-activations, > 0.
         num: number of grid points (even).
     Returns:
-        The expectation (ReLU: 1/2 for every sigma; sigmoid: 1/4 as sigma -> 0).
+        The expectation: 1/2 for ReLU whatever sigma, 1/4 for the sigmoid as sigma -> 0.
     """
     sigma = positive_float(sigma, "sigma")
     num = positive_int(num, "num")
@@ -133,7 +133,7 @@ def plain_stack(
         activation: see :func:`make_activation`.
         conv: 3x3 convolutions with padding 1 (input B x n_0 x H x W) instead of linear
             layers (input B x n_0).
-        norm: "none", "batch" (``nn.BatchNorm2d``) or "scratch" (:class:`ScratchBatchNorm2d`); conv only.
+        norm: "none", "batch" (``nn.BatchNorm2d``) or "scratch" (:class:`~mvdlib.layers.ScratchBatchNorm2d`); conv only.
         bias: whether the linear/conv layers carry a bias.
     Returns:
         ``nn.Sequential`` of L blocks, each itself a Sequential (layer, [norm,] activation).
@@ -264,7 +264,7 @@ def train_toy_depth(
         optimizer: "sgd" (with ``momentum``) or "adam".
         momentum: SGD momentum.
     Returns:
-        ``steps`` losses (mean |1/d_pred - 1/d|, in 1/m), float64.
+        ``steps`` losses (``mean |1/d_pred - 1/d|``, in 1/m), float64.
     """
     _check_module(model)
     steps = positive_int(steps, "steps")
@@ -438,7 +438,7 @@ def apply_init(model: nn.Module, scheme: str, std: float = 0.01) -> nn.Module:
 
     Args:
         model: the network, initialised in place.
-        scheme: one of :data:`INIT_SCHEMES`.
+        scheme: one of ``INIT_SCHEMES``.
         std: the standard deviation for "normal".
     Returns:
         The same model.

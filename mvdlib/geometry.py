@@ -186,7 +186,7 @@ def scale_intrinsics(K: Any, sx: float, sy: float) -> Any:
     With pixel centres at integer coordinates, a resize (``cv2.resize``,
     ``F.interpolate(align_corners=False)``) maps ``u' + 1/2 = sx (u + 1/2)``, so
 
-        fx' = sx fx,  s' = sx s,  cx' = sx (cx + 1/2) - 1/2   (and likewise for y).
+        fx' = sx fx,  gamma' = sx gamma (the skew),  cx' = sx (cx + 1/2) - 1/2   (and likewise for y).
 
     Forgetting this step is the "pyramid" bug of the seed notes.
 

@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mvdlib._validation import as_tensor, depth_map, like_input, positive_float, scalar_map, shape_str
+from mvdlib._validation import as_tensor, depth_map, like_input, positive_float, positive_int, scalar_map, shape_str
 
 __all__ = [
     "BERHU_C_FRACTION",
     "EIGEN_LAMBDA",
+    "GEONET_ALPHA",
     "berhu_loss",
     "berhu_penalty",
     "downsample_target",
@@ -39,6 +40,10 @@ __all__ = [
     "l1_loss",
     "l2_loss",
     "multiscale_inverse_depth_l1",
+    "ordinal_loss",
+    "ordinal_error",
+    "sample_pixel_pairs",
+    "scale_shift_invariant_loss",
     "scale_invariant_loss",
     "scale_invariant_loss_pairwise",
     "second_order_smoothness",
@@ -51,6 +56,9 @@ EIGEN_LAMBDA = 0.5
 # Laina et al. 2016 (FCRN), eq. 2: the BerHu threshold c = 1/5 of the largest absolute
 # error in the current batch.
 BERHU_C_FRACTION = 0.2
+# GeoNet's edge weight exp(-|grad I|) acts on images scaled to [-1, 1] (``image * 2 - 1`` in
+# its preprocessing, Yin and Shi 2018); on images in [0, 1] the same weight is exp(-2 |grad I|).
+GEONET_ALPHA = 2.0
 # How the multi-scale loss brings the full-resolution target to a coarser scale.
 DOWNSAMPLE_MODES = ("nearest", "masked_mean")
 
@@ -226,12 +234,12 @@ def _log_pair(pred: Any, target: Any, mask: Any) -> tuple[Tensor, Tensor, Tensor
 def scale_invariant_loss(pred: Any, target: Any, mask: Any = None, lam: float = EIGEN_LAMBDA) -> Tensor:
     """Eigen's scale-invariant log loss, O(n) form (Eigen et al. 2014, eq. 4; chapter 3).
 
-    With ``d_i = log pred_i - log target_i`` over the ``n`` valid pixels of one image,
+    With ``e_i = log pred_i - log target_i`` over the ``n`` valid pixels of one image,
 
-        L = 1/n sum_i d_i^2 - lam / n^2 (sum_i d_i)^2,
+        L = 1/n sum_i e_i^2 - lam / n^2 (sum_i e_i)^2,
 
-    computed per image and averaged over the images of the batch. ``lam = 1`` equals the
-    pairwise error of eq. 2 (:func:`scale_invariant_loss_pairwise`) and ignores a global
+    computed per image and averaged over the images of the batch. ``lam = 1`` is the
+    paper's eq. 3, equal to the pairwise error of eq. 2 (:func:`scale_invariant_loss_pairwise`) and ignores a global
     scale of ``pred``; ``lam = 0`` is the plain L2 error of log depth; Eigen trained with 0.5.
 
     Args:
@@ -283,6 +291,123 @@ def scale_invariant_loss_pairwise(pred: Any, target: Any, mask: Any = None) -> T
     return torch.stack(per_image).mean()
 
 
+# ---- relative depth: ordinal and scale-and-shift-invariant losses ------------------------
+
+# Chen et al. 2016 call two points "equal" in depth when the annotators did; on measured depth we
+# call them equal when their depths differ by less than this ratio (2 %).
+ORDINAL_EQUAL_TOL = 0.02
+
+
+def sample_pixel_pairs(height: int, width: int, num: int, seed: int = 0) -> Tensor:
+    """``num`` random pairs of distinct pixels, as flat indices into ``H * W`` (chapter 5).
+
+    Returns:
+        num x 2 int64, each row ``(i, j)`` with ``i != j``.
+    """
+    height, width, num = positive_int(height, "height"), positive_int(width, "width"), positive_int(num, "num")
+    if height * width < 2:
+        raise ValueError(f"height * width must be at least 2 for a pair, got {height} x {width}")
+    g = torch.Generator().manual_seed(seed)
+    i = torch.randint(height * width, (num,), generator=g)
+    j = (i + torch.randint(1, height * width, (num,), generator=g)) % (height * width)  # never i
+    return torch.stack([i, j], dim=1)
+
+
+def _ordinal_terms(pred: Any, target: Any, pairs: Any, equal_tol: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Predicted log-depth differences, true relations in {-1, 0, +1} and validity, each B x P."""
+    log_p, log_t, valid = _log_pair(pred, target, None)
+    b = log_p.shape[0]
+    pr = torch.as_tensor(pairs)
+    if pr.dim() != 2 or pr.shape[1] != 2 or pr.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"pairs must be a P x 2 integer tensor of flat pixel indices, got {shape_str(pr)} {pr.dtype}")
+    n = log_p[0].numel()
+    if pr.numel() and (pr.min() < 0 or pr.max() >= n):
+        raise ValueError(f"pairs must index pixels in [0, {n}), got range [{pr.min().item()}, {pr.max().item()}]")
+    pr = pr.to(log_p.device).long()
+    lp, lt, v = (x.reshape(b, -1) for x in (log_p, log_t, valid))  # B x HW
+    dp = lp[:, pr[:, 0]] - lp[:, pr[:, 1]]  # B x P
+    dt = lt[:, pr[:, 0]] - lt[:, pr[:, 1]]
+    tol = torch.log1p(torch.tensor(positive_float(equal_tol, "equal_tol"), dtype=lp.dtype))
+    relation = torch.where(dt.abs() < tol, torch.zeros_like(dt), torch.sign(dt))
+    return dp, relation, v[:, pr[:, 0]] & v[:, pr[:, 1]]
+
+
+def ordinal_loss(pred: Any, target: Any, pairs: Any, equal_tol: float = ORDINAL_EQUAL_TOL) -> Tensor:
+    """Chen et al.'s ranking loss for relative depth ("Depth perception in the wild", 2016; chapter 5).
+
+    For each pair ``(i, j)`` the truth says only which point is farther: ``r = +1`` when
+    ``d_i > d_j``, ``-1`` when nearer, ``0`` when their depths differ by less than
+    ``equal_tol`` (relative). With ``z`` the predicted log depth, the pair costs::
+
+        log(1 + exp(-r (z_i - z_j)))   if r != 0,        (z_i - z_j)^2   if r = 0,
+
+    averaged over the pairs valid in both maps and over the batch. Only the order of the
+    true depths enters, never their values.
+
+    Args:
+        pred: B x 1 x H x W predicted depth, positive at valid pixels.
+        target: B x 1 x H x W true depth (0 or non-finite = invalid); only its order is used.
+        pairs: P x 2 flat pixel indices (:func:`sample_pixel_pairs`), the same for every image.
+        equal_tol: relative depth difference below which a pair counts as equal.
+    Returns:
+        Scalar tensor.
+    """
+    dp, relation, valid = _ordinal_terms(pred, target, pairs, equal_tol)
+    cost = torch.where(relation == 0, dp**2, F.softplus(-relation * dp))  # softplus(x) = log(1 + e^x)
+    return _masked_mean(cost, valid)
+
+
+def ordinal_error(pred: Any, target: Any, pairs: Any, equal_tol: float = ORDINAL_EQUAL_TOL) -> float:
+    """Share of the unequal valid pairs whose predicted order is wrong (chapter 5).
+
+    Invariant to any increasing transform of ``pred``: the measure the ordinal loss serves.
+
+    Args:
+        pred, target, pairs, equal_tol: as in :func:`ordinal_loss`.
+    Returns:
+        A float in [0, 1].
+    """
+    dp, relation, valid = _ordinal_terms(pred, target, pairs, equal_tol)
+    counted = valid & (relation != 0)
+    wrong = counted & (torch.sign(dp) != relation)
+    return float(wrong.sum() / counted.sum().clamp(min=1))
+
+
+def scale_shift_invariant_loss(pred: Any, target: Any, mask: Any = None) -> Tensor:
+    """MiDaS's scale-and-shift-invariant MSE on inverse depth (Ranftl et al. 2022, eqs. 2-4; chapter 5).
+
+    Per image, the prediction is first aligned to the target by the least-squares scale and
+    shift, ``(a, b) = argmin sum_i (a p_i + b - t_i)^2`` (closed form), then::
+
+        L = 1/(2 n) sum_i (a p_i + b - t_i)^2
+
+    over the ``n`` valid pixels, averaged over the batch. Any ``a p + b`` with ``a != 0`` scores
+    as well as ``p`` (even ``a < 0``: the alignment flips it back). The loss asks for inverse
+    depth up to an unknown scale and shift, which is all that mixed datasets (stereo,
+    structure from motion, films) can supervise.
+
+    Args:
+        pred: B x 1 x H x W predicted inverse depth (or disparity), any real values.
+        target: B x 1 x H x W true inverse depth; 0 or non-finite is invalid.
+        mask: optional extra mask, same shape as ``target``.
+    Returns:
+        Scalar tensor.
+    """
+    p, t, valid = _pair(pred, target, mask)
+    per_image = []
+    for pi, ti, vi in zip(p, t, valid, strict=True):
+        x, y = pi[vi], ti[vi]  # n, n
+        if x.numel() < 2:
+            continue
+        xc, yc = x - x.mean(), y - y.mean()
+        a = (xc * yc).sum() / (xc * xc).sum().clamp_min(torch.finfo(x.dtype).tiny)
+        b = y.mean() - a * x.mean()
+        per_image.append(((a * x + b - y) ** 2).mean() / 2)
+    if not per_image:
+        return 0 * p.sum()
+    return torch.stack(per_image).mean()
+
+
 # ---- multi-scale inverse-depth L1 (MVDepthNet) ------------------------------------------
 
 
@@ -330,7 +455,7 @@ def downsample_target(target: Tensor, valid: Tensor, size: tuple[int, int], mode
 def multiscale_inverse_depth_l1(
     preds: Sequence[Tensor], target_inv_depth: Any, mask: Any = None, mode: str = "nearest"
 ) -> Tensor:
-    """MVDepthNet's loss: the sum over scales of the mean absolute inverse-depth error.
+    """MVDepthNet's loss: the sum over scales of the mean absolute inverse-depth error::
 
         L = sum_s 1/n_s sum_i |xi_si - 1/d_si|      (Wang and Shen 2018, eq. 2; chapter 5)
 
@@ -393,20 +518,21 @@ def _smoothness_input(disp: Any, mask: Any) -> tuple[Tensor, Tensor]:
     return d, valid_mask(torch.ones_like(d), mask).to(d.device)
 
 
-def edge_aware_smoothness(disp: Any, image: Any, mask: Any = None, alpha: float = 1.0) -> Tensor:
-    """GeoNet's edge-aware first-order smoothness, ``|grad D| exp(-|grad I|)`` (Yin and Shi 2018; chapter 5).
+def edge_aware_smoothness(disp: Any, image: Any, mask: Any = None, alpha: float = GEONET_ALPHA) -> Tensor:
+    """GeoNet's edge-aware first-order smoothness, ``|grad D| exp(-|grad I|)`` (Yin and Shi 2018; chapter 5)::
 
         L = mean |dD/dx| exp(-alpha mean_c |dI/dx|) + mean |dD/dy| exp(-alpha mean_c |dI/dy|)
 
     with forward differences; depth may change freely where the image has an edge.
-    GeoNet uses ``alpha = 1``; a larger ``alpha`` makes the weight fall faster at edges.
-    The weight depends on the image's scale: pass intensities in [0, 1].
+    The weight depends on the image's scale. Here images are in [0, 1]; GeoNet's are in
+    [-1, 1] with ``alpha = 1``, which is ``alpha = GEONET_ALPHA = 2`` on [0, 1], the default.
+    A larger ``alpha`` makes the weight fall faster at edges.
 
     Args:
         disp: B x 1 x H x W disparity or inverse depth (the smoothed quantity).
         image: B x C x H x W image with values in [0, 1] (RGB 0..255 divided by 255).
         mask: optional B x 1 x H x W; a difference counts where both its pixels are valid.
-        alpha: sharpness of the edge weight (> 0; GeoNet: 1).
+        alpha: sharpness of the edge weight on [0, 1] images (> 0; GeoNet's: 2).
     Returns:
         Scalar tensor.
     """
@@ -426,7 +552,7 @@ def edge_aware_smoothness(disp: Any, image: Any, mask: Any = None, alpha: float 
 
 
 def second_order_smoothness(disp: Any, mask: Any = None) -> Tensor:
-    """SfMLearner's second-order smoothness: mean |second differences| of disparity (chapter 5).
+    """SfMLearner's second-order smoothness: mean ``|second differences|`` of disparity (chapter 5)::
 
         L = mean |d2D/dx2| + mean |d2D/dxdy| + mean |d2D/dydx| + mean |d2D/dy2|
 

@@ -3,7 +3,7 @@
 Eigen et al. (2014) introduced ``abs_rel, sq_rel, rmse, rmse_log`` and the threshold
 accuracies ``a1, a2, a3``; DeMoN (Ummenhofer et al. 2017, §5) added ``l1_inv``, ``l1_rel`` and
 ``sc_inv``, which MVDepthNet reports. With ``d`` the predicted and ``g`` the true depth over
-the ``n`` valid pixels:
+the ``n`` valid pixels::
 
     abs_rel  = 1/n sum |d - g| / g          sq_rel   = 1/n sum (d - g)^2 / g
     rmse     = sqrt(1/n sum (d - g)^2)      rmse_log = sqrt(1/n sum (log d - log g)^2)

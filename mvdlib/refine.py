@@ -166,7 +166,7 @@ def edge_region_errors(
         pred, gt: predicted and true depth, H x W or B x 1 x H x W, metres.
         width, rel_jump: define the edge band (:func:`edge_band`).
     Returns:
-        dict with ``abs_rel_edge``, ``abs_rel_flat`` (mean |pred - gt| / gt in and outside the
+        dict with ``abs_rel_edge``, ``abs_rel_flat`` (``mean |pred - gt| / gt`` in and outside the
         band, :func:`mvdlib.metrics.depth_metrics`), ``flying_edge`` (fraction of the band's
         pixels that are flying, :func:`flying_pixels` with radius ``width``) and
         ``band_fraction`` (the band's share of the valid pixels).
@@ -279,14 +279,15 @@ def mean_field_crf(
 ) -> Any:
     """Label marginals of a locally connected CRF by mean-field iterations (chapter 13).
 
-    Energy ``E(x) = sum_i U_i(x_i) + w sum_{i != j, |i - j|_inf <= r} k(i, j) mu(x_i, x_j)``
-    with the bilateral appearance kernel of Kraehenbuehl and Koltun (2011),
+    Energy ``E(x) = sum_i U_i(x_i) + w sum_{i < j, |i - j|_inf <= r} k(i, j) mu(x_i, x_j)``,
+    each unordered pair counted once (summing over all ``i != j`` would count it twice and
+    double ``w`` in the update below), with the bilateral appearance kernel of Kraehenbuehl and Koltun (2011),
     ``k(i, j) = exp(-|p_i - p_j|^2 / 2 sigma_xy^2 - |I_i - I_j|^2 / 2 sigma_rgb^2)``, and a
     truncated linear compatibility ``mu(l, l') = min(|l - l'|, truncation)`` suited to
     ordered labels such as depth planes. Each iteration is the update that CRF-as-RNN
     (Zheng et al. 2015) unrolls as a network layer:
 
-        Q_i(l) ∝ exp(-U_i(l) - w sum_l' mu(l, l') sum_j k(i, j) Q_j(l')),
+        Q_i(l) ∝ exp(-U_i(l) - w sum_l' mu(l, l') sum_{j != i} k(i, j) Q_j(l')),
 
     starting from ``Q = softmax(-U)``.
 

@@ -157,6 +157,25 @@ def test_consistency_counts_hand_case():
     np.testing.assert_array_equal(consistency_counts(pts, views, rel_tol=0.01), [2, 0, 2, 1, 0])
 
 
+def test_consistency_counts_only_confirmations_neither_occlusion_nor_free_space_violation():
+    """Chapter 12: D_j < z_j (occluded for view j) and D_j > z_j (view j sees through the point)
+    both leave a point unconfirmed; the filter counts neither against it."""
+    plane = np.full((H, W), 4.0, dtype=np.float32)
+    views = [DepthView(plane, K, np.eye(4))]
+    occluded = [0.0, 0.0, 4.5]  # behind the plane: the view measures D = 4 < z = 4.5
+    violating = [0.0, 0.0, 3.5]  # in front of the plane: D = 4 > z = 3.5, free space
+    confirmed = [0.0, 0.0, 4.0]
+    pts = np.array([occluded, violating, confirmed])
+    np.testing.assert_array_equal(consistency_counts(pts, views, rel_tol=0.01), [0, 0, 1])
+    # fuse with min_views=1 keeps a pixel of view 0 when view 1 confirms it, whichever way it fails
+    near = np.full((H, W), 3.5, dtype=np.float32)
+    far = np.full((H, W), 4.5, dtype=np.float32)
+    for other in (near, far):
+        with pytest.warns(UserWarning, match="no point survived"):
+            fused, _ = fuse([DepthView(plane, K, np.eye(4)), DepthView(other, K, np.eye(4))], min_views=1)
+        assert len(fused) == 0
+
+
 def test_fuse_without_filter_is_the_union_of_the_views(terrain_views):
     _, views, _ = terrain_views
     points, colors = fuse(views[:3], min_views=0)

@@ -9,7 +9,8 @@ map and refines it. Both predict log depth at 1/4 of the input resolution. Train
 in two stages, as in the paper: first the coarse network alone, then the fine network
 with the coarse one held fixed.
 
-The paper's network (input 304 x 228, ~ 5e7 parameters, VGG-sized layers) is shrunk here
+The paper's network (input 304 x 228; its coarse part has ~ 7.1e7 parameters, 5.0e7 of them
+in the first fully connected layer: chapter 3 counts them) is shrunk here
 to CPU size: the layer sequence and the data flow are the paper's; the channel counts,
 kernel sizes and the fully connected width are arguments.
 """
@@ -292,7 +293,7 @@ def edge_errors(pred: Tensor, gt: Tensor, relative_step: float = EDGE_RELATIVE_S
     """RMSE on and off depth edges, and how much of the edges' depth gradient survives (chapters 3 and 4).
 
     Edge pixels are those where the true depth changes by more than ``relative_step``
-    times its value to a neighbour. ``sharpness`` is mean |grad pred| / mean |grad gt|
+    times its value to a neighbour. ``sharpness`` is ``mean |grad pred| / mean |grad gt|``
     over the edge pixels: 1 for edges as steep as the truth, near 0 for blurred ones.
 
     Args:

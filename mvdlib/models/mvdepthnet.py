@@ -279,7 +279,7 @@ def load_pretrained(
       prefixed ``module.`` by ``DataParallel``) for the width-1.0 network at 320 x 256.
 
     Args:
-        path: checkpoint file; ``None`` loads the committed :data:`DEFAULT_CHECKPOINT`.
+        path: checkpoint file; ``None`` loads the committed ``DEFAULT_CHECKPOINT``.
         device: where to put the model (default: CPU).
         align_corners: the decoder's up-sampling mode; default: what the checkpoint's config
             says, else ``False``. The authors' weights were trained with PyTorch 0.3, whose
