@@ -9,7 +9,8 @@ page or anchor. A screenshot of every page is kept in ``_build/screenshots``.
 Every interactive (plotly) figure is then checked for what it draws, at the book's content
 width: each heat map and image trace has its drawn element in its subplot, each WebGL
 subplot (3-D scenes, ``scattergl``) paints pixels, no title overlaps another title, a tick
-label or a legend entry, and moving each slider changes the pixels of the plotting area.
+label or a legend entry, no axis title reaches into another subplot, no figure plays its
+frames by itself, and moving each slider changes the pixels of the plotting area.
 """
 
 from __future__ import annotations
@@ -242,6 +243,17 @@ FIGURE_JS = r"""(gd) => {
         problems.push(`${a.label} overlaps ${b.label}`);
     });
   });
+  // An axis title must not reach into another subplot's plotting area.
+  for (const e of gd.querySelectorAll('.infolayer text[class$="title"]')) {
+    const axis = (e.getAttribute('class').match(/^([xy]\d*)title$/) || [])[1], r = shown(e);
+    if (!axis || !r) continue;
+    for (const [id, sub] of Object.entries(subplots)) {
+      const [, xa, ya] = id.match(/^(x\d*)(y\d*)$/) || [];
+      const q = sub.rect, inside = {left: q.x, right: q.x + q.width, top: q.y, bottom: q.y + q.height};
+      if (xa && axis !== xa && axis !== ya && hit(r, inside))
+        problems.push(`title "${e.textContent.trim()}" reaches into subplot ${id}`);
+    }
+  }
   const sliders = (fl.sliders || []).map(s => ({active: s.active, steps: s.steps.length}));
   const s = fl._size;
   return {problems, subplots, sliders, plotArea: rect(s.l, s.t, s.w, s.h)};

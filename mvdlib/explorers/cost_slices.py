@@ -152,7 +152,7 @@ def cost_slice_explorer(
         return View(traces, {"title": {"text": f"plane {plane}: depth {1 / s[plane]:.2f} m"}})
 
     fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], row_heights=[0.55, 0.45],
-                        vertical_spacing=0.16, horizontal_spacing=0.1,
+                        vertical_spacing=0.16, horizontal_spacing=0.17,
                         subplot_titles=("cost slice", "source warped through the plane", "cost curves"))  # fmt: skip
     top = fig.layout.yaxis.domain
     colorbar = {"title": {"text": "cost", "side": "right"}, "y": (top[0] + top[1]) / 2, "len": top[1] - top[0],

@@ -38,7 +38,7 @@ def mvdepthnet_scales_explorer(disps: Sequence[Any], index: int = 0) -> Explorer
         centre = (step - 1) / 2  # a coarse pixel's centre, in disp1's pixel-centre coordinates
         heat = go.Heatmap(z=np.round(m, 4), x0=centre, dx=step, y0=centre, dy=step, zmin=0, zmax=_INV_DEPTH_MAX,
                           colorscale="Magma", reversescale=True,
-                          colorbar={"title": {"text": "inverse depth (1/m)"}})  # fmt: skip
+                          colorbar={"title": {"text": "inverse depth (1/m)", "side": "right"}})  # fmt: skip
         return View([heat], {"title": {"text": f"disp{output}: {m.shape[1]} x {m.shape[0]} pixels"}})
 
     layout = {

@@ -56,7 +56,7 @@ def warp_explorer(sample: dict, view: int = 0, step: int = 4) -> Explorer:
         error = warp_error_map(sample, view, depth_scale)
         heat = go.Heatmap(z=np.round(error[::step, ::step], 1), x0=0, dx=step, y0=0, dy=step, zmin=0,
                           zmax=_WARP_ERROR_MAX, colorscale="Inferno",
-                          colorbar={"title": {"text": "grey levels"}})  # fmt: skip
+                          colorbar={"title": {"text": "grey levels", "side": "right"}})  # fmt: skip
         title = f"depth x {depth_scale:.2f}: median error {np.nanmedian(error):.1f} grey levels"
         return View([heat], {"title": {"text": title}})
 
