@@ -102,8 +102,8 @@ def main() -> None:
         f"MVDepthNet inference at {size}, {NUM_SOURCES} measurement frames, torch {torch.__version__}, "
         f"{torch.get_num_threads()} CPU threads"
     )
-    print(f"{'device':<8}{'network':<38}{'(a) eager ms':>13}{'(b) predict ms':>15}{'ratio':>8}{'CPU ratio':>10}", end="")
-    print(f"{'max |diff|':>12}")
+    print(f"{'device':<8}{'network':<38}{'(a) eager ms':>13}{'(b) predict ms':>15}", end="")
+    print(f"{'ratio':>8}{'CPU ratio':>10}{'max |diff|':>12}")
     for device in devices:
         for name, width, depths in nets:
             torch.manual_seed(0)
