@@ -11,6 +11,14 @@ shared machine hits all of them alike; the table gives the median time of each a
 median over rounds of the ratio (a)/(x). Beside it: the arithmetic and memory-traffic
 floors for that size, from a measured matrix-multiply rate and copy bandwidth.
 
+Tried for issue 16 (target: 4x over (a)), not adopted: gathering the four bilinear taps by
+hand, with integer indices into a zero-bordered channels-last copy of the source and
+``torch.lerp`` for the weights (8 planes per gather, the homography evaluated in pixel units
+as a + s b): equal to (c) within 1.5e-3, but 353 ms against (c)'s 73 ms per volume (one
+thread, CPU time, medians of 5): torch's indexing makes ~15 passes over planes x pixels where
+grid_sample makes one. A faster volume needs one fused kernel (C++ or Triton), not more
+tensor operations.
+
     python benchmarks/cost_volume.py                 # CPU, all threads torch sees
     python benchmarks/cost_volume.py --threads 1     # CPU, one thread
     python benchmarks/cost_volume.py --device cuda   # GPU (if present)

@@ -18,7 +18,7 @@ up-sampling 1%. Folding removes the BatchNorm passes, channels_last most of the 
 about 100 GFLOP/s per core in float32, are the floor; torch.compile was not tried (minutes
 of compilation on 2 cores, longer than a chapter's budget).
 
-    python benchmarks/inference.py [--repeats 3]
+    python benchmarks/inference.py [--repeats 3] [--device cpu] [--threads 1]
 """
 
 from __future__ import annotations
@@ -60,28 +60,34 @@ def run_frame(net: MVDepthNet, inputs) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def time_paths(model: MVDepthNet, device: torch.device, repeats: int) -> tuple[float, float, float, float]:
-    """Median ms per frame of the eager model and of its inference copy, the median ratio, and max |diff|."""
+def time_paths(model: MVDepthNet, device: torch.device, repeats: int) -> tuple[float, float, float, float, float]:
+    """Median ms per frame of the eager model and its inference copy, median wall and CPU ratios, max |diff|."""
     fast = inference_model(model)
     inputs = _frame_inputs(device, model.num_depths)
     diff = (run_frame(model, inputs) - run_frame(fast, inputs)).abs().max().item()  # also the warm-up
-    times: dict[str, list[float]] = {"eager": [], "fast": []}
+    times: dict[str, list[float]] = {"eager": [], "fast": [], "eager cpu": [], "fast cpu": []}
     for _ in range(repeats):
         for name, net in (("eager", model), ("fast", fast)):
             _synchronize(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run_frame(net, inputs)
             _synchronize(device)
             times[name].append(1000 * (time.perf_counter() - t0))
+            times[name + " cpu"].append(1000 * (time.process_time() - c0))
+    med = {k: statistics.median(v) for k, v in times.items()}
     ratio = statistics.median(a / b for a, b in zip(times["eager"], times["fast"], strict=True))
-    return statistics.median(times["eager"]), statistics.median(times["fast"]), ratio, diff
+    cpu_ratio = statistics.median(a / b for a, b in zip(times["eager cpu"], times["fast cpu"], strict=True))
+    return med["eager"], med["fast"], ratio, cpu_ratio, diff
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3, help="timed runs per path (median reported)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: the CPU, and CUDA when present)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = p.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     cpu = TrainConfig()
     nets = [
         ("paper (width 1.0, 64 planes)", 1.0, 64),
@@ -96,13 +102,15 @@ def main() -> None:
         f"MVDepthNet inference at {size}, {NUM_SOURCES} measurement frames, torch {torch.__version__}, "
         f"{torch.get_num_threads()} CPU threads"
     )
-    print(f"{'device':<8}{'network':<38}{'(a) eager ms':>13}{'(b) predict ms':>15}{'ratio':>8}{'max |diff|':>12}")
+    print(f"{'device':<8}{'network':<38}{'(a) eager ms':>13}{'(b) predict ms':>15}", end="")
+    print(f"{'ratio':>8}{'CPU ratio':>10}{'max |diff|':>12}")
     for device in devices:
         for name, width, depths in nets:
             torch.manual_seed(0)
             model = MVDepthNet(width=width, num_depths=depths).to(device).eval()
-            eager, fast, ratio, diff = time_paths(model, device, args.repeats)
-            print(f"{device.type:<8}{name:<38}{eager:>13.1f}{fast:>15.1f}{ratio:>7.2f}x{diff:>12.1e}", flush=True)
+            eager, fast, ratio, cpu_ratio, diff = time_paths(model, device, args.repeats)
+            print(f"{device.type:<8}{name:<38}{eager:>13.1f}{fast:>15.1f}{ratio:>7.2f}x{cpu_ratio:>9.2f}x", end="")
+            print(f"{diff:>12.1e}", flush=True)
 
 
 if __name__ == "__main__":

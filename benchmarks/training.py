@@ -24,7 +24,7 @@ convolution's input and output), plus fused Adam 408 ms, plus bfloat16 autocast 
 convolutions in float32 are the floor of (b); the DataLoader worker hides the batch loading,
 and on a cold cache the rendering (~50 ms of one core per sample).
 
-    python benchmarks/training.py [--steps 20] [--no-bf16]
+    python benchmarks/training.py [--steps 20] [--no-bf16] [--threads 1]
 """
 
 from __future__ import annotations
@@ -58,15 +58,15 @@ def now(cfg: current.TrainConfig, train_set) -> tuple[MVDepthNet, torch.optim.Op
     return model, optimizer, iter(current.step_batches(train_set, cfg, 0))
 
 
-def one_step(model, optimizer, batches, cfg: current.TrainConfig) -> float:
-    """Seconds of one training step: fetch the batch, loss, backward, Adam."""
-    t0 = time.perf_counter()
+def one_step(model, optimizer, batches, cfg: current.TrainConfig) -> tuple[float, float]:
+    """Wall and CPU seconds (this process's threads) of one training step: fetch the batch, loss, backward, Adam."""
+    t0, c0 = time.perf_counter(), time.process_time()
     batch = next(batches)
     loss = current.batch_loss(model, batch, cfg.num_depths, autocast_bf16=cfg.autocast_bf16)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
@@ -74,7 +74,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per path")
     parser.add_argument("--train-scenes", type=int, default=4, help="scenes whose samples the steps draw")
     parser.add_argument("--no-bf16", action="store_true", help="skip path (c)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         preset = {**dataclasses.asdict(current.TrainConfig()), **current.PRESETS["cpu"]}
         cfg = dataclasses.replace(
@@ -92,23 +95,26 @@ def main() -> None:
             torch.manual_seed(0)
             states[name] = (*setup(c, train_set), c)
         times: dict[str, list[float]] = {name: [] for name in paths}
+        cpu: dict[str, list[float]] = {name: [] for name in paths}
         for step in range(args.steps + 2):
             for name, state in states.items():
-                t = one_step(*state)
+                t, c = one_step(*state)
                 if step >= 2:  # two warm-up steps
                     times[name].append(t)
+                    cpu[name].append(c)
     print(
         f"cpu preset: width {cfg.model_width}, batch {cfg.batch_size} at {cfg.width} x {cfg.height}, "
         f"{cfg.num_depths} planes, {cfg.num_workers} loader worker(s); {args.steps} steps per path; torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'path':<16}{'s / step':>10}{'steps / s':>11}{'ratio':>8}")
-    base = times["(a) before"]
+    print("CPU: this process only (the loader worker of (b) and (c) runs in another)")
+    print(f"{'path':<16}{'s / step':>10}{'steps / s':>11}{'ratio':>8}{'CPU s / step':>14}{'CPU ratio':>11}")
     for name, ts in times.items():
-        t = statistics.median(ts)
-        ratio = statistics.median(a / b for a, b in zip(base, ts, strict=True))
-        print(f"{name:<16}{t:>10.3f}{1 / t:>11.2f}{ratio:>7.2f}x")
+        t, c = statistics.median(ts), statistics.median(cpu[name])
+        ratio = statistics.median(a / b for a, b in zip(times["(a) before"], ts, strict=True))
+        cpu_ratio = statistics.median(a / b for a, b in zip(cpu["(a) before"], cpu[name], strict=True))
+        print(f"{name:<16}{t:>10.3f}{1 / t:>11.2f}{ratio:>7.2f}x{c:>14.3f}{cpu_ratio:>10.2f}x")
 
 
 if __name__ == "__main__":
