@@ -7,7 +7,10 @@ the answer a student would plausibly write, and the test asserts the check's spe
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -308,3 +311,27 @@ def test_more_typical_mistakes_get_their_own_hints(capsys):
             )
         ).message
     )
+
+
+# ---- the notebooks call the checks where the convention says ---------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISE = re.compile(r"^`{3,}\{exercise\}", re.M)
+CALL = re.compile(r"check\.exercise_(\d+)_(\d+)\(")
+
+
+@pytest.mark.parametrize("chapter", range(7, 14))
+def test_each_check_runs_in_the_solution_cell_after_its_exercise(chapter):
+    (path,) = ROOT.glob(f"chapters/{chapter:02d}_*.ipynb")
+    seen, called = 0, []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            seen += len(EXERCISE.findall(cell.source))
+            continue
+        for c, n in CALL.findall(cell.source):
+            assert (int(c), int(n)) == (chapter, seen), f"{path.name}: check {c}.{n} runs after exercise {seen}"
+            assert {"solution", "hide-input"} <= set(cell.metadata.get("tags", [])), cell.source[:80]
+            begins, ends = cell.source.count("### BEGIN SOLUTION"), cell.source.count("### END SOLUTION")
+            assert begins == ends >= 1, f"{path.name}: unbalanced solution markers in check {c}.{n}'s cell"
+            called.append(f"{c}.{n}")
+    assert sorted(called) == sorted(k for k in CASES if k.startswith(f"{chapter}."))
