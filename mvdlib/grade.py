@@ -38,6 +38,20 @@ import nbformat
 
 from mvdlib.check._core import ERROR, FAIL, LOG_ENV, NOT_ATTEMPTED, PASS, STRICT_ENV
 
+__all__ = [
+    "Report",
+    "exercise_sort_key",
+    "exercises_in",
+    "find_students",
+    "run_notebook",
+    "grade_student",
+    "grade",
+    "columns",
+    "write_csv",
+    "summary",
+    "main",
+]
+
 DEFAULT_TIMEOUT_S = 600.0
 # A check call in a notebook: check.exercise_9_2(...)
 _CHECK_CALL = re.compile(r"\bcheck\.exercise_(\d+)_(\d+)\s*\(")

@@ -28,6 +28,16 @@ from pathlib import Path
 import nbformat
 import yaml
 
+__all__ = [
+    "Stripped",
+    "strip_code",
+    "strip_markdown",
+    "student_notebook",
+    "write_student_edition",
+    "write_student_book",
+    "main",
+]
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = "...  # your code here"

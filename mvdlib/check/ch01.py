@@ -10,6 +10,8 @@ from mvdlib.check._answers import as_array, close
 from mvdlib.check._core import Hint, call, exercise
 from mvdlib.geometry import scale_intrinsics
 
+__all__ = ["exercise_1_3", "exercise_1_5"]
+
 
 def _cameras(seed: int, trials: int = 8) -> list[np.ndarray]:
     """Random 3 x 3 intrinsics with a small skew, so that every entry of K is exercised."""

@@ -11,6 +11,8 @@ from mvdlib.check._answers import as_array, close
 from mvdlib.check._core import Hint, call, exercise
 from mvdlib.geometry import axis_angle_to_matrix, backproject
 
+__all__ = ["exercise_2_1", "exercise_2_3"]
+
 if TYPE_CHECKING:
     from mvdlib.data.synthetic import SyntheticScene
 

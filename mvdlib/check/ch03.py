@@ -12,6 +12,8 @@ from mvdlib.check._answers import as_array, close
 from mvdlib.check._core import Hint, call, exercise
 from mvdlib.losses import scale_invariant_loss
 
+__all__ = ["exercise_3_2", "exercise_3_3"]
+
 #: The fine network of Eigen et al. 2014 (chapter 3), input to output: (kernel, stride) per layer.
 FINE_LAYERS = ((9, 2), (2, 2), (5, 1), (5, 1))
 

@@ -12,6 +12,8 @@ from mvdlib.check._answers import as_array, close
 from mvdlib.check._core import Hint, call, exercise
 from mvdlib.layers import interleave, unpool_zeros
 
+__all__ = ["exercise_4_1", "exercise_4_2"]
+
 
 def _taps_by_convolution(k: int, s: int) -> list[int]:
     """Kernel taps landing on interior outputs ``o`` with ``o % s == r``, r = 0..s-1, from ``conv_transpose1d``."""

@@ -12,6 +12,8 @@ from mvdlib.check._answers import as_array, close
 from mvdlib.check._core import Hint, call, exercise
 from mvdlib.losses import berhu_penalty, downsample_target, huber_penalty
 
+__all__ = ["exercise_5_1", "exercise_5_3"]
+
 
 @exercise("5.1", passed="Linear below c, (e^2 + c^2) / 2c above: continuous at |e| = c.")
 def exercise_5_1(berhu: Callable) -> None:

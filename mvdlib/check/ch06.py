@@ -11,6 +11,8 @@ from torch import nn
 from mvdlib.check._answers import as_array, close
 from mvdlib.check._core import Hint, call, exercise
 
+__all__ = ["exercise_6_2", "exercise_6_3"]
+
 
 def _running_vars_of_torch(batch_vars: list[float], momentum: float) -> list[float]:
     """``nn.BatchNorm2d``'s running variance after each of batches whose unbiased variance is given."""

@@ -10,6 +10,8 @@ from mvdlib.check._answers import as_answer_tensor, as_number, close, diagnose, 
 from mvdlib.check._core import Hint, call, exercise
 from mvdlib.diagnostics import apply_init, plain_stack, weight_gradient_norms
 
+__all__ = ["exercise_7_4", "exercise_7_5", "exercise_7_6"]
+
 # The chapter's vanishing-gradient experiment: 20 layers of width 64, a batch of 256.
 DEPTH, WIDTH, BATCH = 20, 64, 256
 

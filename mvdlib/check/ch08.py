@@ -11,6 +11,8 @@ from torch import nn
 from mvdlib.check._answers import as_number, close, diagnose, private_rng
 from mvdlib.check._core import Hint, NotAttempted, call, exercise
 
+__all__ = ["exercise_8_1", "exercise_8_3"]
+
 # (fan_in, negative slope a) pairs the std is checked at: a 3x3 conv over 64 channels, ...
 STD_CASES = ((576, 0.2), (64, 0.01), (27, 0.5))
 

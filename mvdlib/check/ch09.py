@@ -13,6 +13,8 @@ from mvdlib.check._core import Hint, call, exercise
 from mvdlib.cost_volume import inverse_depth_samples, plane_sweep_cost_volume
 from mvdlib.geometry import axis_angle_to_matrix
 
+__all__ = ["exercise_9_1", "exercise_9_2"]
+
 # Exercise 9.1's camera: focal length in pixels and a sideways baseline in metres.
 FOCAL_PX, BASELINE_M = 285.0, 0.1
 

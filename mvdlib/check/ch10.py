@@ -8,6 +8,8 @@ from mvdlib.check._answers import as_number, diagnose, private_rng
 from mvdlib.check._core import Hint, call, exercise
 from mvdlib.layers import conv_layer
 
+__all__ = ["exercise_10_3", "exercise_10_5"]
+
 # (in_channels, out_channels, kernel) of blocks of the paper's network: conv1.0, conv5.0, iconv1.
 COUNT_CASES = ((67, 128, 7), (512, 512, 3), (65, 64, 3))
 # (kernel, stride) chains: the encoder to conv3 and to conv5 (chapter 10), and a made-up one.

@@ -14,6 +14,8 @@ from mvdlib.geometry import axis_angle_to_matrix
 from mvdlib.losses import multiscale_inverse_depth_l1
 from mvdlib.train import collate_samples, cost_volume_for_batch
 
+__all__ = ["exercise_11_3", "exercise_11_5"]
+
 GEOMETRY_KEYS = ("ref_image", "src_images", "ref_depth", "K", "T_world_ref", "T_world_srcs")
 
 

@@ -12,6 +12,8 @@ from mvdlib.check._core import Hint, call, exercise
 from mvdlib.geometry import axis_angle_to_matrix
 from mvdlib.pointcloud import DepthView, consistency_counts
 
+__all__ = ["exercise_12_3", "exercise_12_6"]
+
 REL_TOL = 0.02  # the chapter's tau
 
 

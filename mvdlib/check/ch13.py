@@ -13,6 +13,8 @@ from mvdlib.check._core import Hint, call, exercise
 from mvdlib.losses import edge_aware_smoothness
 from mvdlib.refine import flying_pixels
 
+__all__ = ["exercise_13_2", "exercise_13_5"]
+
 
 def smoothness_case() -> tuple[Tensor, Tensor]:
     """A 1 x 1 x 10 x 12 inverse depth and a 1 x 3 x 10 x 12 image in [0, 1] with an edge."""

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from mvdlib.explorers.core import Explorer, Param, View
 
+__all__ = ["activation_explorer"]
+
 # Activations the explorer offers (keys of mvdlib.diagnostics.ACTIVATIONS) and the
 # pre-activation standard deviations of the HTML slider (BatchNorm gives 1); live, every
 # power of 2 ** 0.25 from 1/4 to 8.

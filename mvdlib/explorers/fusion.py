@@ -11,6 +11,8 @@ from typing import Any
 
 from mvdlib.explorers.core import Explorer, Param, View
 
+__all__ = ["fusion_explorer"]
+
 # Every 4th pixel fused on a 3 cm grid, scored from 5,000 sampled points at 10 cm: about a
 # second a setting on a laptop. 4,000 points are drawn per setting.
 _FUSION_STRIDE, _FUSION_VOXEL, _FUSION_THRESHOLD, _FUSION_SAMPLE, _FUSION_PLOT_POINTS = 4, 0.03, 0.1, 5000, 4000

@@ -10,6 +10,8 @@ from typing import Any
 
 from mvdlib.explorers.core import Explorer, Param, View
 
+__all__ = ["mvdepthnet_scales_explorer"]
+
 _INV_DEPTH_MAX = 1.0  # 1/m at the top of the colour scale: 1 m and closer is the darkest colour
 
 

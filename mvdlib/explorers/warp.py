@@ -10,6 +10,8 @@ from typing import Any
 
 from mvdlib.explorers.core import Explorer, Param, View
 
+__all__ = ["warp_error_map", "warp_explorer"]
+
 # Depth scale factors the HTML twin steps through (1 = the true depth); live, 0.80 to 1.20 by 0.01.
 WARP_EXPLORER_SCALES = (0.8, 0.9, 0.95, 0.98, 1.0, 1.02, 1.05, 1.1, 1.2)
 _WARP_ERROR_MAX = 60.0  # grey levels at the top of the colour scale
