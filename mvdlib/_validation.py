@@ -156,6 +156,13 @@ def positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def seed_int(value: Any, name: str = "seed") -> int:
+    """A random seed: an integer in [0, 2**32), as ``mvdlib.seed_everything`` takes."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**32:
+        raise ValueError(f"{name} must be an integer in [0, 2**32), got {value!r}")
+    return int(value)
+
+
 def positive_float(value: Any, name: str) -> float:
     try:
         v = float(value)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mvdlib._validation import positive_float, positive_int
+from mvdlib._validation import as_tensor, positive_float, positive_int, shape_str
 from mvdlib.cost_volume import MAX_DEPTH, MIN_DEPTH
 from mvdlib.metrics import DELTA_THRESHOLD
 
@@ -46,9 +46,11 @@ def aggregate_cost(cost: Any, window: int) -> torch.Tensor:
     Returns:
         B x D x H x W aggregated cost.
     """
-    c = torch.as_tensor(cost)
-    if c.dim() != 4 or not c.is_floating_point():
-        raise ValueError(f"cost must be a float B x D x H x W tensor, got {tuple(c.shape)} {c.dtype}")
+    c = as_tensor(cost, "cost")
+    if c.dim() != 4 or 0 in c.shape:
+        raise ValueError(f"cost must be a non-empty B x D x H x W tensor, got shape {shape_str(c)}")
+    if torch.isnan(c).any():  # the window would spread it to every neighbour
+        raise ValueError("cost must not contain NaN (the window mean would spread it), got NaN values")
     window = positive_int(window, "window")
     if window % 2 == 0:
         raise ValueError(f"window must be odd, got {window}")
@@ -119,7 +121,7 @@ def hole_aware_metrics(pred: Any, gt: Any) -> dict[str, float]:
         error 1 and a failed ``delta < 1.25``), ``abs_rel_answered``, ``a1_answered`` (over
         the answered pixels only), ``no_answer`` (share of valid-truth pixels without an answer).
     """
-    p, g = (torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).double() for x in (pred, gt))
+    p, g = as_tensor(pred, "pred", torch.float64), as_tensor(gt, "gt", torch.float64)
     if p.shape != g.shape:
         raise ValueError(f"pred and gt must have one shape, got {tuple(p.shape)} and {tuple(g.shape)}")
     valid = torch.isfinite(g) & (g > 0)

@@ -21,11 +21,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mvdlib._validation import as_tensor, depth_map, like_input, positive_float, positive_int, scalar_map, shape_str
+from mvdlib._validation import (
+    as_tensor,
+    depth_map,
+    like_input,
+    positive_float,
+    positive_int,
+    scalar_map,
+    seed_int,
+    shape_str,
+)
 
 __all__ = [
     "BERHU_C_FRACTION",
@@ -307,7 +317,7 @@ def sample_pixel_pairs(height: int, width: int, num: int, seed: int = 0) -> Tens
     height, width, num = positive_int(height, "height"), positive_int(width, "width"), positive_int(num, "num")
     if height * width < 2:
         raise ValueError(f"height * width must be at least 2 for a pair, got {height} x {width}")
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed_int(seed))
     i = torch.randint(height * width, (num,), generator=g)
     j = (i + torch.randint(1, height * width, (num,), generator=g)) % (height * width)  # never i
     return torch.stack([i, j], dim=1)
@@ -317,7 +327,12 @@ def _ordinal_terms(pred: Any, target: Any, pairs: Any, equal_tol: float) -> tupl
     """Predicted log-depth differences, true relations in {-1, 0, +1} and validity, each B x P."""
     log_p, log_t, valid = _log_pair(pred, target, None)
     b = log_p.shape[0]
-    pr = torch.as_tensor(pairs)
+    if not isinstance(pairs, (Tensor, np.ndarray, list, tuple)):
+        raise TypeError(f"pairs must be a P x 2 integer tensor of flat pixel indices, got {type(pairs).__name__}")
+    try:
+        pr = torch.as_tensor(np.asarray(pairs) if not isinstance(pairs, Tensor) else pairs)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"pairs must be a P x 2 integer tensor of flat pixel indices, got {pairs!r}") from err
     if pr.dim() != 2 or pr.shape[1] != 2 or pr.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"pairs must be a P x 2 integer tensor of flat pixel indices, got {shape_str(pr)} {pr.dtype}")
     n = log_p[0].numel()

@@ -23,6 +23,8 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if not isinstance(display, bool):
+        raise TypeError(f"display must be a bool, got {type(display).__name__}")
     try:
         from myst_nb import glue as myst_glue
     except ImportError:  # no book build here (Colab, a fresh Jupyter): nothing to glue into

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import cv2
 import numpy as np
 
-from mvdlib._validation import intrinsics, positive_float
+from mvdlib._validation import intrinsics, numeric_array, positive_float
 
 __all__ = [
     "Features",
@@ -96,6 +96,20 @@ def _gray(image: Any, name: str) -> np.ndarray:
     return a if a.ndim == 2 else cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
 
 
+def _features(f: Any, name: str) -> Features:
+    if not isinstance(f, Features):
+        raise TypeError(f"{name} must be Features from detect_features, got {type(f).__name__}")
+    return f
+
+
+def _finite_block(x: Any, name: str, shapes: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """``x`` as a finite float64 array of one of ``shapes``."""
+    a = numeric_array(x, name, tuple({len(s) for s in shapes})).astype(np.float64)
+    if a.shape not in shapes or not np.isfinite(a).all():
+        raise ValueError(f"{name} must be a finite array of shape {' or '.join(map(str, shapes))}, got {a.shape}")
+    return a
+
+
 def detect_features(image: Any) -> Features:
     """SIFT keypoints and descriptors of an image (OpenCV).
 
@@ -123,6 +137,7 @@ def match_features(a: Features, b: Features, ratio: float = RATIO) -> tuple[np.n
     ratio = positive_float(ratio, "ratio")
     if ratio > 1:
         raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+    a, b = _features(a, "a"), _features(b, "b")
     if len(a.descriptors) < 2 or len(b.descriptors) < 2:
         return np.zeros(0, int), np.zeros(0, int)
     pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(a.descriptors, b.descriptors, k=2)
@@ -146,6 +161,7 @@ def estimate_relative_pose(ref: Features, src: Features, K: Any, ratio: float = 
     if Kt.shape[0] != 1:
         raise ValueError(f"K must be a single 3x3 matrix, got {tuple(Kt.shape)}")
     Kn = Kt[0].double().cpu().numpy()
+    ref, src = _features(ref, "ref"), _features(src, "src")
     ia, ib = match_features(ref, src, ratio)
     if len(ia) < MIN_INLIERS:
         return None
@@ -233,7 +249,7 @@ def rotation_error_deg(R_est: Any, R_true: Any) -> float:
     Args:
         R_est, R_true: 3 x 3 rotations (or 4 x 4 poses, whose rotation block is used).
     """
-    a, b = np.asarray(R_est, dtype=np.float64)[:3, :3], np.asarray(R_true, dtype=np.float64)[:3, :3]
+    a, b = (_finite_block(R, n, ((3, 3), (4, 4)))[:3, :3] for R, n in ((R_est, "R_est"), (R_true, "R_true")))
     cos = (np.trace(a.T @ b) - 1) / 2
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
@@ -244,8 +260,8 @@ def translation_direction_error_deg(t_est: Any, t_true: Any) -> float:
     Args:
         t_est, t_true: 3-vectors (or 4 x 4 poses, whose translation is used), non-zero.
     """
-    a, b = (np.asarray(t, dtype=np.float64) for t in (t_est, t_true))
-    a, b = (x[:3, 3] if x.shape == (4, 4) else x.reshape(3) for x in (a, b))
+    a, b = (_finite_block(t, n, ((3,), (4, 4))) for t, n in ((t_est, "t_est"), (t_true, "t_true")))
+    a, b = (x[:3, 3] if x.shape == (4, 4) else x for x in (a, b))
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na == 0 or nb == 0:
         raise ValueError("t_est and t_true must be non-zero translations")

@@ -100,7 +100,11 @@ def tsdf_fuse(
     vs = _views(views)
     voxel_size = positive_float(voxel_size, "voxel_size")
     trunc_voxels = positive_float(trunc_voxels, "trunc_voxels")
-    if not np.isfinite(weight_threshold) or weight_threshold < 0:
+    if (
+        not isinstance(weight_threshold, (int, float, np.number))
+        or not np.isfinite(weight_threshold)
+        or weight_threshold < 0
+    ):
         raise ValueError(f"weight_threshold must be a finite number >= 0, got {weight_threshold!r}")
     has_image = [v.image is not None for v in vs]
     if any(has_image) and not all(has_image):

@@ -119,6 +119,38 @@ def _rgb_uint8():
     return np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
 
 
+_CAPTURE: dict[str, Any] = {}
+
+
+def _capture_views(n: int = 2) -> tuple[list[np.ndarray], np.ndarray]:
+    """The first ``n`` images of the committed capture (consecutive views overlap) and its K."""
+    if not _CAPTURE:
+        _CAPTURE.update(mvdlib.capture.load_capture())
+    return [im.copy() for im in _CAPTURE["rgb"][:n]], _CAPTURE["K"].copy()
+
+
+def _features(i: int = 0):
+    from mvdlib.poses import detect_features
+
+    return detect_features(_capture_views(i + 1)[0][i])
+
+
+def _mesh():
+    import open3d as o3d
+
+    return o3d.geometry.TriangleMesh.create_box(0.1, 0.1, 0.1)
+
+
+def _line_points() -> tuple[torch.Tensor, torch.Tensor]:
+    from mvdlib.explorers.losses import line_with_outliers
+
+    return line_with_outliers(20)[:2]
+
+
+def _rotation() -> np.ndarray:
+    return mvdlib.geometry.axis_angle_to_matrix(torch.tensor([0.1, 0.2, 0.3])).numpy()
+
+
 TABLE: dict[str, Entry] = {
     # mvdlib
     "mvdlib.seed_everything": Entry(lambda: {"seed": 0}),
@@ -288,6 +320,82 @@ TABLE: dict[str, Entry] = {
         lambda: {"path": str(mvdlib.capture.DEFAULT_CAPTURE)}, extra_bad={"path": [_scratch("")]}
     ),
     "mvdlib.evaluate.format_table": Entry(lambda: {"metrics": {"m": {n: 0.1 for n in mvdlib.metrics.METRIC_NAMES}}}),
+    # budgets (also exported by mvdlib itself)
+    **{f"mvdlib.{m}budget": Entry(lambda: {}) for m in ("", "budgets.")},
+    **{f"mvdlib.{m}chapter_settings": Entry(lambda: {"chapter": 6, "budget_name": "cpu"}) for m in ("", "budgets.")},
+    # losses added after the first table
+    "mvdlib.losses.sample_pixel_pairs": Entry(lambda: {"height": 24, "width": 32, "num": 20, "seed": 0}),
+    **{
+        f"mvdlib.losses.{n}": Entry(
+            lambda: {
+                "pred": _depth(),
+                "target": _depth() + 0.1,
+                "pairs": torch.tensor([[0, 5], [7, 100]]),
+                "equal_tol": 0.02,
+            }
+        )
+        for n in ("ordinal_loss", "ordinal_error")
+    },
+    "mvdlib.losses.scale_shift_invariant_loss": Entry(
+        lambda: {
+            "pred": 1 / _depth(),
+            "target": 1 / (_depth() + 0.1),
+            "mask": torch.ones(1, 1, 24, 32, dtype=torch.bool),
+        }
+    ),
+    # classical stereo
+    "mvdlib.classical.aggregate_cost": Entry(lambda: {"cost": torch.rand(1, 4, 6, 8), "window": 3}),
+    "mvdlib.classical.hole_aware_metrics": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
+    "mvdlib.classical.sgbm_depth": Entry(
+        lambda: {
+            "ref_rgb": _rgb_uint8(),
+            "src_rgb": _rgb_uint8(),
+            "focal": 20.0,
+            "baseline": 0.1,
+            "min_depth": 0.5,
+            "max_depth": 50.0,
+            "block_size": 5,
+        }
+    ),
+    # poses from images
+    "mvdlib.poses.detect_features": Entry(lambda: {"image": _capture_views(1)[0][0]}),
+    "mvdlib.poses.match_features": Entry(lambda: {"a": _features(0), "b": _features(1), "ratio": 0.75}),
+    "mvdlib.poses.estimate_relative_pose": Entry(
+        lambda: {"ref": _features(0), "src": _features(1), "K": _capture_views(1)[1], "ratio": 0.75}
+    ),
+    "mvdlib.poses.chain_poses": Entry(
+        lambda: {"images": _capture_views(3)[0], "K": _capture_views(1)[1], "first_baseline": 0.1}
+    ),
+    "mvdlib.poses.rotation_error_deg": Entry(lambda: {"R_est": _rotation(), "R_true": np.eye(3)}),
+    "mvdlib.poses.translation_direction_error_deg": Entry(
+        lambda: {"t_est": np.array([1.0, 0.0, 0.1]), "t_true": np.array([1.0, 0.0, 0.0])}
+    ),
+    # TSDF fusion
+    "mvdlib.tsdf.tsdf_fuse": Entry(
+        lambda: {"views": [_view(), _view()], "voxel_size": 0.05, "trunc_voxels": 4.0, "weight_threshold": 0.0}
+    ),
+    "mvdlib.tsdf.save_mesh_ply": Entry(lambda: {"path": _scratch("mesh.ply"), "mesh": _mesh()}),
+    "mvdlib.tsdf.plotly_mesh_figure": Entry(lambda: {"meshes": {"box": _mesh()}, "max_triangles": 100}),
+    # models, notebook, resources, viz
+    "mvdlib.models.mvdepthnet.fold_batchnorm": Entry(lambda: {"model": _net()}),
+    "mvdlib.models.mvdepthnet.inference_model": Entry(lambda: {"model": _net()}),
+    "mvdlib.notebook.glue": Entry(lambda: {"name": "bad_inputs_value", "value": 1.0, "display": False}),
+    "mvdlib.resources.data_dir": Entry(lambda: {}),
+    "mvdlib.resources.data_path": Entry(lambda: {"name": "ten_views.npz"}),
+    "mvdlib.viz.plotly_bundle": Entry(lambda: {"fig": __import__("plotly.graph_objects").graph_objects.Figure()}),
+    # the explorers' numeric helpers (the explorer builders are NOT_CALLED)
+    "mvdlib.explorers.core.subplot_axes": Entry(lambda: {"k": 2}),
+    "mvdlib.explorers.losses.loss_penalty": Entry(
+        lambda: {"name": "Huber", "error": torch.linspace(-2, 2, 5), "delta": 1.0}
+    ),
+    "mvdlib.explorers.losses.line_with_outliers": Entry(lambda: {"n": 20, "outlier_fraction": 0.2, "seed": 0}),
+    "mvdlib.explorers.losses.fit_line": Entry(
+        lambda: dict(zip(("x", "y"), _line_points(), strict=True)) | {"name": "Huber", "delta": 1.0, "iterations": 10}
+    ),
+    "mvdlib.explorers.losses.loss_curves": Entry(lambda: {"errors": np.linspace(-2, 2, 5), "delta": 1.0, "c": 1.0}),
+    "mvdlib.explorers.losses.scale_invariant_curve": Entry(lambda: {"scales": np.array([0.5, 1.0, 2.0]), "lam": 0.5}),
+    "mvdlib.explorers.cost_slices.png_uri": Entry(lambda: {"rgb": _rgb_uint8()}),
+    "mvdlib.explorers.warp.warp_error_map": Entry(lambda: {"sample": _sample(), "view": 0, "depth_scale": 1.0}),
 }
 
 # Generated bad values that are valid for an argument, with the reason.
@@ -313,6 +421,9 @@ EXEMPT: dict[tuple[str, str, str], str] = {
             ("losses.berhu_loss", "target"),
             ("losses.scale_invariant_loss", "target"),
             ("losses.scale_invariant_loss_pairwise", "target"),
+            ("losses.ordinal_loss", "target"),
+            ("losses.ordinal_error", "target"),
+            ("losses.scale_shift_invariant_loss", "target"),
             ("losses.valid_mask", "target"),
             ("losses.multiscale_inverse_depth_l1", "target_inv_depth"),
             ("losses.downsample_target", "target"),
@@ -341,6 +452,16 @@ EXEMPT: dict[tuple[str, str, str], str] = {
     ("mvdlib.losses.huber_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
     ("mvdlib.losses.berhu_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
     ("mvdlib.diagnostics.activation_and_derivative", "z", "nan"): "elementwise: NaN in, NaN out, like torch",
+    ("mvdlib.classical.hole_aware_metrics", "pred", "nan"): "0 or non-finite marks a pixel without an answer",
+    ("mvdlib.explorers.losses.loss_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
+    ("mvdlib.explorers.losses.loss_penalty", "error", "flat"): "residuals of any shape",
+    ("mvdlib.explorers.losses.loss_penalty", "error", "empty"): "residuals of any shape, also none",
+    ("mvdlib.notebook.glue", "name", "unknown"): "any non-empty string is a valid glue key",
+    ("mvdlib.resources.data_path", "name", "unknown"): "the file may not exist yet (a command writes it)",
+    **{
+        ("mvdlib.notebook.glue", "value", label): "any displayable object is a valid value"
+        for label in ("nan", "inf", "text")
+    },
     ("mvdlib.losses.huber_penalty", "error", "flat"): "residuals of any shape",
     ("mvdlib.losses.berhu_penalty", "error", "flat"): "residuals of any shape",
     ("mvdlib.losses.huber_penalty", "error", "empty"): "residuals of any shape, also none",
@@ -402,6 +523,40 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.viz.show_depth": "draws on a matplotlib Axes; matplotlib checks its arguments",
     "mvdlib.viz.show_plotly": "displays a figure; plotly checks its argument",
     "mvdlib.widgets": "explorers (figures and ipywidgets) built on the validated functions above",
+    "mvdlib.check": "the exercise machinery: call() runs any student function, is_stub() takes any object, "
+    "exercise() is a decorator; tests/test_check_ch01_06.py covers them",
+    **{
+        f"mvdlib.check.ch{c:02d}": "student-facing checks never raise: any answer gives a Result "
+        "(test_every_check_turns_a_bad_answer_into_a_result below)"
+        for c in range(1, 14)
+    },
+    "mvdlib.grade": "instructor tooling that runs student notebooks from a folder (CLI); tests/test_grade.py",
+    "mvdlib.student": "instructor tooling that writes the student edition from notebook files (CLI)",
+    "mvdlib.data.synthetic.render_views": "needs a SyntheticScene (seconds to build); it checks scene and noise_std",
+    "mvdlib.explorers.Explorer": "an explorer container of Params and a draw function; tests/test_explorers.py",
+    "mvdlib.explorers.Param": "a dataclass container (name, values, default); tests/test_explorers.py",
+    "mvdlib.explorers.View": "a dataclass container of plotly traces and a layout",
+    "mvdlib.explorers.core.Explorer": "an explorer container of Params and a draw function; tests/test_explorers.py",
+    "mvdlib.explorers.core.Param": "a dataclass container (name, values, default); tests/test_explorers.py",
+    "mvdlib.explorers.core.View": "a dataclass container of plotly traces and a layout",
+    **{
+        f"mvdlib.explorers.{q}": "builds a whole explorer figure (all frames, seconds) on the validated functions"
+        for q in (
+            "activations.activation_explorer",
+            "cost_slices.cost_slice_explorer",
+            "cost_slices.cost_explorer_data",
+            "fusion.fusion_explorer",
+            "losses.loss_explorer",
+            "scales.mvdepthnet_scales_explorer",
+            "warp.warp_explorer",
+        )
+    },
+    "mvdlib.explorers.cost_slices.warped_rgb": "takes the dict that cost_explorer_data returns",
+    "mvdlib.poses.Features": "a NamedTuple container made by detect_features",
+    "mvdlib.poses.RelativePose": "a NamedTuple container made by estimate_relative_pose",
+    "mvdlib.tsdf.TSDFFusion": "a NamedTuple container made by tsdf_fuse",
+    "mvdlib.train.StepBatches": "a sampler over a SyntheticMultiViewDataset for a TrainConfig (in the table)",
+    "mvdlib.train.step_batches": "takes a SyntheticMultiViewDataset and a TrainConfig (validated, in the table)",
 }
 
 
@@ -432,6 +587,8 @@ def _bad_values(value: Any) -> list[tuple[str, Any]]:
         return [("unknown", "no-such-option"), ("number", 3)]
     if isinstance(value, dict):
         return [("empty", {}), ("text", "x")]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple such as poses.Features
+        return [("empty", ()), ("text", "x")]
     if isinstance(value, (list, tuple)):
         return [("empty", type(value)()), ("text", "x")]
     if isinstance(value, torch.nn.Module):
@@ -555,6 +712,23 @@ def test_every_valid_call_of_the_table_succeeds():
         except Exception as err:  # noqa: BLE001 -- report every failing valid call at once
             failed[qual] = f"{type(err).__name__}: {err}"
     assert failed == {}
+
+
+def test_every_check_turns_a_bad_answer_into_a_result(capsys, monkeypatch):
+    """The exercise checks are exempt above because they never raise: a bad answer is a Result."""
+    from mvdlib.check import REGISTRY, Result
+
+    monkeypatch.delenv("MVDLIB_CHECK_STRICT", raising=False)
+    monkeypatch.delenv("MVDLIB_CHECK_LOG", raising=False)
+
+    def raises(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    for key, check in REGISTRY.items():
+        for answer in ("not a function", raises, lambda *a, **k: "x"):
+            result = check(answer)
+            assert isinstance(result, Result) and not result.passed, (key, answer, result)
+    capsys.readouterr()
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["Param", "View", "Explorer", "subplot_axes"]
+
 # Room the static renderer leaves for its sliders below the plots: each row of sliders
 # (its current-value label, rail and tick labels) takes about this many pixels.
 SLIDER_ROW_PX = 95
@@ -269,4 +271,7 @@ def _place_sliders(fig: Any, sliders: list[dict]) -> None:
 
 def subplot_axes(k: int) -> dict[str, str]:
     """The axes of the ``k``-th subplot (1-based) of ``plotly.subplots.make_subplots``, for a trace."""
+    from mvdlib._validation import positive_int
+
+    k = positive_int(k, "k")
     return {"xaxis": "x" if k == 1 else f"x{k}", "yaxis": "y" if k == 1 else f"y{k}"}

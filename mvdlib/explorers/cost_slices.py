@@ -12,6 +12,8 @@ from typing import Any
 
 from mvdlib.explorers.core import Explorer, Param, View, subplot_axes
 
+__all__ = ["cost_explorer_data", "warped_rgb", "png_uri", "cost_slice_explorer"]
+
 # The HTML twin steps through every 4th plane (16 of MVDepthNet's 64) and both renderers
 # show every 4th pixel of the images, which keeps the twin near half a megabyte at 256 x 320.
 PLANE_STEP = 4
@@ -78,7 +80,11 @@ def png_uri(rgb: Any) -> str:
     import base64
 
     import cv2
+    import numpy as np
 
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
+        got = getattr(rgb, "shape", type(rgb).__name__)
+        raise ValueError(f"rgb must be a non-empty H x W x 3 uint8 array, got {got}")
     ok, png = cv2.imencode(".png", rgb[..., ::-1])  # OpenCV writes BGR
     if not ok:
         raise RuntimeError("PNG encoding failed")

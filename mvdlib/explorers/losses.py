@@ -12,6 +12,8 @@ from typing import Any
 
 from mvdlib.explorers.core import Explorer, Param, View, subplot_axes
 
+__all__ = ["loss_penalty", "line_with_outliers", "fit_line", "loss_curves", "scale_invariant_curve", "loss_explorer"]
+
 # The losses the explorer compares, and its default settings: Huber's delta and a fixed
 # BerHu c of 1 (in the units of the error), Eigen's lambda = 0.5, a fifth of the points outliers.
 LOSS_EXPLORER_LOSSES = ("L1", "L2", "Huber", "BerHu")
@@ -32,8 +34,12 @@ def loss_penalty(name: str, error: Any, delta: float = 1.0, c: float | None = No
     Returns:
         Tensor of the same shape as ``error``.
     """
+    import torch
+
     from mvdlib.losses import BERHU_C_FRACTION, berhu_penalty, huber_penalty
 
+    if not isinstance(error, torch.Tensor):
+        raise TypeError(f"error must be a torch.Tensor of residuals, got {type(error).__name__}")
     if name == "L1":
         return error.abs()
     if name == "L2":
@@ -53,9 +59,12 @@ def line_with_outliers(n: int = 60, outlier_fraction: float = 0.2, seed: int = 0
     """
     import torch
 
-    if not 0.0 <= float(outlier_fraction) < 1.0:
-        raise ValueError(f"outlier_fraction must be in [0, 1), got {outlier_fraction!r}")
-    g = torch.Generator().manual_seed(seed)
+    from mvdlib._validation import positive_int, seed_int
+
+    n = positive_int(n, "n")
+    if not isinstance(outlier_fraction, (int, float)) or not 0.0 <= outlier_fraction < 1.0:
+        raise ValueError(f"outlier_fraction must be a number in [0, 1), got {outlier_fraction!r}")
+    g = torch.Generator().manual_seed(seed_int(seed))
     x = torch.rand(n, generator=g, dtype=torch.float64) * 10
     y = _LINE_TRUE[0] * x + _LINE_TRUE[1] + _LINE_NOISE * torch.randn(n, generator=g, dtype=torch.float64)
     order = torch.randperm(n, generator=g)
@@ -64,6 +73,18 @@ def line_with_outliers(n: int = 60, outlier_fraction: float = 0.2, seed: int = 0
     lo, hi = _LINE_OUTLIER_OFFSET
     offset = lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
     return x, torch.where(is_outlier, y + offset, y), is_outlier
+
+
+def _line_data(v: Any, name: str) -> Any:
+    """A finite 1-D float64 tensor of at least two values (for a line fit or a curve)."""
+    import torch
+
+    from mvdlib._validation import as_tensor
+
+    t = as_tensor(v, name, torch.float64)
+    if t.dim() != 1 or len(t) < 2 or not torch.isfinite(t).all():
+        raise ValueError(f"{name} must be a finite 1-D array of at least 2 values, got shape {tuple(t.shape)}")
+    return t
 
 
 def fit_line(x: Any, y: Any, name: str, delta: float = 1.0, c: float | None = None, iterations: int = 100) -> tuple:
@@ -81,8 +102,9 @@ def fit_line(x: Any, y: Any, name: str, delta: float = 1.0, c: float | None = No
 
     from mvdlib._validation import positive_int
 
-    x = torch.as_tensor(x, dtype=torch.float64)
-    y = torch.as_tensor(y, dtype=torch.float64)
+    x, y = _line_data(x, "x"), _line_data(y, "y")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have one length, got {len(x)} and {len(y)}")
     design = torch.stack([x, torch.ones_like(x)], dim=1)  # n x 2
     weights = torch.ones_like(x)
     tiny = 1e-9  # keeps 1 / |e| finite for L1 at a zero residual
@@ -104,7 +126,7 @@ def loss_curves(errors: Any, delta: float = 1.0, c: float = 1.0) -> dict[str, tu
     """
     import torch
 
-    e = torch.as_tensor(errors, dtype=torch.float64).clone().requires_grad_(True)
+    e = _line_data(errors, "errors").clone().requires_grad_(True)
     out = {}
     for name in LOSS_EXPLORER_LOSSES:
         value = loss_penalty(name, e, delta, c)
@@ -122,12 +144,18 @@ def scale_invariant_curve(scales: Any, lam: float, seed: int = 0) -> Any:
     import numpy as np
     import torch
 
+    from mvdlib._validation import seed_int
     from mvdlib.losses import scale_invariant_loss
 
-    g = torch.Generator().manual_seed(seed)
+    s = _line_data(scales, "scales").numpy()
+    if (s <= 0).any():
+        raise ValueError(f"scales must be positive, got {s.min()}")
+    if not isinstance(lam, (int, float)) or not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be a number in [0, 1], got {lam!r}")
+    g = torch.Generator().manual_seed(seed_int(seed))
     truth = 1 + 7 * torch.rand(1, 1, 16, 16, generator=g, dtype=torch.float64)
     noisy = truth * torch.exp(0.1 * torch.randn(truth.shape, generator=g, dtype=torch.float64))
-    return np.array([scale_invariant_loss(noisy * s, truth, lam=lam).item() for s in np.asarray(scales)])
+    return np.array([scale_invariant_loss(noisy * s, truth, lam=lam).item() for s in s])
 
 
 def _grid(start: float, stop: float, step: float) -> list[float]:

@@ -376,6 +376,8 @@ def inference_model(model: MVDepthNet) -> MVDepthNet:
     Returns:
         An :class:`MVDepthNet` in eval mode, on the model's device.
     """
+    if not isinstance(model, MVDepthNet):
+        raise TypeError(f"model must be an MVDepthNet, got {type(model).__name__}")
     versions = tuple(t._version for t in (*model.parameters(), *model.buffers()))
     cached = _FAST_MODELS.get(model)
     if cached is not None and cached[0] == versions:
