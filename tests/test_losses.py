@@ -507,3 +507,8 @@ def test_relative_depth_losses_reject_bad_pairs():
         L.ordinal_loss(d, d, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="num"):
         L.sample_pixel_pairs(3, 3, 0)
+    with pytest.raises(TypeError, match="pairs"):
+        L.ordinal_error(d, d, "0 1")
+    for seed in (-1, 2.5, "0"):
+        with pytest.raises(ValueError, match="seed"):
+            L.sample_pixel_pairs(3, 3, 4, seed=seed)

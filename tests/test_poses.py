@@ -124,3 +124,20 @@ def test_report_pair_errors(pair_errors, capsys):
             f"{np.median(pair_errors[:, 0]):.3f} deg, translation direction {np.median(pair_errors[:, 1]):.2f} deg"
         )
     assert not np.isnan(pair_errors).any()
+
+
+def test_pose_errors_and_matching_name_bad_arguments():
+    R = axis_angle_to_matrix(np.array([0.1, 0.2, 0.3]))
+    assert rotation_error_deg(R, R) == pytest.approx(0.0, abs=1e-4)
+    for bad in (np.zeros(3), np.full((3, 3), np.nan), np.zeros((3, 0))):
+        with pytest.raises(ValueError, match="R_est"):
+            rotation_error_deg(bad, np.eye(3))
+    with pytest.raises(ValueError, match="t_true"):
+        translation_direction_error_deg(np.ones(3), np.array([np.nan, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="t_est"):
+        translation_direction_error_deg(np.ones(2), np.ones(3))
+    features = detect_features(np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(TypeError, match="b must be Features"):
+        match_features(features, (features.points, features.descriptors))
+    with pytest.raises(TypeError, match="ref must be Features"):
+        estimate_relative_pose("x", features, K)
