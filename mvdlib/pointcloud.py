@@ -486,14 +486,22 @@ def plotly_figure(
                 visible=i == 0,
             )
         )
-    n = len(clouds)
+    return _switch_layout(fig, list(clouds), title)
+
+
+def _switch_layout(fig: Any, names: list[str], title: str) -> Any:
+    """Lay out a 3-D plotly figure whose traces ``names`` are shown one at a time by buttons.
+
+    The buttons sit between the title and the plot (not over the title); used by
+    :func:`plotly_figure` and :func:`mvdlib.tsdf.plotly_mesh_figure`.
+    """
+    n = len(names)
     buttons = [
         {"label": name, "method": "update", "args": [{"visible": [j == i for j in range(n)]}]}
-        for i, name in enumerate(clouds)
+        for i, name in enumerate(names)
     ]
     fig.update_layout(
         title={"text": title, "y": 0.98, "yanchor": "top"},
-        # the cloud buttons sit between the title and the plot, not over the title
         updatemenus=[
             {"buttons": buttons, "direction": "right", "x": 0.0, "y": 1.0, "xanchor": "left", "yanchor": "bottom"}
         ]

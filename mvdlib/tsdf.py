@@ -38,7 +38,7 @@ import open3d.core as o3c
 
 from mvdlib._validation import intrinsics, positive_float, positive_int, rigid_pose
 from mvdlib.geometry import invert_pose
-from mvdlib.pointcloud import _colors, _single_depth, _views
+from mvdlib.pointcloud import _colors, _single_depth, _switch_layout, _views
 
 __all__ = [
     "DEFAULT_TRUNC_VOXELS",
@@ -226,21 +226,4 @@ def plotly_mesh_figure(
                 visible=i == 0,
             )
         )
-    n = len(meshes)
-    buttons = [
-        {"label": name, "method": "update", "args": [{"visible": [j == i for j in range(n)]}]}
-        for i, name in enumerate(meshes)
-    ]
-    fig.update_layout(
-        title={"text": title, "y": 0.98, "yanchor": "top"},
-        updatemenus=[
-            {"buttons": buttons, "direction": "right", "x": 0.0, "y": 1.0, "xanchor": "left", "yanchor": "bottom"}
-        ]
-        if n > 1
-        else [],
-        scene={"xaxis_title": "x (m)", "yaxis_title": "y (m)", "zaxis_title": "z (m)", "aspectmode": "data"},
-        margin={"l": 0, "r": 0, "t": 100, "b": 0},
-        height=560,
-        showlegend=False,
-    )
-    return fig
+    return _switch_layout(fig, list(meshes), title)
