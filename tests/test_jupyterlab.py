@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, changed_pixels
+from test_browser import browser, changed_pixels  # noqa: F401 -- browser is the shared headless-Chromium fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90
@@ -90,15 +90,6 @@ def lab(tmp_path_factory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
 # Run every cell of the open notebook and wait until each has run; return the errors shown.
 # The notebook panel of a file, found among the main area's widgets.
 PANEL_JS = r"""(name) => [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === name)"""
@@ -125,7 +116,7 @@ STATE_JS = r"""(name) => {
 
 
 @pytest.mark.parametrize("notebook", list(SLIDERS))
-def test_explorer_is_live_in_jupyterlab(notebook: str, lab: str, browser) -> None:
+def test_explorer_is_live_in_jupyterlab(notebook: str, lab: str, browser) -> None:  # noqa: F811 -- the imported fixture
     context = browser.new_context(viewport={"width": 1400, "height": 1800})
     tab = context.new_page()
     tab.goto(lab.format(notebook))
