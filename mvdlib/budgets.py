@@ -6,7 +6,7 @@ longer, and chapter 11 trains the paper's width-1.0 network at 320 x 256 (chapte
 whose experiments are about a short budget, keep theirs).
 The budget follows :func:`mvdlib.default_device` and ``$MVDLIB_BUDGET`` overrides it (e.g.
 ``MVDLIB_BUDGET=cpu`` on a GPU for a quick run). Every step count or size that depends on
-the budget is in :data:`CHAPTER_SETTINGS`, and a chapter reads its own with
+the budget is in ``CHAPTER_SETTINGS``, and a chapter reads its own with
 :func:`chapter_settings`; the prose quotes the values the run used (glued), never fixed ones.
 """
 
@@ -94,7 +94,7 @@ def chapter_settings(chapter: int, budget_name: str | None = None) -> dict[str, 
     """The step counts and sizes of one chapter under a budget (default: :func:`budget`).
 
     Args:
-        chapter: a chapter number with settings, a key of :data:`CHAPTER_SETTINGS`.
+        chapter: a chapter number with settings, a key of ``CHAPTER_SETTINGS``.
         budget_name: ``"cpu"`` or ``"gpu"``; ``None`` for the current :func:`budget`.
     Returns:
         A fresh dict (the caller may change it), with the budget's name under ``"budget"``.

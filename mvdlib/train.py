@@ -470,7 +470,7 @@ RESUMABLE_CHANGES = ("steps", "out", "cache_dir", "val_every", "ckpt_every")
 
 
 def _resumed_config(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
-    """``cfg`` checked against a checkpoint's ``train_config``: only :data:`RESUMABLE_CHANGES` may differ."""
+    """``cfg`` checked against a checkpoint's ``train_config``: only ``RESUMABLE_CHANGES`` may differ."""
     old = dataclasses.asdict(config_from_dict(saved))
     new = dataclasses.asdict(cfg)
     differ = {k: (old[k], new[k]) for k in old if k not in RESUMABLE_CHANGES and old[k] != new[k]}
@@ -513,7 +513,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command
     Args:
         cfg: the run's configuration; ``cfg.out`` is the checkpoint path.
         resume: continue from ``cfg.out`` if it exists. ``cfg`` must equal the configuration
-            saved in it except for :data:`RESUMABLE_CHANGES` (``steps``, the total to reach,
+            saved in it except for ``RESUMABLE_CHANGES`` (``steps``, the total to reach,
             the paths ``out`` and ``cache_dir``, and how often to validate and save), which are
             taken from ``cfg``; any other difference is refused with a ``ValueError``.
         progress: show a tqdm bar with the running loss (rank 0 only).

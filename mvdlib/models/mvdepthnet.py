@@ -442,7 +442,7 @@ def predict(
         max_value: the white level of the images: 255 (uint8 or 0..255 floats) or 1.0 for
             floats in [0, 1]; they are rescaled to 0..255, the network's input range.
     Returns:
-        H x W float32 depth in metres, finite: where the network's inverse depth falls below
+        H x W float32 depth in metres, finite everywhere; where the network's inverse depth falls below
         that of the sweep's far plane (``cost_volume.MAX_DEPTH``, 50 m, e.g. a saturated
         sigmoid) the depth is that far plane.
     """
