@@ -46,10 +46,12 @@ MVDEPTHNET = "MVDepthNet"
 IMAGE_ONLY = "image-only network"
 WTA = "winner-take-all"
 EVAL_SPLITS = ("val", "test")  # the synthetic splits a checkpoint can be scored on (never train)
-# The depth layer's 2 sigmoid(z) is exactly 0 in float32 for z below about -88, which a barely
-# trained network reaches (seen in a 4-step run of the width-1.0 network): its depth is then
-# scored as 1e8 m, a finite and terrible value, instead of making the metrics refuse an inf.
-MIN_INVERSE_DEPTH = 1e-8  # 1/m
+# Depth is scored as ``predict`` returns it: no farther than the sweep's far plane
+# (``cost_volume.MAX_DEPTH``, 50 m). The depth layer's 2 sigmoid(z) can be 0 or nearly so (a
+# barely trained network; the image-only network on the real pair, whose unclamped depths
+# reached thousands of metres and an abs_rel near 900 that no reader could compare); the
+# planes the sweep searches end at 50 m, and so does every method's answer.
+MIN_INVERSE_DEPTH = 1.0 / cv.MAX_DEPTH  # 1/m
 
 
 @torch.no_grad()

@@ -50,6 +50,7 @@ from mvdlib.models.mvdepthnet import (
 
 __all__ = [
     "PRESETS",
+    "TEST_SAMPLES_PER_SCENE",
     "StepBatches",
     "TrainConfig",
     "batch_indices",
@@ -95,7 +96,7 @@ class TrainConfig:
     train_scenes: int = 300
     samples_per_scene: int = 8
     val_scenes: int = 8
-    test_scenes: int = 8
+    test_scenes: int = 16
     val_every: int = 250
     ckpt_every: int = 100
     flip: bool = True
@@ -171,6 +172,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Trajectories per test scene: the CPU preset's 16 test scenes give 64 held-out samples (issue 15).
+TEST_SAMPLES_PER_SCENE = 4
+
+
 def build_datasets(cfg: TrainConfig) -> dict[str, SyntheticMultiViewDataset]:
     """The train, val and test splits a config describes."""
     common = {
@@ -183,7 +188,7 @@ def build_datasets(cfg: TrainConfig) -> dict[str, SyntheticMultiViewDataset]:
     return {
         "train": SyntheticMultiViewDataset("train", cfg.train_scenes, cfg.samples_per_scene, **common),
         "val": SyntheticMultiViewDataset("val", cfg.val_scenes, 2, **common),
-        "test": SyntheticMultiViewDataset("test", cfg.test_scenes, 2, **common),
+        "test": SyntheticMultiViewDataset("test", cfg.test_scenes, TEST_SAMPLES_PER_SCENE, **common),
     }
 
 
@@ -464,9 +469,11 @@ def _git_commit() -> str | None:
         return None
 
 
-# Settings a resumed run takes from the caller (paths and bookkeeping); every other setting
-# must equal the checkpoint's, since changing it would make the run a different one.
-RESUMABLE_CHANGES = ("steps", "out", "cache_dir", "val_every", "ckpt_every")
+# Settings a resumed run takes from the caller: paths, bookkeeping, and how the same steps are
+# computed (DataLoader workers give the same batches; bfloat16 autocast rounds the forward pass
+# differently, ~1 % on the loss, so a run resumed with it is recorded by its command chain);
+# every other setting must equal the checkpoint's, since changing it would make the run a different one.
+RESUMABLE_CHANGES = ("steps", "out", "cache_dir", "val_every", "ckpt_every", "num_workers", "autocast_bf16")
 
 
 def _resumed_config(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
@@ -520,7 +527,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command
         command: the command line, recorded in the checkpoint for provenance.
     Returns:
         The checkpoint dict (``model``, ``optimizer``, ``step``, ``config``, ``train_config``,
-        ``history``, ``rng``, ``wall_time_s``, ``device``, ``command``).
+        ``history``, ``rng``, ``wall_time_s``, ``device``, ``cpu_threads``, ``command``).
     """
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
@@ -590,6 +597,7 @@ def _train(
             "rng": torch.get_rng_state(),
             "wall_time_s": wall + time.perf_counter() - t0,
             "device": str(device) + (f" x{world}" if world > 1 else ""),
+            "cpu_threads": torch.get_num_threads(),
             "command": command if ckpt is None else ckpt["command"] + (f" && {command} (resumed)" if command else ""),
         }
 
@@ -665,6 +673,27 @@ def thin_history(history: dict[str, list], points: int = PROVENANCE_HISTORY_POIN
     }
 
 
+def _init_provenance(init: str | None) -> dict[str, Any] | None:
+    """What a fine-tuning run started from: the file's sha256 and the provenance JSON beside it, if any.
+
+    Exporting may overwrite the very file the run started from (``data/mvdepthnet_cpu.pt``), so
+    the starting point's own provenance is copied into the new one, history thinned to its
+    validation points.
+    """
+    if init is None:
+        return None
+    path = Path(init)
+    if not path.is_file():
+        raise ValueError(f"init checkpoint {init!r} is gone: export while the file the run started from exists")
+    record: dict[str, Any] = {"path": init, "sha256": sha256_of(path)}
+    beside = path.with_suffix(".json")
+    if beside.is_file():
+        earlier = json.loads(beside.read_text())
+        earlier["history"] = {k: v for k, v in earlier.get("history", {}).items() if k.startswith("val_")}
+        record["provenance"] = earlier
+    return record
+
+
 def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict[str, Any], command: str) -> None:
     """Write a small inference checkpoint (float16 weights) and its provenance JSON beside it.
 
@@ -675,8 +704,9 @@ def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict
         command: the command that evaluated and exported the checkpoint.
     """
     path = Path(path)
-    save_atomic({"model": half_precision(ckpt["model"]), "config": ckpt["config"]}, path)
     cfg = ckpt["train_config"]
+    start = _init_provenance(cfg.get("init"))  # before writing: the run may have started from ``path`` itself
+    save_atomic({"model": half_precision(ckpt["model"]), "config": ckpt["config"]}, path)
     provenance = {
         "checkpoint": path.name,
         "sha256": sha256_of(path),  # checked on load (mvdlib._io.verify_sha256)
@@ -687,13 +717,14 @@ def export_checkpoint(ckpt: dict[str, Any], path: str | Path, test_metrics: dict
         "planned_steps": cfg["steps"],  # larger than "steps" when the run was stopped early
         "wall_time_s": round(ckpt["wall_time_s"], 1),
         "device": ckpt["device"],
-        "cpu_threads": torch.get_num_threads(),
+        "cpu_threads": ckpt.get("cpu_threads", torch.get_num_threads()),  # the training run's
         "torch": torch.__version__,
         "git_commit": _git_commit(),
         "train_config": cfg,
         "model_config": ckpt["config"],
         "weights_dtype": "float16 (converted to float32 on load)",
         "final_val_loss": ckpt["history"]["val_loss"][-1] if ckpt["history"]["val_loss"] else None,
+        "init_checkpoint": start,
         "history": thin_history(ckpt["history"]),
         "test_metrics": test_metrics,
     }

@@ -118,7 +118,8 @@ def test_gpu_budget_trains_more_and_chapter_11_at_the_papers_size() -> None:
 
 
 def test_an_untrained_network_is_scored_not_refused() -> None:
-    """A barely trained network (chapter 11's live run) whose depth layer underflows gets finite metrics."""
+    """A barely trained network (chapter 11's live run) whose depth layer underflows is scored at the far plane."""
+    from mvdlib.cost_volume import MAX_DEPTH
     from mvdlib.data.synthetic import SyntheticMultiViewDataset
     from mvdlib.evaluate import MIN_INVERSE_DEPTH, MVDEPTHNET, evaluate_model, predict_batch
     from mvdlib.models.mvdepthnet import MVDepthNet
@@ -131,5 +132,8 @@ def test_an_untrained_network_is_scored_not_refused() -> None:
     data = SyntheticMultiViewDataset("test", num_scenes=1, samples_per_scene=1, height=32, width=64)
     with torch.no_grad():
         depth = predict_batch(model, collate_samples([data[0]], "cpu"))[MVDEPTHNET]
+    assert 1.0 / MIN_INVERSE_DEPTH == pytest.approx(MAX_DEPTH)  # scored as predict answers: the far plane
     assert torch.equal(depth, torch.full_like(depth, 1.0 / MIN_INVERSE_DEPTH))
-    assert evaluate_model(model, data)[MVDEPTHNET]["abs_rel"] > 1e6
+    gt = data[0]["ref_depth"]
+    far = (1.0 / MIN_INVERSE_DEPTH - gt[gt > 0]).abs() / gt[gt > 0]  # |d - g| / g with d the far plane
+    assert evaluate_model(model, data)[MVDEPTHNET]["abs_rel"] == pytest.approx(far.mean().item(), rel=1e-5)

@@ -4,6 +4,7 @@ exact resume, atomic and validated checkpoints, DistributedDataParallel with glo
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from mvdlib.train import (
     build_datasets,
     collate_samples,
     cost_volume_for_batch,
+    export_checkpoint,
     flip_horizontal,
     jitter_photometric,
     save_atomic,
@@ -246,6 +248,22 @@ def test_init_starts_from_the_given_weights(tmp_path, cache):
     other = _tiny_config(tmp_path / "c", cache, steps=0, num_depths=8, init=first_cfg.out)
     with pytest.raises(RuntimeError, match="size mismatch"):  # another architecture: load_state_dict says so
         train(other, progress=False)
+
+
+def test_export_of_a_fine_tuned_run_over_its_starting_file_keeps_the_start_s_provenance(tmp_path, cache):
+    """Exporting over the file a run started from (data/mvdepthnet_cpu.pt, issue 15) records the old
+    file's hash and provenance, read before the new one replaces them."""
+    first = train(_tiny_config(tmp_path / "a", cache, steps=2), progress=False, command="python -m mvdlib.train a")
+    exported = tmp_path / "net.pt"
+    export_checkpoint(first, exported, {}, "python -m mvdlib.evaluate --export net.pt")
+    old_hash = json.loads(exported.with_suffix(".json").read_text())["sha256"]
+    tuned = train(_tiny_config(tmp_path / "b", cache, steps=2, init=str(exported)), progress=False)
+    export_checkpoint(tuned, exported, {}, "python -m mvdlib.evaluate --export net.pt")
+    p = json.loads(exported.with_suffix(".json").read_text())
+    assert p["sha256"] != old_hash
+    assert p["init_checkpoint"]["sha256"] == old_hash
+    assert p["init_checkpoint"]["provenance"]["train_command"] == first["command"]
+    assert p["cpu_threads"] == first["cpu_threads"] == torch.get_num_threads()
 
 
 def test_smoothness_weight_adds_the_edge_aware_term(tmp_path, cache):
