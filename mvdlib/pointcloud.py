@@ -447,7 +447,11 @@ def save_ply(path: str | Path, points: Any, colors: Any = None, normals_radius: 
 
 
 def plotly_figure(
-    clouds: Mapping[str, tuple[Any, Any]], max_points: int = DEFAULT_PLOT_POINTS, seed: int = 0, title: str = ""
+    clouds: Mapping[str, tuple[Any, Any]],
+    max_points: int = DEFAULT_PLOT_POINTS,
+    seed: int = 0,
+    title: str = "",
+    eye: Any = None,
 ) -> Any:
     """An interactive 3D scatter of one or more clouds, with buttons that show one at a time.
 
@@ -460,6 +464,9 @@ def plotly_figure(
         max_points: points kept per cloud.
         seed: seed of the thinning.
         title: figure title.
+        eye: where the viewer starts, as plotly's ``scene.camera.eye`` (x, y, z in units of the
+            plotted box, from its centre; z up); default: plotly's oblique view from above.
+            Chapter 12 looks over the capture cameras' shoulders, so the room reads as a room.
     Returns:
         ``plotly.graph_objects.Figure``.
     """
@@ -486,15 +493,30 @@ def plotly_figure(
                 visible=i == 0,
             )
         )
-    return _switch_layout(fig, list(clouds), title)
+    return _switch_layout(fig, list(clouds), title, eye)
 
 
-def _switch_layout(fig: Any, names: list[str], title: str) -> Any:
+def _camera_eye(eye: Any) -> dict[str, float] | None:
+    """``eye`` checked: None, or three finite numbers not all zero, as plotly's camera eye dict."""
+    if eye is None:
+        return None
+    try:
+        values = np.asarray(eye, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"eye must be three numbers (x, y, z) or None, got {eye!r:.60}") from None
+    if values.shape != (3,) or not np.isfinite(values).all() or not values.any():
+        raise ValueError(f"eye must be three finite numbers (x, y, z), not all zero, got {eye!r:.60}")
+    return dict(zip("xyz", values.tolist(), strict=True))
+
+
+def _switch_layout(fig: Any, names: list[str], title: str, eye: Any = None) -> Any:
     """Lay out a 3-D plotly figure whose traces ``names`` are shown one at a time by buttons.
 
-    The buttons sit between the title and the plot (not over the title); used by
-    :func:`plotly_figure` and :func:`mvdlib.tsdf.plotly_mesh_figure`.
+    The buttons sit between the title and the plot (not over the title); ``eye`` (see
+    :func:`plotly_figure`) sets the starting view, z up. Used by :func:`plotly_figure` and
+    :func:`mvdlib.tsdf.plotly_mesh_figure`.
     """
+    camera = _camera_eye(eye)
     n = len(names)
     buttons = [
         {"label": name, "method": "update", "args": [{"visible": [j == i for j in range(n)]}]}
@@ -507,7 +529,13 @@ def _switch_layout(fig: Any, names: list[str], title: str) -> Any:
         ]
         if n > 1
         else [],
-        scene={"xaxis_title": "x (m)", "yaxis_title": "y (m)", "zaxis_title": "z (m)", "aspectmode": "data"},
+        scene={
+            "xaxis_title": "x (m)",
+            "yaxis_title": "y (m)",
+            "zaxis_title": "z (m)",
+            "aspectmode": "data",
+            **({"camera": {"eye": camera, "up": {"x": 0, "y": 0, "z": 1}}} if camera else {}),
+        },
         margin={"l": 0, "r": 0, "t": 100, "b": 0},
         height=560,
         showlegend=False,

@@ -180,7 +180,10 @@ def _simplify(mesh: o3d.geometry.TriangleMesh, max_triangles: int) -> o3d.geomet
 
 
 def plotly_mesh_figure(
-    meshes: dict[str, o3d.geometry.TriangleMesh], max_triangles: int = DEFAULT_PLOT_TRIANGLES, title: str = ""
+    meshes: dict[str, o3d.geometry.TriangleMesh],
+    max_triangles: int = DEFAULT_PLOT_TRIANGLES,
+    title: str = "",
+    eye: Any = None,
 ) -> Any:
     """An interactive 3D view of one or more triangle meshes, with buttons that show one at a time.
 
@@ -192,6 +195,7 @@ def plotly_mesh_figure(
         meshes: name -> ``open3d.geometry.TriangleMesh`` (vertex colours used when present).
         max_triangles: triangles kept per mesh.
         title: figure title.
+        eye: the starting view, as in :func:`mvdlib.pointcloud.plotly_figure`.
     Returns:
         ``plotly.graph_objects.Figure`` with one ``Mesh3d`` trace per mesh.
     """
@@ -226,4 +230,4 @@ def plotly_mesh_figure(
                 visible=i == 0,
             )
         )
-    return _switch_layout(fig, list(meshes), title)
+    return _switch_layout(fig, list(meshes), title, eye)

@@ -238,7 +238,9 @@ TABLE: dict[str, Entry] = {
     "mvdlib.pointcloud.precision_recall_fscore": Entry(
         lambda: {"pred_points": _points(), "gt_points": _points(), "threshold": 0.1}
     ),
-    "mvdlib.pointcloud.plotly_figure": Entry(lambda: {"clouds": {"a": (_points(), None)}, "max_points": 10}),
+    "mvdlib.pointcloud.plotly_figure": Entry(
+        lambda: {"clouds": {"a": (_points(), None)}, "max_points": 10, "eye": (0.0, -1.9, 0.7)}
+    ),
     "mvdlib.pointcloud.save_ply": Entry(
         lambda: {"path": _scratch("x.ply"), "points": _points()},
         extra_bad={"path": [3, "/nonexistent-dir/x.ply", _scratch("")]},
@@ -375,7 +377,9 @@ TABLE: dict[str, Entry] = {
         lambda: {"views": [_view(), _view()], "voxel_size": 0.05, "trunc_voxels": 4.0, "weight_threshold": 0.0}
     ),
     "mvdlib.tsdf.save_mesh_ply": Entry(lambda: {"path": _scratch("mesh.ply"), "mesh": _mesh()}),
-    "mvdlib.tsdf.plotly_mesh_figure": Entry(lambda: {"meshes": {"box": _mesh()}, "max_triangles": 100}),
+    "mvdlib.tsdf.plotly_mesh_figure": Entry(
+        lambda: {"meshes": {"box": _mesh()}, "max_triangles": 100, "eye": (0.0, -1.9, 0.7)}
+    ),
     # models, notebook, resources, viz
     "mvdlib.models.mvdepthnet.fold_batchnorm": Entry(lambda: {"model": _net()}),
     "mvdlib.models.mvdepthnet.inference_model": Entry(lambda: {"model": _net()}),

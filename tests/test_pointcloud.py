@@ -326,6 +326,17 @@ def test_plotly_figure_thins_each_cloud_and_toggles_them():
         plotly_figure({})
 
 
+def test_plotly_figure_starts_from_the_given_eye_with_z_up():
+    cloud = {"a": (np.random.default_rng(7).normal(size=(20, 3)), None)}
+    camera = plotly_figure(cloud, eye=(0.0, -1.9, 0.7)).layout.scene.camera
+    assert (camera.eye.x, camera.eye.y, camera.eye.z) == (0.0, -1.9, 0.7)
+    assert (camera.up.x, camera.up.y, camera.up.z) == (0, 0, 1)
+    assert plotly_figure(cloud).layout.scene.camera.eye.to_plotly_json() == {}  # plotly's default view
+    for bad in ((0, 0, 0), (1.0, float("nan"), 0.0), (1.0, 2.0), "front"):
+        with pytest.raises(ValueError, match="eye"):
+            plotly_figure(cloud, eye=bad)
+
+
 def test_sampled_precision_recall_is_close_to_the_full_computation():
     rng = np.random.default_rng(6)
     gt = rng.uniform(0, 10, (40_000, 3))
