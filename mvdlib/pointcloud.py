@@ -34,6 +34,7 @@ from mvdlib._validation import (
     depth_map,
     intrinsics,
     like_input,
+    numeric_array,
     positive_float,
     positive_int,
     rigid_pose,
@@ -500,10 +501,7 @@ def _camera_eye(eye: Any) -> dict[str, float] | None:
     """``eye`` checked: None, or three finite numbers not all zero, as plotly's camera eye dict."""
     if eye is None:
         return None
-    try:
-        values = np.asarray(eye, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"eye must be three numbers (x, y, z) or None, got {eye!r:.60}") from None
+    values = numeric_array(eye, "eye", (1,)).astype(np.float64)
     if values.shape != (3,) or not np.isfinite(values).all() or not values.any():
         raise ValueError(f"eye must be three finite numbers (x, y, z), not all zero, got {eye!r:.60}")
     return dict(zip("xyz", values.tolist(), strict=True))

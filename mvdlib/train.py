@@ -521,8 +521,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command
         cfg: the run's configuration; ``cfg.out`` is the checkpoint path.
         resume: continue from ``cfg.out`` if it exists. ``cfg`` must equal the configuration
             saved in it except for ``RESUMABLE_CHANGES`` (``steps``, the total to reach,
-            the paths ``out`` and ``cache_dir``, and how often to validate and save), which are
-            taken from ``cfg``; any other difference is refused with a ``ValueError``.
+            the paths ``out`` and ``cache_dir``, how often to validate and save, and how the
+            steps are computed: ``num_workers``, ``autocast_bf16``), which are taken from
+            ``cfg``; any other difference is refused with a ``ValueError``.
         progress: show a tqdm bar with the running loss (rank 0 only).
         command: the command line, recorded in the checkpoint for provenance.
     Returns:

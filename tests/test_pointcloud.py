@@ -332,8 +332,8 @@ def test_plotly_figure_starts_from_the_given_eye_with_z_up():
     assert (camera.eye.x, camera.eye.y, camera.eye.z) == (0.0, -1.9, 0.7)
     assert (camera.up.x, camera.up.y, camera.up.z) == (0, 0, 1)
     assert plotly_figure(cloud).layout.scene.camera.eye.to_plotly_json() == {}  # plotly's default view
-    for bad in ((0, 0, 0), (1.0, float("nan"), 0.0), (1.0, 2.0), "front"):
-        with pytest.raises(ValueError, match="eye"):
+    for bad in ((0, 0, 0), (1.0, float("nan"), 0.0), (1.0, 2.0), "front", [[0.0, -1.9, 0.7]]):
+        with pytest.raises((TypeError, ValueError), match="eye"):
             plotly_figure(cloud, eye=bad)
 
 
