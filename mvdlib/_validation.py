@@ -1,17 +1,116 @@
-"""Input checks shared by every public function of mvdlib.
+"""Input checks for the public entrances of mvdlib, in Kornia's declarative manner.
 
 Each check raises ``ValueError`` (or ``TypeError``) naming the argument, the expected
 form, and what it got, so that a wrong call fails at the door rather than deep inside
-PyTorch or Open3D.
+PyTorch or Open3D. Checks run where a public function receives its input; private kernels
+are unchecked.
+
+Two kinds of check:
+
+* *form* checks (type, number of dimensions, sizes: :func:`check_shape`, :func:`check_int`,
+  :func:`check_choice`) read only metadata and always run;
+* *value* checks (finite, non-negative depth, a rigid pose, the last row of ``K``) scan a
+  whole tensor, and on a GPU each makes the CPU wait for the device. They run unless
+  switched off, for a training loop whose inputs were checked once: set the environment
+  variable ``MVDLIB_VALUE_CHECKS=0``, or use ``with value_checks(False): ...``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+VALUE_CHECKS_ENV = "MVDLIB_VALUE_CHECKS"
+_value_checks: list[bool] = []  # the stack of value_checks(...) contexts, innermost last
+
+
+def value_checks_enabled() -> bool:
+    """Whether value checks run: the innermost :func:`value_checks` context, else ``$MVDLIB_VALUE_CHECKS``."""
+    if _value_checks:
+        return _value_checks[-1]
+    return os.environ.get(VALUE_CHECKS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@contextlib.contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """Switch the value checks (finite, rigid, last row of ``K``, ...) on or off inside a ``with`` block.
+
+    Form checks (shapes, types) always run.
+
+    Example:
+        >>> with value_checks(False):
+        ...     value_checks_enabled()
+        False
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    _value_checks.append(enabled)
+    try:
+        yield
+    finally:
+        _value_checks.pop()
+
+
+def check_shape(x: Any, spec: str, name: str) -> dict[str, int]:
+    """Check a tensor's shape against a spec such as ``"B 1 H W"``; return the sizes of its letters.
+
+    Each word of ``spec`` is a number (that size exactly), a letter or name (any size, the
+    same wherever it repeats) or ``*`` (any size). Only metadata is read: no device sync.
+
+    Example:
+        >>> check_shape(torch.zeros(2, 1, 4, 5), "B 1 H W", "depth")
+        {'B': 2, 'H': 4, 'W': 5}
+    """
+    words = spec.split()
+    shape = tuple(getattr(x, "shape", ()))
+    if not hasattr(x, "shape"):
+        raise TypeError(f"{name} must be a tensor of shape {spec}, got {type(x).__name__}")
+    if len(shape) != len(words):
+        raise ValueError(f"{name} must have shape {spec} ({len(words)} dimensions), got shape {shape}")
+    sizes: dict[str, int] = {}
+    for word, size in zip(words, shape, strict=True):
+        if word == "*":
+            continue
+        if word.isdigit():
+            if size != int(word):
+                raise ValueError(f"{name} must have shape {spec}, got shape {shape}")
+        elif sizes.setdefault(word, size) != size:
+            raise ValueError(f"{name} must have shape {spec} (every {word} the same), got shape {shape}")
+    return sizes
+
+
+def check_int(value: Any, name: str, min: int | None = None, max: int | None = None) -> int:  # noqa: A002
+    """An integer (not a bool; NumPy integers accepted) in ``[min, max]``.
+
+    Example:
+        >>> check_int(3, "num_views", min=1)
+        3
+    """
+    bounds = f" in [{'-inf' if min is None else min}, {'inf' if max is None else max}]"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer{bounds}, got {value!r}")
+    if (min is not None and value < min) or (max is not None and value > max):
+        raise ValueError(f"{name} must be an integer{bounds}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
+    """One of ``choices``.
+
+    Example:
+        >>> check_choice("relu", "activation", ("relu", "tanh"))
+        'relu'
+    """
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
 
 # Tolerance for "is this rotation orthonormal": float32 poses composed a few times
 # drift by ~1e-6; a real non-rigid transform (scale, shear) is off by far more.
@@ -62,7 +161,8 @@ def shape_str(t: Any) -> str:
 
 
 def check_finite(t: Tensor, name: str) -> None:
-    if not torch.isfinite(t).all():
+    """A value check: every entry finite (skipped when value checks are off)."""
+    if value_checks_enabled() and not torch.isfinite(t).all():
         raise ValueError(f"{name} must be finite, got NaN or inf values")
 
 
@@ -76,6 +176,8 @@ def intrinsics(K: Any, name: str = "K") -> Tensor:
     if t.dim() not in (2, 3) or t.shape[-2:] != (3, 3):
         raise ValueError(f"{name} must be 3x3 or Bx3x3, got shape {shape_str(t)}")
     t = t.reshape(-1, 3, 3)
+    if not value_checks_enabled():
+        return t
     check_finite(t, name)
     last = torch.tensor([0.0, 0.0, 1.0], dtype=t.dtype, device=t.device)
     if not torch.allclose(t[:, 2, :], last.expand_as(t[:, 2, :]), atol=1e-6):
@@ -100,6 +202,8 @@ def rigid_pose(T: Any, name: str) -> Tensor:
     if t.dim() not in (2, 3) or t.shape[-2:] != (4, 4):
         raise ValueError(f"{name} must be 4x4 or Bx4x4, got shape {shape_str(t)}")
     t = t.reshape(-1, 4, 4)
+    if not value_checks_enabled():
+        return t
     check_finite(t, name)
     last = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=t.dtype, device=t.device)
     if not torch.allclose(t[:, 3, :], last.expand_as(t[:, 3, :]), atol=1e-6):
@@ -142,6 +246,8 @@ def depth_map(depth: Any, name: str = "depth") -> Tensor:
     t = scalar_map(depth, name)
     if t.shape[-1] == 0 or t.shape[-2] == 0:
         raise ValueError(f"{name} must have a non-empty image size, got shape {shape_str(t)}")
+    if not value_checks_enabled():
+        return t
     finite = t[torch.isfinite(t)]  # -inf, like NaN and +inf, marks a hole, not a negative depth
     if (finite < 0).any():
         raise ValueError(
@@ -151,15 +257,9 @@ def depth_map(depth: Any, name: str = "depth") -> Tensor:
 
 
 def positive_int(value: Any, name: str) -> int:
+    """A positive integer (not a bool); :func:`check_int` with ``min=1`` and the book's usual message."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def seed_int(value: Any, name: str = "seed") -> int:
-    """A random seed: an integer in [0, 2**32), as ``mvdlib.seed_everything`` takes."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**32:
-        raise ValueError(f"{name} must be an integer in [0, 2**32), got {value!r}")
     return int(value)
 
 

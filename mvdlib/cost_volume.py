@@ -42,24 +42,20 @@ from mvdlib._validation import (
     rigid_pose,
     shape_str,
 )
-from mvdlib.geometry import pixel_grid
+from mvdlib.conventions import MAX_DEPTH, MIN_DEPTH, NUM_DEPTHS
+from mvdlib.geometry import pixel_grid, relative_pose
 
 __all__ = [
     "MAX_DEPTH",
     "MIN_DEPTH",
     "NUM_DEPTHS",
+    "cost_volume_from_world_poses",
     "inverse_depth_samples",
     "multi_view_cost_volume",
     "plane_sweep_cost_volume",
     "warp_to_planes",
     "winner_take_all",
 ]
-
-# MVDepthNet (Wang and Shen 2018, Sec. III-B and the released getVolume): 64 planes,
-# uniform in inverse depth between 1/50 and 1/0.5 m^-1.
-NUM_DEPTHS = 64
-MIN_DEPTH = 0.5
-MAX_DEPTH = 50.0
 
 # A plane point whose source-camera z (scaled by the inverse depth xi, as in a + xi b) is at
 # most MIN_Z is treated as behind the camera: this keeps the perspective divide finite (no
@@ -322,6 +318,49 @@ def multi_view_cost_volume(
         volume = plane_sweep_cost_volume(ref, srcs_t[:, j], K, T[:, j], inv_depths, planes_per_chunk)
         total = volume if total is None else total + volume
     return total / num_views
+
+
+def cost_volume_from_world_poses(
+    ref: Any,
+    srcs: Any,
+    K: Any,
+    T_world_ref: Any,
+    T_world_srcs: Any,
+    inv_depths: Any,
+    planes_per_chunk: int | None = None,
+) -> Tensor:
+    """:func:`multi_view_cost_volume` from camera-to-world poses, as datasets and captures store them.
+
+    Forms ``T_src_ref = inv(T_world_src) @ T_world_ref`` for every source view
+    (:func:`mvdlib.geometry.relative_pose`) and averages the plane-sweep volumes (chapter 9).
+
+    Args:
+        ref: B x C x H x W reference images.
+        srcs: B x N x C x H x W source images.
+        K: 3 x 3 or B x 3 x 3 intrinsics shared by all views.
+        T_world_ref: 4 x 4 or B x 4 x 4 reference camera-to-world pose.
+        T_world_srcs: N x 4 x 4 or B x N x 4 x 4 source camera-to-world poses.
+        inv_depths: D positive inverse depths in 1/m.
+        planes_per_chunk: passed to :func:`plane_sweep_cost_volume`.
+    Returns:
+        B x D x H x W mean cost over the N views.
+    """
+    T_ref = rigid_pose(T_world_ref, "T_world_ref")
+    T_srcs = as_tensor(T_world_srcs, "T_world_srcs")
+    if T_srcs.dim() == 3:
+        T_srcs = T_srcs[None]
+    if T_srcs.dim() != 4 or T_srcs.shape[-2:] != (4, 4) or T_srcs.shape[1] == 0:
+        raise ValueError(f"T_world_srcs must be Nx4x4 or BxNx4x4 with N >= 1, got shape {shape_str(T_srcs)}")
+    b = max(T_ref.shape[0], T_srcs.shape[0])
+    if T_ref.shape[0] not in (1, b) or T_srcs.shape[0] not in (1, b):
+        raise ValueError(
+            "T_world_ref and T_world_srcs must have the same batch size (or 1), "
+            f"got {shape_str(T_ref)} and {shape_str(T_srcs)}"
+        )
+    n = T_srcs.shape[1]
+    T_ref = T_ref.to(T_srcs.dtype).expand(b, 4, 4)[:, None].expand(b, n, 4, 4).reshape(b * n, 4, 4)
+    T_src_refs = relative_pose(T_ref, T_srcs.expand(b, n, 4, 4).reshape(b * n, 4, 4)).reshape(b, n, 4, 4)
+    return multi_view_cost_volume(ref, srcs, K, T_src_refs, inv_depths, planes_per_chunk)
 
 
 def winner_take_all(cost: Any, inv_depths: Any) -> Tensor:

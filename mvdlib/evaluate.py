@@ -18,7 +18,6 @@ import torch
 from torch import Tensor
 
 from mvdlib import cost_volume as cv
-from mvdlib import default_device
 from mvdlib._io import check_writable_folder
 from mvdlib.classical import aggregate_cost, hole_aware_metrics, sgbm_depth
 from mvdlib.data.real import load_stereo_pair
@@ -31,6 +30,7 @@ from mvdlib.models.mvdepthnet import (
     load_pretrained,
     read_checkpoint,
 )
+from mvdlib.runtime import default_device
 from mvdlib.train import (
     build_datasets,
     collate_samples,

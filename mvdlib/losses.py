@@ -33,9 +33,9 @@ from mvdlib._validation import (
     positive_float,
     positive_int,
     scalar_map,
-    seed_int,
     shape_str,
 )
+from mvdlib.conventions import check_seed
 
 __all__ = [
     "BERHU_C_FRACTION",
@@ -317,7 +317,7 @@ def sample_pixel_pairs(height: int, width: int, num: int, seed: int = 0) -> Tens
     height, width, num = positive_int(height, "height"), positive_int(width, "width"), positive_int(num, "num")
     if height * width < 2:
         raise ValueError(f"height * width must be at least 2 for a pair, got {height} x {width}")
-    g = torch.Generator().manual_seed(seed_int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     i = torch.randint(height * width, (num,), generator=g)
     j = (i + torch.randint(1, height * width, (num,), generator=g)) % (height * width)  # never i
     return torch.stack([i, j], dim=1)

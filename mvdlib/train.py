@@ -34,11 +34,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from mvdlib import cost_volume as cv
-from mvdlib import default_device, seed_everything
 from mvdlib._io import atomic_write, check_writable_folder, remove_stale_temporaries, sha256_of
 from mvdlib._validation import positive_float, positive_int
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
-from mvdlib.geometry import relative_pose
 from mvdlib.losses import edge_aware_smoothness, multiscale_inverse_depth_l1
 from mvdlib.models.mvdepthnet import (
     RESOLUTION_MULTIPLE,
@@ -47,6 +45,7 @@ from mvdlib.models.mvdepthnet import (
     normalize_image,
     read_checkpoint,
 )
+from mvdlib.runtime import default_device, seed_everything
 
 __all__ = [
     "PRESETS",
@@ -383,10 +382,10 @@ def cost_volume_for_batch(
         b, _, h, w = ref.shape
         return ref, ref.new_zeros(b, num_depths, h, w), inv_depths
     srcs = normalize_image(batch["src_images"])
-    b, n = srcs.shape[:2]
-    T_ref = batch["T_world_ref"][:, None].expand(b, n, 4, 4).reshape(b * n, 4, 4)
-    T_src_refs = relative_pose(T_ref, batch["T_world_srcs"].reshape(b * n, 4, 4)).reshape(b, n, 4, 4)
-    return ref, cv.multi_view_cost_volume(ref, srcs, batch["K"], T_src_refs, inv_depths), inv_depths
+    cost = cv.cost_volume_from_world_poses(
+        ref, srcs, batch["K"], batch["T_world_ref"], batch["T_world_srcs"], inv_depths
+    )
+    return ref, cost, inv_depths
 
 
 def batch_loss(

@@ -161,9 +161,10 @@ def _parameter_new(cls, data=None, requires_grad=True):
 def install() -> EmulatedDevice:
     """Make ``mvdlib.default_device()`` the emulated accelerator and start enforcing it."""
     import mvdlib
+    import mvdlib.runtime
 
-    original = mvdlib.default_device
-    mvdlib.default_device = functools.wraps(original)(lambda: DEVICE)
+    original = mvdlib.runtime.default_device
+    mvdlib.default_device = mvdlib.runtime.default_device = functools.wraps(original)(lambda: DEVICE)
     hooks = [
         nn.modules.module.register_module_forward_pre_hook(_enter),
         nn.modules.module.register_module_forward_hook(_leave, always_call=True),
@@ -178,9 +179,10 @@ def install() -> EmulatedDevice:
 def uninstall() -> None:
     """Undo :func:`install` (after leaving the mode it returned)."""
     import mvdlib
+    import mvdlib.runtime
 
     original, parameter_new, hooks = _installed.pop()
-    mvdlib.default_device = original
+    mvdlib.default_device = mvdlib.runtime.default_device = original
     nn.Parameter.__new__ = staticmethod(parameter_new)
     for hook in hooks:
         hook.remove()

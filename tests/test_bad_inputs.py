@@ -322,9 +322,9 @@ TABLE: dict[str, Entry] = {
         lambda: {"path": str(mvdlib.capture.DEFAULT_CAPTURE)}, extra_bad={"path": [_scratch("")]}
     ),
     "mvdlib.evaluate.format_table": Entry(lambda: {"metrics": {"m": {n: 0.1 for n in mvdlib.metrics.METRIC_NAMES}}}),
-    # budgets (also exported by mvdlib itself)
-    **{f"mvdlib.{m}budget": Entry(lambda: {}) for m in ("", "budgets.")},
-    **{f"mvdlib.{m}chapter_settings": Entry(lambda: {"chapter": 6, "budget_name": "cpu"}) for m in ("", "budgets.")},
+    # runtime (also exported by mvdlib itself)
+    **{f"mvdlib.{m}budget": Entry(lambda: {}) for m in ("", "runtime.")},
+    **{f"mvdlib.{m}chapter_settings": Entry(lambda: {"chapter": 6, "budget_name": "cpu"}) for m in ("", "runtime.")},
     # losses added after the first table
     "mvdlib.losses.sample_pixel_pairs": Entry(lambda: {"height": 24, "width": 32, "num": 20, "seed": 0}),
     **{

@@ -313,3 +313,26 @@ def test_multi_view_and_winner_take_all_reject_bad_inputs():
         winner_take_all(torch.rand(1, 5, 2, 2), inverse_depth_samples(4))
     with pytest.raises(ValueError, match="cost must be BxDxHxW"):
         winner_take_all(torch.rand(5, 2, 2), inverse_depth_samples(5))
+
+
+def test_cost_volume_from_world_poses_equals_the_relative_pose_assembly() -> None:
+    from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples, multi_view_cost_volume
+    from mvdlib.geometry import axis_angle_to_matrix, relative_pose
+
+    g = torch.Generator().manual_seed(0)
+    b, n, h, w = 2, 3, 12, 16
+    ref = torch.rand(b, 3, h, w, generator=g)
+    srcs = torch.rand(b, n, 3, h, w, generator=g)
+    K = torch.tensor([[14.0, 0, 7.5], [0, 14.0, 5.5], [0, 0, 1]])
+    poses = torch.eye(4).repeat(b, n + 1, 1, 1)
+    poses[..., :3, :3] = axis_angle_to_matrix(0.05 * torch.randn(b * (n + 1), 3, generator=g)).reshape(b, n + 1, 3, 3)
+    poses[..., :3, 3] = 0.2 * torch.randn(b, n + 1, 3, generator=g)
+    inv = inverse_depth_samples(8)
+    T_src_refs = torch.stack(
+        [torch.stack([relative_pose(poses[i, 0], poses[i, j + 1]) for j in range(n)]) for i in range(b)]
+    )
+    expected = multi_view_cost_volume(ref, srcs, K, T_src_refs, inv)
+    got = cost_volume_from_world_poses(ref, srcs, K, poses[:, 0], poses[:, 1:], inv)
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="T_world_srcs must be"):
+        cost_volume_from_world_poses(ref, srcs, K, poses[:, 0], poses[:, :0], inv)

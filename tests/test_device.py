@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 from torch import nn
 
 import mvdlib
-from mvdlib.budgets import BUDGET_ENV, CHAPTER_SETTINGS, budget, chapter_settings
+from mvdlib.runtime import BUDGET_ENV, CHAPTER_SETTINGS, budget, chapter_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -82,13 +82,13 @@ x = torch.randn(4, 8)
 
 def test_budget_follows_the_device_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(BUDGET_ENV, raising=False)
-    monkeypatch.setattr(mvdlib, "default_device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(mvdlib.runtime, "default_device", lambda: torch.device("cuda"))
     assert budget() == "gpu"
-    monkeypatch.setattr(mvdlib, "default_device", lambda: torch.device("cpu"))
+    monkeypatch.setattr(mvdlib.runtime, "default_device", lambda: torch.device("cpu"))
     assert budget() == "cpu"
     monkeypatch.setenv(BUDGET_ENV, "gpu")
     assert budget() == "gpu" and chapter_settings(11)["model_width"] == 1.0
-    monkeypatch.setattr(mvdlib, "default_device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(mvdlib.runtime, "default_device", lambda: torch.device("cuda"))
     monkeypatch.setenv(BUDGET_ENV, " CPU ")
     assert budget() == "cpu" and chapter_settings(11)["model_width"] < 1.0
 

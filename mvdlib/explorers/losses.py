@@ -59,12 +59,13 @@ def line_with_outliers(n: int = 60, outlier_fraction: float = 0.2, seed: int = 0
     """
     import torch
 
-    from mvdlib._validation import positive_int, seed_int
+    from mvdlib._validation import positive_int
+    from mvdlib.conventions import check_seed
 
     n = positive_int(n, "n")
     if not isinstance(outlier_fraction, (int, float)) or not 0.0 <= outlier_fraction < 1.0:
         raise ValueError(f"outlier_fraction must be a number in [0, 1), got {outlier_fraction!r}")
-    g = torch.Generator().manual_seed(seed_int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     x = torch.rand(n, generator=g, dtype=torch.float64) * 10
     y = _LINE_TRUE[0] * x + _LINE_TRUE[1] + _LINE_NOISE * torch.randn(n, generator=g, dtype=torch.float64)
     order = torch.randperm(n, generator=g)
@@ -144,7 +145,7 @@ def scale_invariant_curve(scales: Any, lam: float, seed: int = 0) -> Any:
     import numpy as np
     import torch
 
-    from mvdlib._validation import seed_int
+    from mvdlib.conventions import check_seed
     from mvdlib.losses import scale_invariant_loss
 
     s = _line_data(scales, "scales").numpy()
@@ -152,7 +153,7 @@ def scale_invariant_curve(scales: Any, lam: float, seed: int = 0) -> Any:
         raise ValueError(f"scales must be positive, got {s.min()}")
     if not isinstance(lam, (int, float)) or not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam must be a number in [0, 1], got {lam!r}")
-    g = torch.Generator().manual_seed(seed_int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     truth = 1 + 7 * torch.rand(1, 1, 16, 16, generator=g, dtype=torch.float64)
     noisy = truth * torch.exp(0.1 * torch.randn(truth.shape, generator=g, dtype=torch.float64))
     return np.array([scale_invariant_loss(noisy * s, truth, lam=lam).item() for s in s])

@@ -34,7 +34,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mvdlib import cost_volume as cv
 from mvdlib._io import verify_sha256
-from mvdlib._validation import as_tensor, check_finite, intrinsics, positive_float, positive_int, rigid_pose, shape_str
+from mvdlib._validation import intrinsics, positive_float, positive_int, rigid_pose, shape_str
+from mvdlib.conventions import PAPER_SIZE, PIXEL_MEAN, PIXEL_RANGE, PIXEL_STD, normalize_image
 from mvdlib.geometry import relative_pose, scale_intrinsics
 from mvdlib.layers import conv_layer, depth_layer, down_conv_layer, up_conv_layer
 from mvdlib.resources import data_path
@@ -44,6 +45,7 @@ __all__ = [
     "IMAGE_ONLY_CHECKPOINT",
     "PIXEL_MEAN",
     "PIXEL_STD",
+    "PAPER_SIZE",
     "MVDepthNet",
     "fold_batchnorm",
     "inference_model",
@@ -53,11 +55,6 @@ __all__ = [
     "read_checkpoint",
 ]
 
-# Input normalisation of the original code (example2.py / depthNet_model.py of
-# HKUST-Aerial-Robotics/MVDepthNet): (rgb - 81) / 35 on 0..255 images.
-PIXEL_MEAN = 81.0
-PIXEL_STD = 35.0
-PIXEL_RANGE = 255.0  # the white level of the images the network was trained on
 
 # Inverse depth is predicted as INV_DEPTH_SCALE * sigmoid(.), so it lies in (0, 2) m^-1,
 # i.e. depth > 0.5 m: the nearest plane of the paper's sweep.
@@ -66,8 +63,6 @@ INV_DEPTH_SCALE = 2.0
 # The encoder halves the resolution five times, so H and W must be multiples of 2^5.
 RESOLUTION_MULTIPLE = 32
 
-# The paper's input resolution (height, width).
-PAPER_SIZE = (256, 320)
 
 # Channel counts of the original network at width 1.0.
 ENCODER_CHANNELS = (128, 256, 512, 512, 512)
@@ -79,21 +74,6 @@ DEFAULT_CHECKPOINT = data_path("mvdepthnet_cpu.pt")
 # The same network and preset trained on the image alone (``--image-only``, zeros instead of
 # the cost volume): the single-image baseline of chapter 11.
 IMAGE_ONLY_CHECKPOINT = data_path("mvdepthnet_image_only_cpu.pt")
-
-
-def normalize_image(img: Any) -> Tensor:
-    """MVDepthNet's input normalisation ``(rgb - 81) / 35`` (chapter 10).
-
-    Args:
-        img: ``... x 3 x H x W`` RGB values in 0..255 (tensor or array; integer types allowed).
-    Returns:
-        A floating tensor of the same shape.
-    """
-    t = as_tensor(img, "img")
-    if t.dim() < 3 or t.shape[-3] != 3 or 0 in t.shape:
-        raise ValueError(f"img must be ... x 3 x H x W RGB with no empty dimension, got shape {shape_str(t)}")
-    check_finite(t, "img")
-    return (t - PIXEL_MEAN) / PIXEL_STD
 
 
 def _channels(n: int, width: float) -> int:

@@ -1,10 +1,16 @@
-"""How much work a chapter does: one knob, the *budget*, and what it implies per chapter.
+"""Where and how much the book computes: the device, the seeds, and the chapters' budget.
+
+:func:`default_device` is CUDA when present, else the CPU; no module hard-codes a device.
+:func:`seed_everything` seeds every generator a chapter draws from (the seed rule is
+:func:`mvdlib.conventions.check_seed`).
+
+How much work a chapter does is one knob, the *budget*, and what it implies per chapter.
 
 ``cpu`` is the budget every chapter is written for and CI runs: about a minute on a 2-core
 CPU. ``gpu`` is what a CUDA device affords in a few minutes: the training chapters train
 longer, and chapter 11 trains the paper's width-1.0 network at 320 x 256 (chapters 7 and 8,
 whose experiments are about a short budget, keep theirs).
-The budget follows :func:`mvdlib.default_device` and ``$MVDLIB_BUDGET`` overrides it (e.g.
+The budget follows :func:`default_device` and ``$MVDLIB_BUDGET`` overrides it (e.g.
 ``MVDLIB_BUDGET=cpu`` on a GPU for a quick run). Every step count or size that depends on
 the budget is in ``CHAPTER_SETTINGS``, and a chapter reads its own with
 :func:`chapter_settings`; the prose quotes the values the run used (glued), never fixed ones.
@@ -14,9 +20,23 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 from typing import Any
 
-__all__ = ["BUDGETS", "BUDGET_ENV", "CHAPTER_SETTINGS", "budget", "chapter_settings"]
+import numpy as np
+import torch
+
+from mvdlib.conventions import check_seed
+
+__all__ = [
+    "BUDGETS",
+    "BUDGET_ENV",
+    "CHAPTER_SETTINGS",
+    "budget",
+    "chapter_settings",
+    "default_device",
+    "seed_everything",
+]
 
 BUDGETS = ("cpu", "gpu")
 BUDGET_ENV = "MVDLIB_BUDGET"
@@ -78,13 +98,29 @@ CHAPTER_SETTINGS: dict[int, dict[str, dict[str, Any]]] = {
 }
 
 
+def default_device() -> torch.device:
+    """The device chapters and scripts compute on: CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's random generators (CPU and CUDA).
+
+    Args:
+        seed: an integer in ``[0, 2**32)`` (:func:`mvdlib.conventions.check_seed`).
+    """
+    seed = check_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 -- seeds the legacy global generator readers use
+    torch.manual_seed(seed)  # seeds CUDA too
+
+
 def budget() -> str:
-    """``"gpu"`` when :func:`mvdlib.default_device` is CUDA, else ``"cpu"``; ``$MVDLIB_BUDGET`` wins."""
+    """``"gpu"`` when :func:`default_device` is CUDA, else ``"cpu"``; ``$MVDLIB_BUDGET`` wins."""
     value = os.environ.get(BUDGET_ENV, "").strip().lower()
     if not value:
-        import mvdlib  # at call time, so that a patched mvdlib.default_device is seen
-
-        return "gpu" if mvdlib.default_device().type == "cuda" else "cpu"
+        return "gpu" if default_device().type == "cuda" else "cpu"
     if value not in BUDGETS:
         raise ValueError(f"${BUDGET_ENV} must be one of {BUDGETS} or unset, got {os.environ[BUDGET_ENV]!r}")
     return value
