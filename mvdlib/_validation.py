@@ -18,9 +18,11 @@ Two kinds of check:
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -126,7 +128,10 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None) -> Tensor:
     if isinstance(x, Tensor):
         t = x
     elif isinstance(x, (np.ndarray, list, tuple, float, int, np.floating, np.integer)):
-        t = torch.as_tensor(np.asarray(x))
+        a = np.asarray(x)
+        if a.dtype.kind in "biuf" and (not a.dtype.isnative or any(s < 0 for s in a.strides)):
+            a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))  # torch takes neither
+        t = torch.as_tensor(a)
     else:
         raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
     if dtype is not None:
@@ -147,6 +152,59 @@ def numeric_array(x: Any, name: str, ndims: tuple[int, ...], integer: bool = Fal
             f"{name} must be a non-empty array with {' or '.join(map(str, ndims))} dimensions, got shape {a.shape}"
         )
     return a
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _to_numpy(result: Any) -> Any:
+    if isinstance(result, Tensor):
+        return result.detach().cpu().numpy()
+    if isinstance(result, tuple) and not hasattr(result, "_fields"):
+        return tuple(_to_numpy(r) for r in result)
+    return result
+
+
+def numpy_in_out(*names: str) -> Callable[[F], F]:
+    """Decorator for the few notebook-facing functions that accept NumPy arrays as well as tensors.
+
+    The arguments ``names`` may be NumPy arrays (any layout or byte order: they are copied to
+    native, contiguous tensors); when the first of them that is given was a NumPy array,
+    the tensors returned (alone or in a tuple) come back as NumPy arrays. The function itself
+    is written for tensors only and annotated ``Tensor``.
+
+    Example:
+        >>> @numpy_in_out("x")
+        ... def double(x: Tensor) -> Tensor:
+        ...     return 2 * x
+        >>> double(np.ones(2))
+        array([2., 2.])
+    """
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+        for n in names:
+            if n not in signature.parameters:
+                raise TypeError(f"{fn.__name__} has no argument {n!r}")
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind_partial(*args, **kwargs)
+            numpy_out = None
+            for n in names:
+                value = bound.arguments.get(n)
+                if value is None:
+                    continue
+                if numpy_out is None:
+                    numpy_out = isinstance(value, np.ndarray)
+                if isinstance(value, np.ndarray):
+                    bound.arguments[n] = as_tensor(value, n)
+            result = fn(*bound.args, **bound.kwargs)
+            return _to_numpy(result) if numpy_out else result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def like_input(result: Tensor, reference: Any) -> Any:
