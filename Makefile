@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make book   set up, execute the notebooks (cached), write _build/html/index.html
-#   make test   set up, lint, unit tests, every notebook under nbval, the student edition
+#   make test   set up, lint, type check, unit tests, every notebook under nbval, the student edition
 #               under nbval, strict book build, browser checks
 # For a course (see the instructors' guide):
 #   make student        the student edition (no solutions) in _build/student/
@@ -17,7 +17,7 @@ BROWSER_STAMP := $(VENV)/.browser-stamp
 # (the CPU build on the project's machines), so that no dependency pulls a second torch.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup book book-strict test lint unit notebooks student student-notebooks student-html browser clean
+.PHONY: setup book book-strict test lint typecheck unit notebooks student student-notebooks student-html browser clean
 
 # The full edition runs every exercise's solution through its check, and a solution that
 # fails its check fails the run; the student edition runs without (its checks say "not
@@ -73,6 +73,10 @@ book-strict: setup
 lint: setup
 	$(BIN)/ruff check mvdlib tests benchmarks
 
+# mypy on mvdlib/ with the settings of pyproject.toml's [tool.mypy] (not strict).
+typecheck: setup
+	$(BIN)/mypy
+
 unit: setup
 	$(BIN)/python -m pytest tests -q -m "not book"
 
@@ -97,7 +101,7 @@ student-html: setup
 	env -u MVDLIB_CHECK_STRICT $(BIN)/jupyter-book build _build/student-book
 	@echo "Student edition: _build/student-book/_build/html/index.html"
 
-test: lint unit notebooks student-notebooks book-strict browser
+test: lint typecheck unit notebooks student-notebooks book-strict browser
 
 clean:
 	rm -rf _build
