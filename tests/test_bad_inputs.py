@@ -155,6 +155,13 @@ TABLE: dict[str, Entry] = {
     # mvdlib
     "mvdlib.seed_everything": Entry(lambda: {"seed": 0}),
     "mvdlib.default_device": Entry(lambda: {}),
+    # runtime and conventions
+    "mvdlib.runtime.seed_everything": Entry(lambda: {"seed": 0}),
+    "mvdlib.runtime.default_device": Entry(lambda: {}),
+    "mvdlib.conventions.valid_depth": Entry(lambda: {"depth": _depth()}),
+    "mvdlib.conventions.as_mask": Entry(lambda: {"mask": torch.ones(1, 1, 24, 32), "shape": (1, 1, 24, 32)}),
+    "mvdlib.conventions.check_seed": Entry(lambda: {"seed": 3}),
+    "mvdlib.conventions.normalize_image": Entry(lambda: {"img": _image()}),
     # geometry
     "mvdlib.geometry.pixel_grid": Entry(lambda: {"h": 3, "w": 4}),
     "mvdlib.geometry.backproject": Entry(lambda: {"depth": _depth(), "K": _K()}),
@@ -183,6 +190,16 @@ TABLE: dict[str, Entry] = {
             "srcs": _image()[:, None],
             "K": _K(),
             "T_src_refs": _T()[None, None],
+            "inv_depths": torch.linspace(0.1, 1, 4),
+        }
+    ),
+    "mvdlib.cost_volume.cost_volume_from_world_poses": Entry(
+        lambda: {
+            "ref": _image(),
+            "srcs": _image()[:, None],
+            "K": _K(),
+            "T_world_ref": _T(),
+            "T_world_srcs": _T(0.3)[None],
             "inv_depths": torch.linspace(0.1, 1, 4),
         }
     ),
