@@ -10,7 +10,7 @@ nbgrader-style markers in a code cell, and its discussion in a ``{solution}`` bl
 * outputs and execution counts are cleared, and a solution cell is no longer folded
   (``hide-input`` removed), since the student writes in it.
 
-Command line: ``python -m mvdlib.student [--src chapters] [--out _build/student]``; with
+Command line: ``python -m mvdlib.classroom.student [--src chapters] [--out _build/student]``; with
 ``--book DIR`` it also writes a copy of the book's sources whose chapters are the student
 edition, configured for an HTML build without solutions (``make student-html``).
 """
@@ -185,7 +185,7 @@ def write_student_book(root: Path, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mvdlib.student", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m mvdlib.classroom.student", description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=Path("chapters"), help="folder of the full notebooks")
     parser.add_argument("--out", type=Path, default=Path("_build/student"), help="folder to write the student edition")
     parser.add_argument("--book", type=Path, help="also write the student book's sources (for an HTML build) here")

@@ -1,12 +1,12 @@
 """Grade a class's notebooks: run each in its own kernel and tabulate the exercise checks.
 
-``python -m mvdlib.grade NOTEBOOK_OR_FOLDER [--timeout S] [--csv out.csv]``
+``python -m mvdlib.classroom.grade NOTEBOOK_OR_FOLDER [--timeout S] [--csv out.csv]``
 
 A folder holds one notebook per student (named after the file) or one sub-folder per
 student (named after the folder; all its notebooks are run). Each notebook is copied into
 a fresh temporary working folder and executed there by its own process and kernel
 (nbclient), with a wall-clock limit, ``MVDLIB_CHECK_LOG`` pointing at a file of that
-student's check results (:mod:`mvdlib.check`) and ``MVDLIB_CHECK_STRICT`` unset. Like a
+student's check results (:mod:`mvdlib.classroom.check`) and ``MVDLIB_CHECK_STRICT`` unset. Like a
 grader should, execution continues past a cell that raises, so one broken exercise does not
 cost the others. Every exercise is reported per student as ``pass``, ``fail: <hint>``,
 ``not attempted`` or ``error: <reason>`` (the check's own "could not check", or a
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import nbformat
 
-from mvdlib.check._core import ERROR, FAIL, LOG_ENV, NOT_ATTEMPTED, PASS, STRICT_ENV
+from mvdlib.classroom.check._core import ERROR, FAIL, LOG_ENV, NOT_ATTEMPTED, PASS, STRICT_ENV
 
 __all__ = [
     "Report",
@@ -156,7 +156,7 @@ def run_notebook(notebook: Path, log: Path, timeout_s: float) -> list[str]:
         command = [
             sys.executable,
             "-m",
-            "mvdlib.grade",
+            "mvdlib.classroom.grade",
             "--run-one",
             str(copy),
             str(workdir),
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--run-one"]:  # internal: the child process that runs one notebook
         _run_one(*(Path(a) for a in argv[1:5]))
         return 0
-    parser = argparse.ArgumentParser(prog="python -m mvdlib.grade", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m mvdlib.classroom.grade", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a student notebook, or a folder of them")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="wall-clock seconds per notebook")
     parser.add_argument("--csv", type=Path, help="write the table (one row per student) to this CSV file")
