@@ -88,7 +88,7 @@ notebooks: setup
 	$(STRICT) $(BIN)/python -m pytest --nbval-lax chapters -q -p no:randomly
 
 student: setup
-	$(PY) -m mvdlib.student --src chapters --out _build/student
+	$(PY) -m mvdlib.classroom.student --src chapters --out _build/student
 
 # Every student notebook runs top to bottom with its exercises left as stubs.
 student-notebooks: student
@@ -97,7 +97,7 @@ student-notebooks: student
 	echo "Student edition executed in $$(( $$(date +%s) - start )) s"
 
 student-html: setup
-	$(PY) -m mvdlib.student --src chapters --out _build/student --book _build/student-book
+	$(PY) -m mvdlib.classroom.student --src chapters --out _build/student --book _build/student-book
 	env -u MVDLIB_CHECK_STRICT $(BIN)/jupyter-book build _build/student-book
 	@echo "Student edition: _build/student-book/_build/html/index.html"
 

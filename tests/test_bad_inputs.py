@@ -544,15 +544,17 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.viz.show_depth": "draws on a matplotlib Axes; matplotlib checks its arguments",
     "mvdlib.viz.show_plotly": "displays a figure; plotly checks its argument",
     "mvdlib.widgets": "explorers (figures and ipywidgets) built on the validated functions above",
-    "mvdlib.check": "the exercise machinery: call() runs any student function, is_stub() takes any object, "
-    "exercise() is a decorator; tests/test_check_ch01_06.py covers them",
+    "mvdlib.classroom.check": "the exercise machinery: call() runs any student function, is_stub() takes any "
+    "object, exercise() is a decorator; tests/classroom/test_check.py covers them",
+    "mvdlib.check": "the old path of mvdlib.classroom.check: the same module object (a sys.modules alias)",
     **{
-        f"mvdlib.check.ch{c:02d}": "student-facing checks never raise: any answer gives a Result "
+        f"mvdlib.classroom.check.ch{c:02d}": "student-facing checks never raise: any answer gives a Result "
         "(test_every_check_turns_a_bad_answer_into_a_result below)"
         for c in range(1, 14)
     },
-    "mvdlib.grade": "instructor tooling that runs student notebooks from a folder (CLI); tests/test_grade.py",
-    "mvdlib.student": "instructor tooling that writes the student edition from notebook files (CLI)",
+    "mvdlib.classroom.grade": "instructor tooling that runs student notebooks from a folder (CLI); "
+    "tests/classroom/test_grade.py",
+    "mvdlib.classroom.student": "instructor tooling that writes the student edition from notebook files (CLI)",
     "mvdlib.data.synthetic.render_views": "needs a SyntheticScene (seconds to build); it checks scene and noise_std",
     "mvdlib.explorers.Explorer": "an explorer container of Params and a draw function; tests/test_explorers.py",
     "mvdlib.explorers.Param": "a dataclass container (name, values, default); tests/test_explorers.py",
@@ -737,7 +739,7 @@ def test_every_valid_call_of_the_table_succeeds():
 
 def test_every_check_turns_a_bad_answer_into_a_result(capsys, monkeypatch):
     """The exercise checks are exempt above because they never raise: a bad answer is a Result."""
-    from mvdlib.check import REGISTRY, Result
+    from mvdlib.classroom.check import REGISTRY, Result
 
     monkeypatch.delenv("MVDLIB_CHECK_STRICT", raising=False)
     monkeypatch.delenv("MVDLIB_CHECK_LOG", raising=False)

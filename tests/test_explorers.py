@@ -87,7 +87,7 @@ def test_cost_explorer_data_is_the_normalised_plane_sweep(sample):
     np.testing.assert_allclose(data["true_inv_depth"][valid], 1 / depth[valid], rtol=1e-6)
     assert np.isnan(data["true_inv_depth"][~valid]).all()
     assert data["ref_rgb"].dtype == np.uint8 and data["ref_rgb"].shape == (32, 40, 3)
-    with pytest.raises(ValueError, match="view must be in"):
+    with pytest.raises(ValueError, match="view must be an integer in"):
         cost_explorer_data(sample, view=2)
 
 

@@ -6,8 +6,14 @@ scales a gradient on average (1/2 for ReLU whatever sigma, at most 1/4 for the s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from mvdlib.diagnostics import activation_and_derivative, expected_derivative
 from mvdlib.explorers.core import Explorer, Param, View
 
 __all__ = ["activation_explorer"]
@@ -29,14 +35,6 @@ def activation_explorer(names: Sequence[str] = EXPLORER_ACTIVATIONS) -> Explorer
     Returns:
         An :class:`~mvdlib.explorers.core.Explorer`; ``.show()`` displays it.
     """
-    import functools
-
-    import numpy as np
-    import plotly.graph_objects as go
-    import torch
-
-    from mvdlib.diagnostics import activation_and_derivative, expected_derivative
-
     names = tuple(names)
     if not names:
         raise ValueError(f"names must be non-empty, got {list(names)}")
@@ -53,8 +51,13 @@ def activation_explorer(names: Sequence[str] = EXPLORER_ACTIVATIONS) -> Explorer
         traces = [
             go.Scatter(x=z.numpy(), y=np.round(f.numpy(), 5), name=f"{activation}: f(z)"),
             go.Scatter(x=z.numpy(), y=np.round(df.numpy(), 5), name=f"{activation}: f'(z)", line={"dash": "dash"}),
-            go.Scatter(x=z.numpy(), y=np.round(density.numpy(), 5), name="density of z (scaled)", fill="tozeroy",
-                       line={"color": "grey"}),  # fmt: skip
+            go.Scatter(
+                x=z.numpy(),
+                y=np.round(density.numpy(), 5),
+                name="density of z (scaled)",
+                fill="tozeroy",
+                line={"color": "grey"},
+            ),  # fmt: skip
         ]
         return View(traces, {"title": {"text": f"sigma = {sigma:g}: E[f'(z)] by activation<br>{gains(sigma)}"}})
 

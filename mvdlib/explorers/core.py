@@ -20,6 +20,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import IPython.display
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.basedatatypes import BaseTraceType
+
+from mvdlib._validation import positive_int
+from mvdlib.viz import plotly_bundle
+
 __all__ = ["Param", "View", "Explorer", "subplot_axes"]
 
 # Room the static renderer leaves for its sliders below the plots: each row of sliders
@@ -89,7 +98,7 @@ class View:
         layout: the layout properties that depend on the parameters (a title, say).
     """
 
-    traces: list[Any]
+    traces: list[BaseTraceType]
     layout: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,29 +142,24 @@ class Explorer:
             self._default_view = view
         return view
 
-    def figure(self, **values: Any) -> Any:
+    def figure(self, **values: Any) -> go.Figure:
         """A plain ``plotly.graph_objects.Figure`` of the view at ``values``."""
         return self._figure(self.view(**values))
 
-    def _figure(self, view: View) -> Any:
-        import plotly.graph_objects as go
-
+    def _figure(self, view: View) -> go.Figure:
         fig = go.Figure(data=view.traces, layout=self.layout)
         fig.update_layout(view.layout)
         return fig
 
     # ---- the live renderer -------------------------------------------------------------
 
-    def live(self) -> Any:
+    def live(self) -> widgets.VBox:
         """ipywidgets controls above a ``FigureWidget`` that each change updates in place.
 
         Returns:
             ``ipywidgets.VBox`` whose ``controls`` attribute maps parameter names to controls
             and ``figure`` is the ``FigureWidget``.
         """
-        import ipywidgets as widgets
-        import plotly.graph_objects as go
-
         fig = go.FigureWidget(self.figure())
         controls = {}
         for p in self.params:
@@ -184,7 +188,7 @@ class Explorer:
 
     # ---- the static renderer -----------------------------------------------------------
 
-    def static(self) -> Any:
+    def static(self) -> go.Figure:
         """The kernel-free twin: one plotly slider per parameter with ``static_values``.
 
         Each slider step is a frame holding only the traces (and layout keys) its parameter
@@ -195,8 +199,6 @@ class Explorer:
         Returns:
             ``plotly.graph_objects.Figure`` with frames and sliders.
         """
-        import plotly.graph_objects as go
-
         base = self.view()
         fig = self._figure(base)
         swept = [p for p in self.params if len(p.static_values) > 1]
@@ -230,28 +232,22 @@ class Explorer:
 
     def show(self) -> None:
         """Display the explorer: live in a frontend with ipywidgets, its static twin in the HTML book."""
-        from IPython.display import display
-
-        from mvdlib.viz import plotly_bundle
-
         bundle = dict(plotly_bundle(self.static()))
         bundle.update(self.live()._repr_mimebundle_())
-        display(bundle, raw=True)
+        IPython.display.display(bundle, raw=True)
 
 
-def _differs(a: Any, b: Any) -> bool:
-    import plotly.io as pio
-
+def _differs(a: BaseTraceType, b: BaseTraceType) -> bool:
     return pio.to_json(a, validate=False) != pio.to_json(b, validate=False)
 
 
-def _check_same_structure(old: Sequence[Any], new: Sequence[Any]) -> None:
+def _check_same_structure(old: Sequence[BaseTraceType], new: Sequence[BaseTraceType]) -> None:
     old_types, new_types = [t.type for t in old], [t.type for t in new]
     if old_types != new_types:
         raise ValueError(f"draw must return the same traces at every setting: got {new_types}, expected {old_types}")
 
 
-def _place_sliders(fig: Any, sliders: list[dict]) -> None:
+def _place_sliders(fig: go.Figure, sliders: list[dict]) -> None:
     """Two sliders a row under the plots, the figure grown by the room they take."""
     if not sliders:
         return
@@ -270,8 +266,11 @@ def _place_sliders(fig: Any, sliders: list[dict]) -> None:
 
 
 def subplot_axes(k: int) -> dict[str, str]:
-    """The axes of the ``k``-th subplot (1-based) of ``plotly.subplots.make_subplots``, for a trace."""
-    from mvdlib._validation import positive_int
+    """The axes of the ``k``-th subplot (1-based) of ``plotly.subplots.make_subplots``, for a trace.
 
+    Example:
+        >>> subplot_axes(2)
+        {'xaxis': 'x2', 'yaxis': 'y2'}
+    """
     k = positive_int(k, "k")
     return {"xaxis": "x" if k == 1 else f"x{k}", "yaxis": "y" if k == 1 else f"y{k}"}

@@ -7,10 +7,22 @@ depth, with its minimum near the true inverse depth.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from torch import Tensor
+
+from mvdlib._validation import check_int, check_shape, positive_int
+from mvdlib.conventions import normalize_image, valid_depth
+from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples, warp_to_planes
 from mvdlib.explorers.core import Explorer, Param, View, subplot_axes
+from mvdlib.geometry import relative_pose
 
 __all__ = ["cost_explorer_data", "warped_rgb", "png_uri", "cost_slice_explorer"]
 
@@ -21,38 +33,47 @@ PIXEL_STEP = 4
 _COLORS = ("#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b")
 
 
-def cost_explorer_data(sample: dict, view: int = 0, inv_depths: Any = None) -> dict:
+def cost_explorer_data(sample: Mapping[str, Tensor], view: int = 0, inv_depths: Tensor | None = None) -> dict[str, Any]:
     """The cost volume of one source view of a dataset-form sample, ready to explore (chapter 9).
 
-    The volume is computed on MVDepthNet's normalised images ``(rgb - 81) / 35``.
+    The volume is :func:`mvdlib.cost_volume.cost_volume_from_world_poses` of that one view,
+    on MVDepthNet's normalised images ``(rgb - 81) / 35``.
 
     Args:
-        sample: a dataset-form dict (``ref_image``, ``src_images``, ``K``, ``T_world_ref``,
-            ``T_world_srcs``, ``ref_depth``), e.g. from ``SyntheticMultiViewDataset``.
-        view: which source view.
-        inv_depths: D inverse depths (default :func:`mvdlib.cost_volume.inverse_depth_samples`).
+        sample: a dataset-form dict (``ref_image`` 3 x H x W, ``src_images`` N x 3 x H x W,
+            ``K``, ``T_world_ref``, ``T_world_srcs`` N x 4 x 4, ``ref_depth`` 1 x H x W), e.g.
+            from ``SyntheticMultiViewDataset``.
+        view: which source view, in ``[0, N)``.
+        inv_depths: D inverse depths in 1/m (default :func:`mvdlib.cost_volume.inverse_depth_samples`).
     Returns:
         dict: ``cost`` D x H x W and ``inv_depths`` D (NumPy), ``ref_rgb`` H x W x 3 uint8,
         ``true_inv_depth`` H x W (NaN where the depth is invalid), and ``src_rgb``
         (1 x 3 x H x W tensor), ``K``, ``T_src_ref`` for warping.
+
+    Example:
+        >>> import tempfile
+        >>> from mvdlib.data.synthetic import SyntheticMultiViewDataset
+        >>> dataset = SyntheticMultiViewDataset("test", 1, 1, 2, height=32, width=40, cache_dir=tempfile.mkdtemp())
+        >>> sample = dataset[0]
+        >>> data = cost_explorer_data(sample, view=1, inv_depths=inverse_depth_samples(8))
+        >>> data["cost"].shape, data["ref_rgb"].dtype
+        ((8, 32, 40), dtype('uint8'))
     """
-    import numpy as np
-    import torch
-
-    from mvdlib.cost_volume import inverse_depth_samples, plane_sweep_cost_volume
-    from mvdlib.geometry import relative_pose
-    from mvdlib.models.mvdepthnet import normalize_image
-
-    num_views = sample["src_images"].shape[0]
-    if not 0 <= view < num_views:
-        raise ValueError(f"view must be in [0, {num_views}), got {view}")
+    num_views = check_shape(sample["src_images"], "N 3 H W", "sample['src_images']")["N"]
+    view = check_int(view, "view", min=0, max=num_views - 1)
     s = inverse_depth_samples() if inv_depths is None else torch.as_tensor(inv_depths, dtype=torch.float32)
     ref, src = sample["ref_image"][None], sample["src_images"][view : view + 1]
-    T_src_ref = relative_pose(sample["T_world_ref"], sample["T_world_srcs"][view])
     with torch.no_grad():
-        cost = plane_sweep_cost_volume(normalize_image(ref), normalize_image(src), sample["K"], T_src_ref, s)
+        cost = cost_volume_from_world_poses(
+            normalize_image(ref),
+            normalize_image(src)[None],
+            sample["K"],
+            sample["T_world_ref"],
+            sample["T_world_srcs"][view : view + 1],
+            s,
+        )
     depth = sample["ref_depth"][0].numpy()
-    valid = np.isfinite(depth) & (depth > 0)
+    valid = valid_depth(depth)
     return {
         "cost": cost[0].numpy(),
         "inv_depths": s.numpy(),
@@ -60,31 +81,36 @@ def cost_explorer_data(sample: dict, view: int = 0, inv_depths: Any = None) -> d
         "true_inv_depth": np.where(valid, 1.0 / np.where(valid, depth, 1.0), np.nan),
         "src_rgb": src,
         "K": sample["K"],
-        "T_src_ref": T_src_ref,
+        "T_src_ref": relative_pose(sample["T_world_ref"], sample["T_world_srcs"][view]),
     }
 
 
-def warped_rgb(data: dict, plane: int) -> Any:
-    """The source image seen through one plane, H x W x 3 uint8 (black outside the source)."""
-    import numpy as np
+def warped_rgb(data: Mapping[str, Any], plane: int) -> np.ndarray:
+    """The source image seen through one plane, H x W x 3 uint8 (black outside the source).
 
-    from mvdlib.cost_volume import warp_to_planes
-
+    Args:
+        data: the dict of :func:`cost_explorer_data`.
+        plane: which plane, in ``[0, D)``.
+    """
+    plane = check_int(plane, "plane", min=0, max=len(data["inv_depths"]) - 1)
     s = data["inv_depths"][plane : plane + 1]
     warped = warp_to_planes(data["src_rgb"], data["K"], data["T_src_ref"], s)[0, 0]  # 3 x H x W
     return warped.permute(1, 2, 0).numpy().clip(0, 255).astype(np.uint8)
 
 
-def png_uri(rgb: Any) -> str:
-    """An H x W x 3 uint8 RGB image as a PNG data URI (for a plotly ``Image`` trace's ``source``)."""
-    import base64
+def png_uri(rgb: np.ndarray) -> str:
+    """An H x W x 3 uint8 RGB image as a PNG data URI (for a plotly ``Image`` trace's ``source``).
 
-    import cv2
-    import numpy as np
-
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
-        got = getattr(rgb, "shape", type(rgb).__name__)
-        raise ValueError(f"rgb must be a non-empty H x W x 3 uint8 array, got {got}")
+    Example:
+        >>> png_uri(np.zeros((2, 3, 3), np.uint8)).startswith("data:image/png;base64,")
+        True
+    """
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8:
+        got = f"{type(rgb).__name__} of {getattr(rgb, 'dtype', None)}"
+        raise ValueError(f"rgb must be an H x W x 3 uint8 NumPy array, got {got}")
+    sizes = check_shape(rgb, "H W 3", "rgb")
+    if 0 in sizes.values():
+        raise ValueError(f"rgb must be a non-empty H x W x 3 uint8 array, got shape {rgb.shape}")
     ok, png = cv2.imencode(".png", rgb[..., ::-1])  # OpenCV writes BGR
     if not ok:
         raise RuntimeError("PNG encoding failed")
@@ -92,7 +118,10 @@ def png_uri(rgb: Any) -> str:
 
 
 def cost_slice_explorer(
-    data: dict, pixels: Sequence[tuple[int, int]] = (), plane_step: int = PLANE_STEP, pixel_step: int = PIXEL_STEP
+    data: Mapping[str, Any],
+    pixels: Sequence[tuple[int, int]] = (),
+    plane_step: int = PLANE_STEP,
+    pixel_step: int = PIXEL_STEP,
 ) -> Explorer:
     """The cost-slice explorer: a slider over planes and a probe pixel (u, v) (chapter 9).
 
@@ -108,11 +137,6 @@ def cost_slice_explorer(
     Returns:
         An :class:`~mvdlib.explorers.core.Explorer`; ``.show()`` displays it.
     """
-    import numpy as np
-    from plotly.subplots import make_subplots
-
-    from mvdlib._validation import positive_int
-
     cost, s, truth = data["cost"], data["inv_depths"], data["true_inv_depth"]
     num_planes, h, w = cost.shape
     plane_step, pixel_step = positive_int(plane_step, "plane_step"), positive_int(pixel_step, "pixel_step")
@@ -122,34 +146,56 @@ def cost_slice_explorer(
     vmax = float(np.percentile(cost, 99))
     extent = {"x0": 0, "dx": pixel_step, "y0": 0, "dy": pixel_step}
 
-    def cross(u: int, v: int, color: str, k: int) -> Any:
-        import plotly.graph_objects as go
-
+    def cross(u: int, v: int, color: str, k: int) -> go.Scatter:
         return go.Scatter(x=[u], y=[v], mode="markers", marker={"symbol": "cross", "size": 10, "color": color,
                           "line": {"width": 1, "color": "white"}}, showlegend=False, **subplot_axes(k))  # fmt: skip
 
-    def curves(u: int, v: int, color: str, name: str, width: float) -> list:
-        import plotly.graph_objects as go
-
+    def curves(u: int, v: int, color: str, name: str, width: float) -> list[go.Scatter]:
         t = truth[v, u]
         return [
-            go.Scatter(x=s, y=np.round(cost[:, v, u], 3), mode="lines", line={"color": color, "width": width},
-                       name=name, legendgroup=name, **subplot_axes(3)),  # fmt: skip
-            go.Scatter(x=[t, t] if np.isfinite(t) else [], y=[0, vmax] if np.isfinite(t) else [], mode="lines",
-                       line={"color": color, "dash": "dash"}, name=f"true 1/depth {name}", legendgroup=name,
-                       showlegend=False, **subplot_axes(3)),  # fmt: skip
+            go.Scatter(
+                x=s,
+                y=np.round(cost[:, v, u], 3),
+                mode="lines",
+                line={"color": color, "width": width},
+                name=name,
+                legendgroup=name,
+                **subplot_axes(3),
+            ),  # fmt: skip
+            go.Scatter(
+                x=[t, t] if np.isfinite(t) else [],
+                y=[0, vmax] if np.isfinite(t) else [],
+                mode="lines",
+                line={"color": color, "dash": "dash"},
+                name=f"true 1/depth {name}",
+                legendgroup=name,
+                showlegend=False,
+                **subplot_axes(3),
+            ),  # fmt: skip
         ]
 
     def draw(plane: int, u: int, v: int) -> View:
-        import plotly.graph_objects as go
-
         traces = [
-            go.Heatmap(z=np.round(cost[plane, ::pixel_step, ::pixel_step], 2), zmin=0, zmax=vmax,
-                       colorscale="Viridis", colorbar=colorbar, **extent, **subplot_axes(1)),  # fmt: skip
-            go.Image(source=png_uri(warped_rgb(data, plane)[::pixel_step, ::pixel_step]), **extent,
-                     **subplot_axes(2)),  # fmt: skip
-            go.Scatter(x=[s[plane], s[plane]], y=[0, vmax], mode="lines", line={"color": "grey", "dash": "dot"},
-                       name=f"plane {plane}", **subplot_axes(3)),  # fmt: skip
+            go.Heatmap(
+                z=np.round(cost[plane, ::pixel_step, ::pixel_step], 2),
+                zmin=0,
+                zmax=vmax,
+                colorscale="Viridis",
+                colorbar=colorbar,
+                **extent,
+                **subplot_axes(1),
+            ),  # fmt: skip
+            go.Image(
+                source=png_uri(warped_rgb(data, plane)[::pixel_step, ::pixel_step]), **extent, **subplot_axes(2)
+            ),  # fmt: skip
+            go.Scatter(
+                x=[s[plane], s[plane]],
+                y=[0, vmax],
+                mode="lines",
+                line={"color": "grey", "dash": "dot"},
+                name=f"plane {plane}",
+                **subplot_axes(3),
+            ),  # fmt: skip
         ]
         for k, (pu, pv) in enumerate(pixels):
             color = _COLORS[k % len(_COLORS)]

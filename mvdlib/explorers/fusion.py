@@ -7,9 +7,12 @@ closely; the title scores each setting against the ground truth.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
 
 from mvdlib.explorers.core import Explorer, Param, View
+from mvdlib.pointcloud import DepthView, fuse, precision_recall_fscore
 
 __all__ = ["fusion_explorer"]
 
@@ -20,7 +23,10 @@ FUSION_TOLERANCES = (0.005, 0.01, 0.02, 0.05, 0.1)
 
 
 def fusion_explorer(
-    views: Sequence[Any], gt_points: Any, static_min_views: Sequence[int] = (0, 1, 2, 3, 5), rel_tol: float = 0.02
+    views: Sequence[DepthView],
+    gt_points: np.ndarray,
+    static_min_views: Sequence[int] = (0, 1, 2, 3, 5),
+    rel_tol: float = 0.02,
 ) -> Explorer:
     """The fusion explorer: sliders over ``min_views`` and the tolerance tau (chapter 12).
 
@@ -34,11 +40,6 @@ def fusion_explorer(
     Returns:
         An :class:`~mvdlib.explorers.core.Explorer`; ``.show()`` displays it.
     """
-    import numpy as np
-    import plotly.graph_objects as go
-
-    from mvdlib.pointcloud import fuse, precision_recall_fscore
-
     if len(views) < 2:
         raise ValueError(f"views must hold at least 2 depth views, got {len(views)}")
     counts = list(range(len(views)))

@@ -8,9 +8,18 @@ prediction multiplied by a global scale s (lambda moves it).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from torch import Tensor
+
+from mvdlib._validation import as_tensor, check_choice, positive_int
+from mvdlib.conventions import check_seed
 from mvdlib.explorers.core import Explorer, Param, View, subplot_axes
+from mvdlib.losses import BERHU_C_FRACTION, berhu_penalty, huber_penalty, scale_invariant_loss
 
 __all__ = ["loss_penalty", "line_with_outliers", "fit_line", "loss_curves", "scale_invariant_curve", "loss_explorer"]
 
@@ -24,7 +33,7 @@ _LINE_NOISE = 0.3  # inlier noise (std), in the units of y
 _LINE_OUTLIER_OFFSET = (4.0, 12.0)  # outliers are pushed up by a uniform amount in this range
 
 
-def loss_penalty(name: str, error: Any, delta: float = 1.0, c: float | None = None) -> Any:
+def loss_penalty(name: str, error: Tensor, delta: float = 1.0, c: float | None = None) -> Tensor:
     """The element-wise penalty of a named loss on residuals ``error`` (chapter 5).
 
     Args:
@@ -33,12 +42,13 @@ def loss_penalty(name: str, error: Any, delta: float = 1.0, c: float | None = No
         delta: Huber's threshold; c: BerHu's threshold (``None``: 0.2 max |error|, detached, as FCRN).
     Returns:
         Tensor of the same shape as ``error``.
+
+    Example:
+        >>> loss_penalty("Huber", torch.tensor([0.5, 3.0])).tolist()
+        [0.125, 2.5]
     """
-    import torch
-
-    from mvdlib.losses import BERHU_C_FRACTION, berhu_penalty, huber_penalty
-
-    if not isinstance(error, torch.Tensor):
+    check_choice(name, "name", LOSS_EXPLORER_LOSSES)
+    if not isinstance(error, Tensor):
         raise TypeError(f"error must be a torch.Tensor of residuals, got {type(error).__name__}")
     if name == "L1":
         return error.abs()
@@ -46,22 +56,20 @@ def loss_penalty(name: str, error: Any, delta: float = 1.0, c: float | None = No
         return error**2
     if name == "Huber":
         return huber_penalty(error, delta)
-    if name == "BerHu":
-        return berhu_penalty(error, BERHU_C_FRACTION * error.detach().abs().max() if c is None else c)
-    raise ValueError(f"name must be one of {LOSS_EXPLORER_LOSSES}, got {name!r}")
+    return berhu_penalty(error, BERHU_C_FRACTION * error.detach().abs().max() if c is None else c)
 
 
-def line_with_outliers(n: int = 60, outlier_fraction: float = 0.2, seed: int = 0) -> tuple[Any, Any, Any]:
+def line_with_outliers(n: int = 60, outlier_fraction: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """Points on the line y = 0.5 x + 1 with Gaussian noise, a fraction of them pushed up as outliers (chapter 5).
 
     Returns:
         ``(x, y, is_outlier)``: float64 tensors of n values in [0, 10], and a bool mask.
+
+    Example:
+        >>> x, y, is_outlier = line_with_outliers(n=10, outlier_fraction=0.2)
+        >>> x.shape, int(is_outlier.sum())
+        (torch.Size([10]), 2)
     """
-    import torch
-
-    from mvdlib._validation import positive_int
-    from mvdlib.conventions import check_seed
-
     n = positive_int(n, "n")
     if not isinstance(outlier_fraction, (int, float)) or not 0.0 <= outlier_fraction < 1.0:
         raise ValueError(f"outlier_fraction must be a number in [0, 1), got {outlier_fraction!r}")
@@ -76,19 +84,22 @@ def line_with_outliers(n: int = 60, outlier_fraction: float = 0.2, seed: int = 0
     return x, torch.where(is_outlier, y + offset, y), is_outlier
 
 
-def _line_data(v: Any, name: str) -> Any:
+def _line_data(v: np.ndarray | Tensor, name: str) -> Tensor:
     """A finite 1-D float64 tensor of at least two values (for a line fit or a curve)."""
-    import torch
-
-    from mvdlib._validation import as_tensor
-
     t = as_tensor(v, name, torch.float64)
     if t.dim() != 1 or len(t) < 2 or not torch.isfinite(t).all():
         raise ValueError(f"{name} must be a finite 1-D array of at least 2 values, got shape {tuple(t.shape)}")
     return t
 
 
-def fit_line(x: Any, y: Any, name: str, delta: float = 1.0, c: float | None = None, iterations: int = 100) -> tuple:
+def fit_line(
+    x: np.ndarray | Tensor,
+    y: np.ndarray | Tensor,
+    name: str,
+    delta: float = 1.0,
+    c: float | None = None,
+    iterations: int = 100,
+) -> tuple[float, float]:
     """Fit y = a x + b minimising the mean penalty of a named loss, by iteratively reweighted least squares (chapter 5).
 
     Each iteration solves a weighted least-squares problem with weights ``rho'(e) / e`` of
@@ -98,11 +109,13 @@ def fit_line(x: Any, y: Any, name: str, delta: float = 1.0, c: float | None = No
 
     Returns:
         ``(a, b)`` as floats.
+
+    Example:
+        >>> x, y, _ = line_with_outliers(seed=0)  # the truth is 0.5 x + 1, a fifth of the points pushed up
+        >>> [round(v, 2) for v in fit_line(x, y, "Huber")], [round(v, 2) for v in fit_line(x, y, "L2")]
+        ([0.5, 1.29], [0.59, 2.13])
     """
-    import torch
-
-    from mvdlib._validation import positive_int
-
+    check_choice(name, "name", LOSS_EXPLORER_LOSSES)
     x, y = _line_data(x, "x"), _line_data(y, "y")
     if len(x) != len(y):
         raise ValueError(f"x and y must have one length, got {len(x)} and {len(y)}")
@@ -119,14 +132,19 @@ def fit_line(x: Any, y: Any, name: str, delta: float = 1.0, c: float | None = No
     return float(params[0]), float(params[1])
 
 
-def loss_curves(errors: Any, delta: float = 1.0, c: float = 1.0) -> dict[str, tuple[Any, Any]]:
+def loss_curves(
+    errors: np.ndarray | Tensor, delta: float = 1.0, c: float = 1.0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each loss's penalty and its derivative along a 1-D grid of errors (chapter 5).
 
     Returns:
         ``{name: (values, gradients)}``, NumPy arrays like ``errors``.
-    """
-    import torch
 
+    Example:
+        >>> values, gradients = loss_curves(np.array([-2.0, 0.5, 2.0]))["L2"]
+        >>> values.tolist(), gradients.tolist()
+        ([4.0, 0.25, 4.0], [-4.0, 1.0, 4.0])
+    """
     e = _line_data(errors, "errors").clone().requires_grad_(True)
     out = {}
     for name in LOSS_EXPLORER_LOSSES:
@@ -136,18 +154,17 @@ def loss_curves(errors: Any, delta: float = 1.0, c: float = 1.0) -> dict[str, tu
     return out
 
 
-def scale_invariant_curve(scales: Any, lam: float, seed: int = 0) -> Any:
+def scale_invariant_curve(scales: np.ndarray | Tensor, lam: float, seed: int = 0) -> np.ndarray:
     """Scale-invariant loss of (true depth x s x log-normal noise) against the true depth, for each s (chapter 5).
 
     Returns:
         NumPy array like ``scales``.
+
+    Example:
+        >>> curve = scale_invariant_curve(np.array([0.5, 1.0, 2.0]), lam=1.0)
+        >>> bool(np.allclose(curve, curve[1]))  # lambda = 1: blind to a global scale
+        True
     """
-    import numpy as np
-    import torch
-
-    from mvdlib.conventions import check_seed
-    from mvdlib.losses import scale_invariant_loss
-
     s = _line_data(scales, "scales").numpy()
     if (s <= 0).any():
         raise ValueError(f"scales must be positive, got {s.min()}")
@@ -160,8 +177,6 @@ def scale_invariant_curve(scales: Any, lam: float, seed: int = 0) -> Any:
 
 
 def _grid(start: float, stop: float, step: float) -> list[float]:
-    import numpy as np
-
     return [round(float(v), 2) for v in np.arange(start, stop + step / 2, step)]
 
 
@@ -173,12 +188,6 @@ def loss_explorer(seed: int = 0) -> Explorer:
     Returns:
         An :class:`~mvdlib.explorers.core.Explorer`; ``.show()`` displays it.
     """
-    import functools
-
-    import numpy as np
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     errors = np.linspace(-4, 4, 161)
     scales = np.geomspace(0.25, 4, 41)
     grid = np.array([0.0, 10.0])
@@ -191,7 +200,7 @@ def loss_explorer(seed: int = 0) -> Explorer:
         return x.numpy(), y.numpy(), outlier.numpy(), lines
 
     @functools.cache
-    def si_curve(lam: float) -> Any:
+    def si_curve(lam: float) -> np.ndarray:
         return scale_invariant_curve(scales, lam, seed)
 
     def draw(delta: float, c: float, lam: float, outlier_fraction: float) -> View:
@@ -205,10 +214,22 @@ def loss_explorer(seed: int = 0) -> Explorer:
                                          **subplot_axes(k + 1)))  # fmt: skip
         x, y, outlier, lines = fits(outlier_fraction)
         traces += [
-            go.Scatter(x=x[~outlier], y=y[~outlier], mode="markers", name="inliers",
-                       marker={"color": "black", "size": 5}, **subplot_axes(3)),  # fmt: skip
-            go.Scatter(x=x[outlier], y=y[outlier], mode="markers", name="outliers",
-                       marker={"color": "grey", "size": 6, "symbol": "x"}, **subplot_axes(3)),  # fmt: skip
+            go.Scatter(
+                x=x[~outlier],
+                y=y[~outlier],
+                mode="markers",
+                name="inliers",
+                marker={"color": "black", "size": 5},
+                **subplot_axes(3),
+            ),  # fmt: skip
+            go.Scatter(
+                x=x[outlier],
+                y=y[outlier],
+                mode="markers",
+                name="outliers",
+                marker={"color": "grey", "size": 6, "symbol": "x"},
+                **subplot_axes(3),
+            ),  # fmt: skip
         ]
         for name, (a, b) in lines.items():
             traces.append(go.Scatter(x=grid, y=a * grid + b, mode="lines", name=f"{name} fit: {a:.2f} x + {b:.2f}",
@@ -235,9 +256,19 @@ def loss_explorer(seed: int = 0) -> Explorer:
     params = [
         Param("delta", thresholds, d0, "Huber delta", static_values=(0.2, 0.5, 1.0, 1.5, 2.0, 3.0)),
         Param("c", thresholds, c0, "BerHu c", static_values=(0.2, 0.5, 1.0, 1.5, 2.0, 3.0)),
-        Param("lam", _grid(0.0, 1.0, 0.05), LOSS_EXPLORER_DEFAULTS["lam"], "lambda",
-              static_values=(0.0, 0.25, 0.5, 0.75, 1.0)),  # fmt: skip
-        Param("outlier_fraction", _grid(0.0, 0.45, 0.05), LOSS_EXPLORER_DEFAULTS["outlier_fraction"],
-              "outlier fraction", static_values=(0.0, 0.1, 0.2, 0.3, 0.4)),  # fmt: skip
+        Param(
+            "lam",
+            _grid(0.0, 1.0, 0.05),
+            LOSS_EXPLORER_DEFAULTS["lam"],
+            "lambda",
+            static_values=(0.0, 0.25, 0.5, 0.75, 1.0),
+        ),  # fmt: skip
+        Param(
+            "outlier_fraction",
+            _grid(0.0, 0.45, 0.05),
+            LOSS_EXPLORER_DEFAULTS["outlier_fraction"],
+            "outlier fraction",
+            static_values=(0.0, 0.1, 0.2, 0.3, 0.4),
+        ),  # fmt: skip
     ]
     return Explorer(params, draw, fig.layout.to_plotly_json())

@@ -6,8 +6,12 @@ Each output is drawn over the full image, so a coarse map's pixels show as block
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+import numpy as np
+import plotly.graph_objects as go
+from torch import Tensor
+
+from mvdlib._validation import check_int, check_shape
 from mvdlib.explorers.core import Explorer, Param, View
 
 __all__ = ["mvdepthnet_scales_explorer"]
@@ -15,7 +19,7 @@ __all__ = ["mvdepthnet_scales_explorer"]
 _INV_DEPTH_MAX = 1.0  # 1/m at the top of the colour scale: 1 m and closer is the darkest colour
 
 
-def mvdepthnet_scales_explorer(disps: Sequence[Any], index: int = 0) -> Explorer:
+def mvdepthnet_scales_explorer(disps: Sequence[Tensor], index: int = 0) -> Explorer:
     """The scale explorer: a slider over the network's outputs disp1 (finest) to disp4 (chapter 10).
 
     Args:
@@ -24,13 +28,10 @@ def mvdepthnet_scales_explorer(disps: Sequence[Any], index: int = 0) -> Explorer
     Returns:
         An :class:`~mvdlib.explorers.core.Explorer`; ``.show()`` displays it.
     """
-    import numpy as np
-    import plotly.graph_objects as go
-
-    if len(disps) == 0 or any(d.ndim != 4 or d.shape[1] != 1 for d in disps):
-        raise ValueError(f"disps must be a non-empty list of B x 1 x h x w maps, got {[tuple(d.shape) for d in disps]}")
-    if not 0 <= index < disps[0].shape[0]:
-        raise ValueError(f"index must be in [0, {disps[0].shape[0]}), got {index}")
+    if len(disps) == 0:
+        raise ValueError("disps must be a non-empty list of B x 1 x h x w maps, got an empty list")
+    batch = {check_shape(d, "B 1 h w", f"disps[{k}]")["B"] for k, d in enumerate(disps)}
+    index = check_int(index, "index", min=0, max=min(batch) - 1)
     maps = [d[index, 0].detach().cpu().float().numpy() for d in disps]
     height, width = maps[0].shape
 

@@ -6,8 +6,14 @@ is darkest; a depth a few per cent off already shows edges everywhere.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
+import numpy as np
+import plotly.graph_objects as go
+from torch import Tensor
+
+from mvdlib._validation import positive_int
+from mvdlib.data.synthetic import warp_to_reference
 from mvdlib.explorers.core import Explorer, Param, View
 
 __all__ = ["warp_error_map", "warp_explorer"]
@@ -17,7 +23,7 @@ WARP_EXPLORER_SCALES = (0.8, 0.9, 0.95, 0.98, 1.0, 1.02, 1.05, 1.1, 1.2)
 _WARP_ERROR_MAX = 60.0  # grey levels at the top of the colour scale
 
 
-def warp_error_map(sample: dict, view: int = 0, depth_scale: float = 1.0) -> Any:
+def warp_error_map(sample: Mapping[str, Tensor], view: int = 0, depth_scale: float = 1.0) -> np.ndarray:
     """|reference - source warped with ``depth_scale`` x depth|, mean over RGB (chapter 2).
 
     Args:
@@ -27,16 +33,12 @@ def warp_error_map(sample: dict, view: int = 0, depth_scale: float = 1.0) -> Any
     Returns:
         H x W float NumPy array in grey levels, NaN where the warp is invalid.
     """
-    import numpy as np
-
-    from mvdlib.data.synthetic import warp_to_reference
-
     warped, valid = warp_to_reference(sample, view, depth_scale)
     error = (warped - sample["ref_image"]).abs().mean(0).numpy()
     return np.where(valid.numpy(), error, np.nan)
 
 
-def warp_explorer(sample: dict, view: int = 0, step: int = 4) -> Explorer:
+def warp_explorer(sample: Mapping[str, Tensor], view: int = 0, step: int = 4) -> Explorer:
     """The warp explorer: a slider over the depth scale, the error map it gives (chapter 2).
 
     Args:
@@ -46,11 +48,6 @@ def warp_explorer(sample: dict, view: int = 0, step: int = 4) -> Explorer:
     Returns:
         An :class:`~mvdlib.explorers.core.Explorer`; ``.show()`` displays it.
     """
-    import numpy as np
-    import plotly.graph_objects as go
-
-    from mvdlib._validation import positive_int
-
     step = positive_int(step, "step")
     height, width = sample["ref_image"].shape[-2:]
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mvdlib.check._answers import as_array, close
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_array, close
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.geometry import scale_intrinsics
 
 __all__ = ["exercise_1_3", "exercise_1_5"]

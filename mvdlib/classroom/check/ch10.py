@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mvdlib.check._answers import as_number, diagnose, private_rng
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_number, diagnose, private_rng
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.layers import conv_layer
 
 __all__ = ["exercise_10_3", "exercise_10_5"]

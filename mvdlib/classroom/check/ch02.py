@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
+import open3d as o3d
 
-from mvdlib.check._answers import as_array, close
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_array, close
+from mvdlib.classroom.check._core import Hint, call, exercise
+from mvdlib.data.synthetic import SyntheticScene, default_intrinsics, render_view
 from mvdlib.geometry import axis_angle_to_matrix, backproject
 
 __all__ = ["exercise_2_1", "exercise_2_3"]
-
-if TYPE_CHECKING:
-    from mvdlib.data.synthetic import SyntheticScene
-
-# Open3D and the renderer are imported inside the checks that use them: ``from mvdlib import
-# check`` stays quick in every kernel (the grader starts one per student notebook).
 
 # A small camera keeps each check well under a second.
 HEIGHT, WIDTH = 24, 32
@@ -33,8 +28,6 @@ def _rays(K: np.ndarray, height: int, width: int, u_offset: float = 0.0) -> np.n
 @exercise("2.1", passed="Depth is the distance divided by the length of the z = 1 ray.")
 def exercise_2_1(ray_length_to_depth: Callable) -> None:
     """``ray_length_to_depth(L, K)`` on a random depth map, its distances from :func:`backproject`."""
-    from mvdlib.data.synthetic import default_intrinsics
-
     K = default_intrinsics(HEIGHT, WIDTH).astype(np.float64)
     depth = np.random.default_rng(0).uniform(1.0, 10.0, size=(HEIGHT, WIDTH))
     L = np.linalg.norm(backproject(depth, K)[0], axis=0)  # H x W distances to the camera centre
@@ -60,10 +53,6 @@ def exercise_2_1(ray_length_to_depth: Callable) -> None:
 
 def _plane_scene(plane_z: float) -> SyntheticScene:
     """One large square in the world plane Z = plane_z (two triangles)."""
-    import open3d as o3d
-
-    from mvdlib.data.synthetic import SyntheticScene
-
     quad = o3d.geometry.TriangleMesh()
     quad.vertices = o3d.utility.Vector3dVector(
         [[-100, -100, plane_z], [100, -100, plane_z], [100, 100, plane_z], [-100, 100, plane_z]]
@@ -75,8 +64,6 @@ def _plane_scene(plane_z: float) -> SyntheticScene:
 @exercise("2.3", passed="Your closed form agrees with Open3D's ray casting.")
 def exercise_2_3(plane_depth: Callable) -> None:
     """``plane_depth(K, R, height, width, plane_z)`` against a rendered plane (Open3D ray casting)."""
-    from mvdlib.data.synthetic import default_intrinsics, render_view
-
     K = default_intrinsics(HEIGHT, WIDTH).astype(np.float64)
     for plane_z, axis_angle in ((4.0, (0.2, 0.0, 0.0)), (2.5, (-0.1, 0.25, 0.05))):
         R = np.asarray(axis_angle_to_matrix(np.array(axis_angle)), dtype=np.float64)

@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from mvdlib.check._answers import as_answer_tensor, as_number, close, diagnose, private_rng, same_shape
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_answer_tensor, as_number, close, diagnose, private_rng, same_shape
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.diagnostics import apply_init, plain_stack, weight_gradient_norms
 
 __all__ = ["exercise_7_4", "exercise_7_5", "exercise_7_6"]

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mvdlib.check._answers import as_array, close
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_array, close
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.losses import scale_invariant_loss
 
 __all__ = ["exercise_3_2", "exercise_3_3"]

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mvdlib.check._answers import as_array, close
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_array, close
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.losses import berhu_penalty, downsample_target, huber_penalty
 
 __all__ = ["exercise_5_1", "exercise_5_3"]

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from mvdlib.check._answers import as_number, close, diagnose, private_rng
-from mvdlib.check._core import Hint, NotAttempted, call, exercise
+from mvdlib.classroom.check._answers import as_number, close, diagnose, private_rng
+from mvdlib.classroom.check._core import Hint, NotAttempted, call, exercise
 
 __all__ = ["exercise_8_1", "exercise_8_3"]
 

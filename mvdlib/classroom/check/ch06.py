@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mvdlib.check._answers import as_array, close
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_array, close
+from mvdlib.classroom.check._core import Hint, call, exercise
 
 __all__ = ["exercise_6_2", "exercise_6_3"]
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mvdlib.check._answers import as_answer_tensor, as_number, close, diagnose, same_shape
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_answer_tensor, as_number, close, diagnose, same_shape
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.losses import edge_aware_smoothness
 from mvdlib.refine import flying_pixels
 

@@ -1,14 +1,19 @@
-"""The checks of chapters 7-13: each passes a right answer, names a typical mistake, and spots the stub.
+"""The exercise checks (:mod:`mvdlib.classroom.check`): a right answer passes, a mistake gets its hint, a stub is seen.
 
-Right answers are written here independently of the checks' internals; each typical mistake is
-the answer a student would plausibly write, and the test asserts the check's specific hint.
+Right answers are written here from the chapters' formulas, independently of the checks'
+internals; each typical mistake is the answer a student would plausibly write, and the test
+asserts the check's specific hint. ``ANSWERS`` holds one of each for every exercise of the
+registry, and one parametrised test runs them all.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import numpy as np
@@ -17,23 +22,120 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mvdlib import check
-from mvdlib.check._core import FAIL, NOT_ATTEMPTED, PASS
+from mvdlib import check as old_check
+from mvdlib.check import _core as old_core
+from mvdlib.check import ch01 as old_ch01
+from mvdlib.check import ch09 as old_ch09
+from mvdlib.classroom import check
+from mvdlib.classroom.check import REGISTRY
+from mvdlib.classroom.check._core import FAIL, LOG_ENV, NOT_ATTEMPTED, PASS, STRICT_ENV
+from mvdlib.classroom.grade import exercise_sort_key
 from mvdlib.diagnostics import apply_init, plain_stack, weight_gradient_norms
 
 
 @pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("MVDLIB_CHECK_STRICT", raising=False)
-    monkeypatch.delenv("MVDLIB_CHECK_LOG", raising=False)
+def _lenient(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    monkeypatch.delenv(LOG_ENV, raising=False)
 
 
-def stub(*args):
+def stub(*args: Any) -> Any:
     """A function whose body is still the stub."""
     ...  # your code here
 
 
-# ---- right answers, as a student would write them ------------------------------------------
+# ---- chapters 1-6: right answers, written from the chapters' formulas ------------------
+
+
+def scale_k(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    out = K.astype(float).copy()
+    out[0] *= sx
+    out[1] *= sy
+    out[0, 2] += 0.5 * sx - 0.5
+    out[1, 2] += 0.5 * sy - 0.5
+    return out
+
+
+def strided_k(K: np.ndarray, step: int) -> np.ndarray:
+    out = K.astype(float).copy()
+    out[:2] /= step
+    return out
+
+
+def z_rays(K: np.ndarray, h: int, w: int) -> np.ndarray:
+    v, u = np.mgrid[0:h, 0:w]
+    return np.linalg.solve(K, np.stack([u.ravel(), v.ravel(), np.ones(u.size)]))
+
+
+def ray_length_to_depth(L: np.ndarray, K: np.ndarray) -> np.ndarray:
+    return L / np.linalg.norm(z_rays(K, *L.shape), axis=0).reshape(L.shape)
+
+
+def plane_depth(K: np.ndarray, R: np.ndarray, h: int, w: int, plane_z: float) -> np.ndarray:
+    return (plane_z / (R @ z_rays(K, h, w))[2]).reshape(h, w)
+
+
+def loss_of_scale(s: float, lam: float) -> float:
+    return (1 - lam) * math.log(s) ** 2
+
+
+def taps_per_output(k: int, s: int) -> list[int]:
+    return [len(range(r, k, s)) for r in range(s)]
+
+
+def fast_upconv(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    xp = F.pad(x, (1, 1, 1, 1))
+    out = x.new_zeros(x.shape[0], w.shape[0], 2 * x.shape[2], 2 * x.shape[3])
+    for r in (0, 1):
+        for c in (0, 1):
+            out[..., r::2, c::2] = F.conv2d(xp[..., r:, c:], w[:, :, r::2, c::2])  # 3 taps (r = 0) or 2 (r = 1)
+    return out
+
+
+def berhu(e: torch.Tensor, c: float) -> torch.Tensor:
+    return torch.where(e.abs() <= c, e.abs(), (e**2 + c**2) / (2 * c))
+
+
+def masked_mean_downsample(target: torch.Tensor, valid: torch.Tensor, factor: int) -> torch.Tensor:
+    total = F.avg_pool2d(torch.where(valid, target, 0.0), factor)
+    count = F.avg_pool2d(valid.to(target.dtype), factor)
+    return torch.where(count > 0, total / count.clamp(min=1e-12), 0.0)
+
+
+def running_var_after(batch_vars: list[float], momentum: float) -> list[float]:
+    v, out = 1.0, []
+    for b in batch_vars:
+        v = (1 - momentum) * v + momentum * b
+        out.append(v)
+    return out
+
+
+def batch_norm_1d(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    mu = x.mean(0)
+    return gamma * (x - mu) / torch.sqrt(((x - mu) ** 2).mean(0) + eps) + beta
+
+
+# ---- typical mistakes, each with a fragment of the hint it must produce --------------------
+
+
+def _keras_running_var(batch_vars: list[float], momentum: float) -> list[float]:
+    v, out = 1.0, []
+    for b in batch_vars:
+        v = momentum * v + (1 - momentum) * b
+        out.append(v)
+    return out
+
+
+def _fast_upconv_unshifted(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    xp = F.pad(x, (1, 1, 1, 1))
+    out = x.new_zeros(x.shape[0], w.shape[0], 2 * x.shape[2], 2 * x.shape[3])
+    for r in (0, 1):
+        for c in (0, 1):
+            out[..., r::2, c::2] = F.conv2d(xp, w[:, :, r::2, c::2])[..., : x.shape[2], : x.shape[3]]
+    return out
+
+
+# ---- chapters 7-13: right answers, as a student would write them --------------------------
 
 
 def tanh_ratio(activation="tanh", scheme="xavier"):
@@ -189,9 +291,44 @@ def make_flying(rule=all):
     return my_flying_pixels
 
 
+# ---- typical mistakes, each with a fragment of the hint it must produce --------------------
+
+
+def _keras_running_var(batch_vars: list[float], momentum: float) -> list[float]:
+    v, out = 1.0, []
+    for b in batch_vars:
+        v = momentum * v + (1 - momentum) * b
+        out.append(v)
+    return out
+
+
+def _fast_upconv_unshifted(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    xp = F.pad(x, (1, 1, 1, 1))
+    out = x.new_zeros(x.shape[0], w.shape[0], 2 * x.shape[2], 2 * x.shape[3])
+    for r in (0, 1):
+        for c in (0, 1):
+            out[..., r::2, c::2] = F.conv2d(xp, w[:, :, r::2, c::2])[..., : x.shape[2], : x.shape[3]]
+    return out
+
+
 # ---- the table: exercise -> (right answer, (typical mistake, words of its hint)) ------------
 
-CASES = {
+ANSWERS: dict[str, tuple[Any, tuple[Any, str]]] = {
+    "1.3": (scale_k, (lambda K, sx, sy: np.diag([sx, sy, 1.0]) @ K, "like the focal lengths")),
+    "1.5": (strided_k, (lambda K, step: scale_k(K, 1 / step, 1 / step), "K of a resize")),
+    "2.1": (ray_length_to_depth, (lambda L, K: L, "the distance itself")),
+    "2.3": (plane_depth, (lambda K, R, h, w, z: plane_depth(K, R.T, h, w, z), "tilts the wrong way")),
+    "3.2": (loss_of_scale, (lambda s, lam: math.log(s) ** 2, "scale term")),
+    "3.3": (receptive_field, (lambda layers: 1 + sum(k - 1 for k, _ in layers), "as if every stride were 1")),
+    "4.1": (taps_per_output, (lambda k, s: [k // s] * s, "rounds down")),
+    "4.2": (fast_upconv, (_fast_upconv_unshifted, "drop the first padded row")),
+    "5.1": (berhu, (lambda e, c: torch.where(e.abs() <= c, e.abs(), e**2 / (2 * c)), "jumps at |e| = c")),
+    "5.3": (masked_mean_downsample, (lambda t, v, f: F.avg_pool2d(t * v, f), "towards 0")),
+    "6.2": (running_var_after, (_keras_running_var, "Keras")),
+    "6.3": (
+        batch_norm_1d,
+        (lambda x, g, b, eps: g * (x - x.mean(0)) / torch.sqrt(x.var(0) + eps) + b, "unbiased variance"),
+    ),
     "7.4": (tanh_ratio(), (1 / tanh_ratio(), "last / first")),
     "7.5": (depth_layer_derivative, (lambda z: depth_layer_derivative(z) / 2, "factor 2")),
     "7.6": (dead_fraction, (lambda o: (o == 0).float().mean().item(), "zero entries")),
@@ -208,44 +345,42 @@ CASES = {
     "13.2": (make_weighted_smoothness(), (make_weighted_smoothness("sum"), "colour channels")),
     "13.5": (make_flying(), (make_flying(any), "*every*")),
 }
+KEYS = sorted(REGISTRY, key=exercise_sort_key)
 
 
-def test_every_check_of_chapters_7_to_13_is_registered_and_tested():
-    mine = {key for key in check.REGISTRY if 7 <= int(key.split(".")[0]) <= 13}
-    assert mine == set(CASES)
-    for chapter in range(7, 14):
-        assert sum(key.startswith(f"{chapter}.") for key in mine) >= 2, chapter
-
-
-def run(key, answer, capsys):
-    result = check.REGISTRY[key](answer)
+def run(key: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> check.Result:
+    result = REGISTRY[key](answer)
     assert capsys.readouterr().out.strip() == result.line()  # exactly one printed line
     return result
 
 
-@pytest.mark.parametrize("key", sorted(CASES, key=lambda k: tuple(map(int, k.split(".")))))
-def test_check_passes_the_right_answer(key, capsys):
-    result = run(key, CASES[key][0], capsys)
-    assert result.status == PASS, result.line()
+def test_every_check_of_the_registry_has_an_answer_here_and_each_chapter_two_checks() -> None:
+    assert set(REGISTRY) == set(ANSWERS)
+    for chapter in range(1, 14):
+        keys = [k for k in REGISTRY if k.split(".")[0] == str(chapter)]
+        assert len(keys) >= 2, f"chapter {chapter} has checks {keys}"
+        for key in keys:  # and each is reachable as check.exercise_C_N
+            assert getattr(check, f"exercise_{key.replace('.', '_')}") is REGISTRY[key]
 
 
-@pytest.mark.parametrize("key", sorted(CASES, key=lambda k: tuple(map(int, k.split(".")))))
-def test_check_names_a_typical_mistake(key, capsys):
-    mistake, words = CASES[key][1]
+@pytest.mark.parametrize("key", KEYS)
+def test_check_passes_the_right_answer_and_no_stub_or_mistake(key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    right, (mistake, _) = ANSWERS[key]
+    result = run(key, right, capsys)
+    assert result.passed and result.status == PASS, result.line()
+    stubs = [..., None, stub] if callable(right) else [..., None]  # a value exercise has no function stub
+    for answer in stubs:
+        result = run(key, answer, capsys)
+        assert not result.passed and result.status == NOT_ATTEMPTED, (answer, result.line())
+        assert result.line().endswith("not attempted yet")
     result = run(key, mistake, capsys)
-    assert result.status == FAIL, result.line()
-    assert words in result.message
+    assert not result.passed and result.status == FAIL, result.line()
 
 
-@pytest.mark.parametrize("key", sorted(CASES, key=lambda k: tuple(map(int, k.split(".")))))
-@pytest.mark.parametrize("answer", [..., stub], ids=["ellipsis", "stub function"])
-def test_check_says_not_attempted_for_the_stub(key, answer, capsys):
-    value_answer = not callable(CASES[key][0])
-    if value_answer and answer is stub:
-        pytest.skip("a value exercise has no function stub")
-    result = run(key, answer, capsys)
-    assert result.status == NOT_ATTEMPTED
-    assert result.line().endswith("not attempted yet")
+@pytest.mark.parametrize("key", KEYS)
+def test_check_names_the_typical_mistake(key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    mistake, words = ANSWERS[key][1]
+    assert words in run(key, mistake, capsys).message
 
 
 def test_a_raising_answer_is_reported_not_raised(capsys):
@@ -315,7 +450,7 @@ def test_more_typical_mistakes_get_their_own_hints(capsys):
 
 # ---- the notebooks call the checks where the convention says ---------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXERCISE = re.compile(r"^`{3,}\{exercise\}", re.M)
 CALL = re.compile(r"check\.exercise_(\d+)_(\d+)\(")
 
@@ -334,4 +469,40 @@ def test_each_check_runs_in_the_solution_cell_after_its_exercise(chapter):
             begins, ends = cell.source.count("### BEGIN SOLUTION"), cell.source.count("### END SOLUTION")
             assert begins == ends >= 1, f"{path.name}: unbalanced solution markers in check {c}.{n}'s cell"
             called.append(f"{c}.{n}")
-    assert sorted(called) == sorted(k for k in CASES if k.startswith(f"{chapter}."))
+    assert sorted(called) == sorted(k for k in ANSWERS if k.startswith(f"{chapter}."))
+
+
+def test_an_answer_that_raises_is_reported_not_raised() -> None:
+    def broken(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+        raise KeyError("oops")
+
+    result = check.exercise_1_3(broken)
+    assert result.status == "error" and "KeyError" in result.message
+
+
+def test_a_wrong_shape_is_a_hint_not_a_traceback() -> None:
+    result = check.exercise_1_5(lambda K, step: K[:2])
+    assert result.status == FAIL and "shape (3, 3)" in result.message
+
+
+# ---- the old path, mvdlib.check, for the chapters and student notebooks ---------------------
+
+
+def test_the_old_path_is_the_same_module_objects() -> None:
+    assert old_check is check and sys.modules["mvdlib.check"] is check
+    assert old_ch09 is check.ch09 and old_core is check._core and sys.modules["mvdlib.check.ch09"] is check.ch09
+    assert old_check.REGISTRY is REGISTRY and old_check.exercise_9_2 is REGISTRY["9.2"]
+
+
+def test_a_monkeypatch_through_the_old_path_is_seen_through_the_new(monkeypatch: pytest.MonkeyPatch) -> None:
+    def patched(answer: Any = ...) -> None: ...
+
+    monkeypatch.setattr(old_check, "exercise_1_3", patched)
+    monkeypatch.setattr(old_ch01, "close", patched)
+    assert check.exercise_1_3 is patched and check.ch01.close is patched
+
+
+def test_the_old_path_imports_in_a_fresh_interpreter_without_registering_twice() -> None:
+    code = "import mvdlib.check.ch01\nfrom mvdlib import check\nprint(len(check.REGISTRY), check.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    assert out == [str(len(REGISTRY)), "mvdlib.classroom.check"]

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mvdlib.check._answers import as_number, close, diagnose
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_number, close, diagnose
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.geometry import axis_angle_to_matrix
 from mvdlib.losses import multiscale_inverse_depth_l1
 from mvdlib.train import collate_samples, cost_volume_for_batch

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mvdlib.check._answers import as_answer_tensor, as_number, close, diagnose
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_answer_tensor, as_number, close, diagnose
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.geometry import axis_angle_to_matrix
 from mvdlib.pointcloud import DepthView, consistency_counts
 

@@ -9,13 +9,16 @@ its own kernel with a time limit.
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from mvdlib import grade
+from mvdlib import grade as old_grade  # the old path, kept for instructors' scripts
+from mvdlib.classroom import grade
 
 TIMEOUT_S = 90.0  # generous: a kernel that imports torch takes seconds, more on a busy 2-core machine
 
@@ -115,3 +118,10 @@ def test_a_file_that_is_not_a_notebook_is_reported_for_its_student(graded: Grade
     erin = graded.table["erin"]
     assert erin["notebook"].startswith("erin.ipynb: could not be run")
     assert erin["1.3"].startswith("error: erin.ipynb: could not be run")
+
+
+def test_the_old_module_path_runs_the_same_command_line() -> None:
+    assert old_grade.main is grade.main and old_grade.grade is grade.grade
+    command = [sys.executable, "-m", "mvdlib.grade", "--help"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    assert printed.startswith("usage: python -m mvdlib.classroom.grade") and "--timeout" in printed

@@ -12,7 +12,7 @@ at the student: it prints one line in the book's words and returns a :class:`Res
 Two environment variables serve instructors and CI:
 
 * ``MVDLIB_CHECK_LOG=path``: every check appends its result as one JSON line to ``path``
-  (the grader, :mod:`mvdlib.grade`, reads it back);
+  (the grader, :mod:`mvdlib.classroom.grade`, reads it back);
 * ``MVDLIB_CHECK_STRICT=1``: any result other than "correct" raises ``AssertionError``, so a
   solution that stops passing its own check fails the notebook run (CI sets it).
 """

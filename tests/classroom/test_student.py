@@ -1,22 +1,24 @@
 """The student edition: solutions out, stubs in, nothing else changed.
 
 The solution text is found here by its own simple parse of the full notebooks (marked code
-blocks and ``{solution}`` fences), independently of :mod:`mvdlib.student`. That every
+blocks and ``{solution}`` fences), independently of :mod:`mvdlib.classroom.student`. That every
 student notebook executes is checked by ``make test`` (nbval-lax on ``_build/student``).
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
 
-from mvdlib import check
-from mvdlib.check._core import NOT_ATTEMPTED
-from mvdlib.student import (
+from mvdlib.classroom import check
+from mvdlib.classroom.check._core import NOT_ATTEMPTED
+from mvdlib.classroom.student import (
     STUB,
     strip_code,
     strip_markdown,
@@ -25,7 +27,7 @@ from mvdlib.student import (
     write_student_edition,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 CODE_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.M | re.S)
 SOLUTION_FENCE = re.compile(r"^[ \t]*(`{3,}|:{3,})\{solution\}[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
@@ -144,3 +146,15 @@ def test_student_book_sources_hide_solutions_and_replace_the_instructors_guide(t
     chapters = sorted(p.name for p in (tmp_path / "book" / "chapters").glob("*.ipynb"))
     assert chapters == [p.name for p in CHAPTERS]
     assert "### BEGIN SOLUTION" not in (tmp_path / "book" / "chapters" / "01_camera_geometry.ipynb").read_text()
+
+
+@pytest.mark.parametrize("module", ["mvdlib.classroom.student", "mvdlib.student"])
+def test_the_command_line_writes_the_edition_under_its_new_and_its_old_module_path(module: str, tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    cell = nbformat.v4.new_code_cell("def f(s):\n    ### BEGIN SOLUTION\n    return s\n    ### END SOLUTION\n")
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), src / "01.ipynb")
+    command = [sys.executable, "-m", module, "--src", str(src), "--out", str(out)]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    assert "01.ipynb: 1 solution blocks stubbed" in printed
+    assert nbformat.read(out / "01.ipynb", as_version=4).cells[0].source == f"def f(s):\n    {STUB}"

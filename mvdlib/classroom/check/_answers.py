@@ -2,7 +2,7 @@
 
 A check compares the student's answer with the library's value and with the value each
 typical mistake would give; these helpers turn an answer of the wrong kind or shape into a
-:class:`~mvdlib.check._core.Hint` instead of a traceback. A check must not disturb the
+:class:`~mvdlib.classroom.check._core.Hint` instead of a traceback. A check must not disturb the
 student's notebook, so any global randomness it needs (PyTorch's layer initialisation) runs
 inside :func:`private_rng`, which restores the generator afterwards.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mvdlib.check._core import Hint
+from mvdlib.classroom.check._core import Hint
 
 
 def as_array(answer: Any, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:

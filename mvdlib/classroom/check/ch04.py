@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mvdlib.check._answers import as_array, close
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_array, close
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.layers import interleave, unpool_zeros
 
 __all__ = ["exercise_4_1", "exercise_4_2"]

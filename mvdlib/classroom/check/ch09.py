@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mvdlib.check._answers import as_answer_tensor, as_number, close, diagnose, same_shape
-from mvdlib.check._core import Hint, call, exercise
+from mvdlib.classroom.check._answers import as_answer_tensor, as_number, close, diagnose, same_shape
+from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.cost_volume import inverse_depth_samples, plane_sweep_cost_volume
 from mvdlib.geometry import axis_angle_to_matrix
 
