@@ -155,7 +155,7 @@ def default_cache_dir() -> Path:
     """Where rendered samples are cached: ``$MVDLIB_CACHE`` or ``~/.cache/mvdlib``.
 
     Example:
-        >>> default_cache_dir().name in ("mvdlib", os.environ.get("MVDLIB_CACHE", "mvdlib").rsplit("/", 1)[-1])
+        >>> isinstance(default_cache_dir(), Path)
         True
     """
     return Path(os.environ.get("MVDLIB_CACHE") or Path.home() / ".cache" / "mvdlib")
