@@ -313,11 +313,11 @@ TABLE: dict[str, Entry] = {
         lambda: {"model": _small_model(), "steps": 1, "lr": 0.01, "batch_size": 2, "size": 16}
     ),
     # data
-    "mvdlib.data.synthetic.SyntheticScene": Entry(lambda: {"seed": 0}),
+    "mvdlib.data.scene.SyntheticScene": Entry(lambda: {"seed": 0}),
     "mvdlib.data.synthetic.SyntheticMultiViewDataset": Entry(
         lambda: {"split": "val", "num_scenes": 1, "samples_per_scene": 1, "height": 32, "width": 32, "cache": False}
     ),
-    "mvdlib.data.synthetic.default_intrinsics": Entry(lambda: {"height": 24, "width": 32}),
+    "mvdlib.data.camera.default_intrinsics": Entry(lambda: {"height": 24, "width": 32}),
     "mvdlib.data.synthetic.warp_to_reference": Entry(lambda: {"sample": _sample()}),
     "mvdlib.data.real.motorcycle_disparity_to_depth": Entry(lambda: {"disparity": np.full((4, 5), 100.0)}),
     "mvdlib.data.real.load_stereo_pair": Entry(lambda: {"height": 32, "width": 64}),
@@ -533,11 +533,13 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.models.eigen.fit_depth_network": "trains a network (seconds to minutes)",
     "mvdlib.models.eigen.train_two_stage": "trains a network (seconds to minutes)",
     "mvdlib.models.eigen.load_single_views": "renders a data set (seconds)",
-    "mvdlib.data.synthetic.render_view": "needs a SyntheticScene (seconds to build); K and pose checked by _camera",
-    "mvdlib.data.synthetic.sample_texture": "internal to rendering, arrays from TextureAtlas",
-    "mvdlib.data.synthetic.TextureAtlas": "a dataclass built by texture_bank()",
-    "mvdlib.data.synthetic.Surface": "a dataclass built by SyntheticScene",
-    "mvdlib.data.synthetic.texture_bank": "takes no argument",
+    "mvdlib.data.render.render_view": "needs a SyntheticScene; K and pose checked by _camera (tests/data)",
+    "mvdlib.data.trajectory.sample_trajectory": "needs a SyntheticScene; checks scene, rng, num_sources, depth_range "
+    "at the door; tests/data/test_trajectory.py feeds it bad arguments",
+    "mvdlib.data.textures.sample_texture": "internal to rendering, arrays from TextureAtlas",
+    "mvdlib.data.textures.TextureAtlas": "a dataclass built by texture_bank()",
+    "mvdlib.data.scene.Surface": "a dataclass built by SyntheticScene",
+    "mvdlib.data.textures.texture_bank": "takes no argument",
     "mvdlib.data.synthetic.default_cache_dir": "takes no argument",
     "mvdlib.data.real.motorcycle_intrinsics": "takes no argument",
     "mvdlib.pointcloud.DepthView": "a NamedTuple container; its fields are validated where it is used (fuse, ...)",
@@ -555,7 +557,7 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.classroom.grade": "instructor tooling that runs student notebooks from a folder (CLI); "
     "tests/classroom/test_grade.py",
     "mvdlib.classroom.student": "instructor tooling that writes the student edition from notebook files (CLI)",
-    "mvdlib.data.synthetic.render_views": "needs a SyntheticScene (seconds to build); it checks scene and noise_std",
+    "mvdlib.data.render.render_views": "needs a SyntheticScene; it checks scene, noise_std, rng, K and poses",
     "mvdlib.explorers.Explorer": "an explorer container of Params and a draw function; tests/test_explorers.py",
     "mvdlib.explorers.Param": "a dataclass container (name, values, default); tests/test_explorers.py",
     "mvdlib.explorers.View": "a dataclass container of plotly traces and a layout",

@@ -58,6 +58,11 @@ def motorcycle_intrinsics() -> np.ndarray:
 
     Returns:
         3 x 3 float64 NumPy array.
+
+    Example:
+        >>> K = motorcycle_intrinsics()
+        >>> round(float(K[0, 0]), 3), round(float(K[0, 2]), 3)  # f / 4, (cx + 1/2) / 4 - 1/2
+        (994.978, 310.818)
     """
     s = MOTORCYCLE_DOWNSCALE
     K_full = np.array(
@@ -76,7 +81,13 @@ def motorcycle_disparity_to_depth(disparity: np.ndarray) -> np.ndarray:
     Args:
         disparity: H x W disparity of the left image in pixels (non-finite = unknown).
     Returns:
-        H x W float32 z-depth in metres, 0 where the disparity is unknown.
+        H x W float32 z-depth in metres, 0 where the disparity is unknown
+        (``book/conventions.md``: 0 marks an invalid pixel).
+
+    Example:
+        >>> depth = motorcycle_disparity_to_depth(np.array([[100.0, np.nan]]))
+        >>> round(float(depth[0, 0]), 3), float(depth[0, 1])
+        (1.465, 0.0)
     """
     d = numeric_array(disparity, "disparity", (2,)).astype(np.float64)
     valid = np.isfinite(d) & (d + MOTORCYCLE_DOFFS > 0)
@@ -123,6 +134,11 @@ def load_stereo_pair(height: int | None = None, width: int | None = None) -> dic
         dict of float32 tensors: ``ref_image`` 3 x H x W and ``src_images`` 1 x 3 x H x W
         (RGB 0..255), ``K`` 3 x 3, ``T_world_ref`` 4 x 4, ``T_world_srcs`` 1 x 4 x 4,
         ``ref_depth`` 1 x H x W in metres (0 = invalid).
+
+    Example:
+        >>> pair = load_stereo_pair(height=50, width=74)
+        >>> tuple(pair["src_images"].shape), round(pair["T_world_srcs"][0, 0, 3].item(), 4)  # the baseline, metres
+        ((1, 3, 50, 74), 0.193)
     """
     if (height is None) != (width is None):
         raise ValueError(f"height and width must be given together, got height={height!r}, width={width!r}")
