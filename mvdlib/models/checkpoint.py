@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from mvdlib._io import verify_sha256
+from mvdlib._validation import check_int
 from mvdlib.conventions import NUM_DEPTHS, PAPER_SIZE
 from mvdlib.resources import data_path
 
@@ -80,16 +81,12 @@ def checked_config(config: object, path: Path) -> dict[str, Any]:
     width = config.get("width", 1.0)
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= MAX_WIDTH:
         raise ValueError(f"checkpoint {path}: config width must be in (0, {MAX_WIDTH}], got {width!r}")
-    num_depths = config.get("num_depths", NUM_DEPTHS)
-    if isinstance(num_depths, bool) or not isinstance(num_depths, int) or not 0 < num_depths <= MAX_NUM_DEPTHS:
-        raise ValueError(f"checkpoint {path}: config num_depths must be in 1..{MAX_NUM_DEPTHS}, got {num_depths!r}")
+    check_int(config.get("num_depths", NUM_DEPTHS), f"checkpoint {path}: config num_depths", min=1, max=MAX_NUM_DEPTHS)
     size = config.get("input_size", PAPER_SIZE)
-    if (
-        not isinstance(size, (list, tuple))
-        or len(size) != 2
-        or not all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= MAX_INPUT_SIDE for x in size)
-    ):
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
         raise ValueError(f"checkpoint {path}: config input_size must be two sides in 1..{MAX_INPUT_SIDE}, got {size!r}")
+    for side in size:
+        check_int(side, f"checkpoint {path}: config input_size", min=1, max=MAX_INPUT_SIDE)
     for key in ("align_corners", "image_only"):
         if not isinstance(config.get(key, False), bool):
             raise ValueError(f"checkpoint {path}: config {key} must be true or false, got {config[key]!r}")
