@@ -17,6 +17,11 @@ At ``width=1.0`` the module has the keys and shapes of the authors' ``depthNet_m
   consistent with the stride-2 encoder), and keep the old behaviour one argument away.
 * The cost volume is built by :mod:`mvdlib.cost_volume` on any device instead of the
   original's hard-coded CUDA tensors.
+
+This module holds the network and :func:`load_pretrained`; checkpoint files are read and
+checked by :mod:`mvdlib.models.checkpoint`, and :mod:`mvdlib.inference` runs a trained
+network (``fold_batchnorm``, ``inference_model``, ``predict``). Their names stay importable
+from here.
 """
 
 from __future__ import annotations
