@@ -11,7 +11,7 @@ by ``xi``, which leaves a homogeneous point unchanged) is what makes the sweep c
 ``a(u) = K R K^-1 u`` and ``b = K t`` computed once, each plane costs one multiply-add per
 pixel before the bilinear lookup.
 
-Conventions (DESIGN.md §3): pixel centres at integer ``(u, v)``, ``grid_sample`` with
+Conventions (``book/conventions.md``): pixel centres at integer ``(u, v)``, ``grid_sample`` with
 ``align_corners=True`` and ``x = 2u/(W-1) - 1``; ``T_src_ref`` maps reference-camera points
 into the source camera.
 
@@ -26,7 +26,6 @@ regardless of its sign and samples a mirrored pixel there.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +42,7 @@ from mvdlib._validation import (
     shape_str,
 )
 from mvdlib.conventions import MAX_DEPTH, MIN_DEPTH, NUM_DEPTHS
-from mvdlib.geometry import pixel_grid, relative_pose
+from mvdlib.geometry import _relative_pose, pixel_grid
 
 __all__ = [
     "MAX_DEPTH",
@@ -98,6 +97,10 @@ def inverse_depth_samples(
         device: where the result lives (default: the CPU).
     Returns:
         D float32 inverse depths in 1/m, ascending (index 0 is the farthest plane).
+
+    Example:
+        >>> inverse_depth_samples(3, min_depth=0.5, max_depth=2.0).tolist()
+        [0.5, 1.25, 2.0]
     """
     num = positive_int(num, "num")
     if num < 2:
@@ -109,7 +112,7 @@ def inverse_depth_samples(
     return torch.linspace(1.0 / max_depth, 1.0 / min_depth, num, dtype=torch.float32, device=device)
 
 
-def _images(x: Any, name: str, ndim: int) -> Tensor:
+def _images(x: Tensor, name: str, ndim: int) -> Tensor:
     t = as_tensor(x, name)
     if t.dim() != ndim:
         form = "BxCxHxW" if ndim == 4 else "BxNxCxHxW"
@@ -120,7 +123,7 @@ def _images(x: Any, name: str, ndim: int) -> Tensor:
     return t
 
 
-def _inverse_depths(inv_depths: Any, like: Tensor) -> Tensor:
+def _inverse_depths(inv_depths: Tensor, like: Tensor) -> Tensor:
     s = as_tensor(inv_depths, "inv_depths")
     if s.dim() != 1 or s.numel() == 0:
         raise ValueError(f"inv_depths must be a non-empty 1-D tensor of length D, got shape {shape_str(s)}")
@@ -181,7 +184,7 @@ def _sweep(
     num_planes = s.numel()
     if planes_per_chunk is None:
         planes_per_chunk = num_planes if src.is_cuda else max(1, CPU_CHUNK_ELEMENTS // (c * h * w))
-    chunk = min(positive_int(planes_per_chunk, "planes_per_chunk"), num_planes)
+    chunk = min(planes_per_chunk, num_planes)
     with torch.no_grad():  # the geometry: gradients flow to the images only
         a, b = _sweep_coefficients(K, T_src_ref, h, w, src)
         a_z_min = a[:, 2].amin(dim=1).tolist()  # per batch item
@@ -205,14 +208,53 @@ def _sweep(
             yield i, d0, F.grid_sample(src_i.expand(n, c, h, w), grid, align_corners=True)
 
 
-def _sweep_inputs(src: Any, K: Any, T_src_ref: Any, inv_depths: Any, name: str = "src"):
-    src_t = _images(src, name, 4)
-    Kt = intrinsics(K, "K").to(src_t)
-    Tt = rigid_pose(T_src_ref, "T_src_ref").to(src_t)
-    return src_t, Kt, Tt, _inverse_depths(inv_depths, src_t)
+def _like(t: Tensor, src: Tensor, ref: Tensor) -> Tensor:
+    """``t`` in the source images' dtype and device, then the reference's (the order of the conversions is kept)."""
+    return t.to(src).to(ref)
 
 
-def warp_to_planes(src: Any, K: Any, T_src_ref: Any, inv_depths: Any) -> Tensor:
+def _chunk(planes_per_chunk: int | None) -> int | None:
+    return None if planes_per_chunk is None else positive_int(planes_per_chunk, "planes_per_chunk")
+
+
+def _plane_sweep(
+    ref: Tensor, src: Tensor, K: Tensor, T_src_ref: Tensor, s: Tensor, batch: int, planes_per_chunk: int | None
+) -> Tensor:
+    """The cost volume of checked inputs of one dtype and device (the kernel of :func:`plane_sweep_cost_volume`)."""
+    cost = ref.new_empty(batch, s.numel(), *ref.shape[2:])
+    for i, d0, warped in _sweep(src, K, T_src_ref, s, batch, planes_per_chunk):
+        ref_i = ref[i % ref.shape[0]]
+        out = cost[i, d0 : d0 + warped.shape[0]]  # n x H x W
+        if warped.requires_grad:  # out= does not record gradients
+            out[:] = (warped - ref_i).abs().sum(1)
+        else:  # channel by channel, in place: a quarter faster than sub, abs and sum over C x H x W
+            torch.sub(warped[:, 0], ref_i[0], out=out).abs_()
+            for ch in range(1, warped.shape[1]):
+                out.add_(warped[:, ch].sub_(ref_i[ch]).abs_())
+    return cost
+
+
+def _multi_view(
+    ref: Tensor, srcs: Tensor, K: Tensor, T_src_refs: Tensor, s: Tensor, planes_per_chunk: int | None
+) -> Tensor:
+    """The mean cost volume of checked inputs (the kernel of :func:`multi_view_cost_volume`)."""
+    num_views = srcs.shape[1]
+    total = None
+    for j in range(num_views):
+        src = srcs[:, j]
+        Kj, Tj, sj = _like(K, src, ref), _like(T_src_refs[:, j], src, ref), _like(s, src, ref)
+        b = batch_size({"ref": ref.shape[0], "srcs": src.shape[0], "K": Kj.shape[0], "T_src_refs": Tj.shape[0]})
+        volume = _plane_sweep(ref, src.to(ref), Kj, Tj, sj, b, planes_per_chunk)
+        total = volume if total is None else total + volume
+    return total / num_views
+
+
+def _same_image_size(ref: Tensor, src: Tensor, src_name: str) -> None:
+    if ref.shape[-3:] != src.shape[-3:]:
+        raise ValueError(f"ref and {src_name} must have the same C x H x W, got {shape_str(ref)} and {shape_str(src)}")
+
+
+def warp_to_planes(src: Tensor, K: Tensor, T_src_ref: Tensor, inv_depths: Tensor) -> Tensor:
     """The source image warped into the reference view through each plane, ``src(H_d u)`` (chapter 9).
 
     What :func:`plane_sweep_cost_volume` compares with the reference image; for figures
@@ -224,8 +266,16 @@ def warp_to_planes(src: Any, K: Any, T_src_ref: Any, inv_depths: Any) -> Tensor:
         inv_depths: D positive inverse depths in 1/m.
     Returns:
         B x D x C x H x W warped images; 0 where the plane point falls outside the source image.
+
+    Example:
+        >>> K = torch.tensor([[4.0, 0, 3.5], [0, 4.0, 2.5], [0, 0, 1]])
+        >>> warp_to_planes(torch.rand(1, 3, 6, 8), K, torch.eye(4), inverse_depth_samples(4)).shape
+        torch.Size([1, 4, 3, 6, 8])
     """
-    src_t, Kt, Tt, s = _sweep_inputs(src, K, T_src_ref, inv_depths)
+    src_t = _images(src, "src", 4)
+    Kt = intrinsics(K, "K").to(src_t)
+    Tt = rigid_pose(T_src_ref, "T_src_ref").to(src_t)
+    s = _inverse_depths(inv_depths, src_t)
     b = batch_size({"src": src_t.shape[0], "K": Kt.shape[0], "T_src_ref": Tt.shape[0]})
     planes = [[] for _ in range(b)]
     for i, _, warped in _sweep(src_t, Kt, Tt, s, b, None):
@@ -234,11 +284,11 @@ def warp_to_planes(src: Any, K: Any, T_src_ref: Any, inv_depths: Any) -> Tensor:
 
 
 def plane_sweep_cost_volume(
-    ref: Any,
-    src: Any,
-    K: Any,
-    T_src_ref: Any,
-    inv_depths: Any,
+    ref: Tensor,
+    src: Tensor,
+    K: Tensor,
+    T_src_ref: Tensor,
+    inv_depths: Tensor,
     planes_per_chunk: int | None = None,
 ) -> Tensor:
     """Plane-sweep cost volume ``C[d, u] = sum_c |ref_c(u) - src_c(H_d u)|`` (MVDepthNet; chapter 9).
@@ -260,42 +310,44 @@ def plane_sweep_cost_volume(
     Returns:
         B x D x H x W costs, on the device and in the dtype of ``ref``; differentiable with
         respect to the images (``K`` and the pose are treated as constants).
+
+    Example:
+        >>> K = torch.tensor([[4.0, 0, 3.5], [0, 4.0, 2.5], [0, 0, 1]])
+        >>> img = torch.rand(1, 3, 6, 8)
+        >>> cost = plane_sweep_cost_volume(img, img, K, torch.eye(4), inverse_depth_samples(4))
+        >>> cost.shape, bool(cost.max() < 1e-5)  # no motion: every plane matches (to rounding)
+        (torch.Size([1, 4, 6, 8]), True)
     """
     ref_t = _images(ref, "ref", 4)
-    src_t, Kt, Tt, s = _sweep_inputs(src, K, T_src_ref, inv_depths)
-    src_t = src_t.to(ref_t)
-    if ref_t.shape[1:] != src_t.shape[1:]:
-        raise ValueError(f"ref and src must have the same C x H x W, got {shape_str(ref_t)} and {shape_str(src_t)}")
+    src_t = _images(src, "src", 4)
+    Kt = intrinsics(K, "K")
+    Tt = rigid_pose(T_src_ref, "T_src_ref")
+    s = _inverse_depths(inv_depths, src_t)
+    chunk = _chunk(planes_per_chunk)
+    _same_image_size(ref_t, src_t, "src")
     b = batch_size({"ref": ref_t.shape[0], "src": src_t.shape[0], "K": Kt.shape[0], "T_src_ref": Tt.shape[0]})
-    cost = ref_t.new_empty(b, s.numel(), *ref_t.shape[2:])
-    for i, d0, warped in _sweep(src_t, Kt.to(ref_t), Tt.to(ref_t), s.to(ref_t), b, planes_per_chunk):
-        ref_i = ref_t[i % ref_t.shape[0]]
-        out = cost[i, d0 : d0 + warped.shape[0]]  # n x H x W
-        if warped.requires_grad:  # out= does not record gradients
-            out[:] = (warped - ref_i).abs().sum(1)
-        else:  # channel by channel, in place: a quarter faster than sub, abs and sum over C x H x W
-            torch.sub(warped[:, 0], ref_i[0], out=out).abs_()
-            for ch in range(1, warped.shape[1]):
-                out.add_(warped[:, ch].sub_(ref_i[ch]).abs_())
-    return cost
+    return _plane_sweep(ref_t, src_t.to(ref_t), _like(Kt, src_t, ref_t), _like(Tt, src_t, ref_t), s.to(ref_t), b, chunk)
 
 
-def _view_poses(T_src_refs: Any, num_views: int) -> Tensor:
-    T = as_tensor(T_src_refs, "T_src_refs")
+def _view_poses(T: Tensor, name: str, num_views: int | None) -> Tensor:
+    """``N x 4 x 4`` or ``B x N x 4 x 4`` rigid poses as ``B x N x 4 x 4`` (N >= 1, or N = num_views when given)."""
+    T = as_tensor(T, name)
     if T.dim() == 3:
         T = T[None]
-    if T.dim() != 4 or T.shape[1] != num_views or T.shape[-2:] != (4, 4):
-        raise ValueError(f"T_src_refs must be Nx4x4 or BxNx4x4 with N={num_views} views, got shape {shape_str(T)}")
-    check_finite(T, "T_src_refs")
+    n = T.shape[1] if T.dim() == 4 else -1
+    if T.dim() != 4 or T.shape[-2:] != (4, 4) or n == 0 or (num_views is not None and n != num_views):
+        views = "N >= 1" if num_views is None else f"N={num_views}"
+        raise ValueError(f"{name} must be Nx4x4 or BxNx4x4 with {views} views, got shape {shape_str(T)}")
+    rigid_pose(T.reshape(-1, 4, 4), name)
     return T
 
 
 def multi_view_cost_volume(
-    ref: Any,
-    srcs: Any,
-    K: Any,
-    T_src_refs: Any,
-    inv_depths: Any,
+    ref: Tensor,
+    srcs: Tensor,
+    K: Tensor,
+    T_src_refs: Tensor,
+    inv_depths: Tensor,
     planes_per_chunk: int | None = None,
 ) -> Tensor:
     """Mean of the plane-sweep cost volumes of several source views (MVDepthNet, Sec. III-B; chapter 9).
@@ -309,24 +361,30 @@ def multi_view_cost_volume(
         planes_per_chunk: passed to :func:`plane_sweep_cost_volume`.
     Returns:
         B x D x H x W mean cost over the N views.
+
+    Example:
+        >>> K = torch.tensor([[4.0, 0, 3.5], [0, 4.0, 2.5], [0, 0, 1]])
+        >>> ref, srcs, poses = torch.rand(1, 3, 6, 8), torch.rand(1, 2, 3, 6, 8), torch.eye(4).repeat(2, 1, 1)
+        >>> multi_view_cost_volume(ref, srcs, K, poses, inverse_depth_samples(4)).shape
+        torch.Size([1, 4, 6, 8])
     """
+    ref_t = _images(ref, "ref", 4)
     srcs_t = _images(srcs, "srcs", 5)
-    num_views = srcs_t.shape[1]
-    T = _view_poses(T_src_refs, num_views)
-    total = None
-    for j in range(num_views):
-        volume = plane_sweep_cost_volume(ref, srcs_t[:, j], K, T[:, j], inv_depths, planes_per_chunk)
-        total = volume if total is None else total + volume
-    return total / num_views
+    Kt = intrinsics(K, "K")
+    T = _view_poses(T_src_refs, "T_src_refs", srcs_t.shape[1])
+    s = _inverse_depths(inv_depths, srcs_t)
+    chunk = _chunk(planes_per_chunk)
+    _same_image_size(ref_t, srcs_t, "srcs")
+    return _multi_view(ref_t, srcs_t, Kt, T, s, chunk)
 
 
 def cost_volume_from_world_poses(
-    ref: Any,
-    srcs: Any,
-    K: Any,
-    T_world_ref: Any,
-    T_world_srcs: Any,
-    inv_depths: Any,
+    ref: Tensor,
+    srcs: Tensor,
+    K: Tensor,
+    T_world_ref: Tensor,
+    T_world_srcs: Tensor,
+    inv_depths: Tensor,
     planes_per_chunk: int | None = None,
 ) -> Tensor:
     """:func:`multi_view_cost_volume` from camera-to-world poses, as datasets and captures store them.
@@ -344,13 +402,23 @@ def cost_volume_from_world_poses(
         planes_per_chunk: passed to :func:`plane_sweep_cost_volume`.
     Returns:
         B x D x H x W mean cost over the N views.
+
+    Example:
+        >>> K = torch.tensor([[4.0, 0, 3.5], [0, 4.0, 2.5], [0, 0, 1]])
+        >>> T_src = torch.eye(4)
+        >>> T_src[0, 3] = 0.1
+        >>> ref, srcs = torch.rand(1, 3, 6, 8), torch.rand(1, 1, 3, 6, 8)
+        >>> cost_volume_from_world_poses(ref, srcs, K, torch.eye(4), T_src[None], inverse_depth_samples(4)).shape
+        torch.Size([1, 4, 6, 8])
     """
+    ref_t = _images(ref, "ref", 4)
+    srcs_t = _images(srcs, "srcs", 5)
+    Kt = intrinsics(K, "K")
     T_ref = rigid_pose(T_world_ref, "T_world_ref")
-    T_srcs = as_tensor(T_world_srcs, "T_world_srcs")
-    if T_srcs.dim() == 3:
-        T_srcs = T_srcs[None]
-    if T_srcs.dim() != 4 or T_srcs.shape[-2:] != (4, 4) or T_srcs.shape[1] == 0:
-        raise ValueError(f"T_world_srcs must be Nx4x4 or BxNx4x4 with N >= 1, got shape {shape_str(T_srcs)}")
+    T_srcs = _view_poses(T_world_srcs, "T_world_srcs", srcs_t.shape[1])
+    s = _inverse_depths(inv_depths, srcs_t)
+    chunk = _chunk(planes_per_chunk)
+    _same_image_size(ref_t, srcs_t, "srcs")
     b = max(T_ref.shape[0], T_srcs.shape[0])
     if T_ref.shape[0] not in (1, b) or T_srcs.shape[0] not in (1, b):
         raise ValueError(
@@ -359,11 +427,11 @@ def cost_volume_from_world_poses(
         )
     n = T_srcs.shape[1]
     T_ref = T_ref.to(T_srcs.dtype).expand(b, 4, 4)[:, None].expand(b, n, 4, 4).reshape(b * n, 4, 4)
-    T_src_refs = relative_pose(T_ref, T_srcs.expand(b, n, 4, 4).reshape(b * n, 4, 4)).reshape(b, n, 4, 4)
-    return multi_view_cost_volume(ref, srcs, K, T_src_refs, inv_depths, planes_per_chunk)
+    T_src_refs = _relative_pose(T_ref, T_srcs.expand(b, n, 4, 4).reshape(b * n, 4, 4)).reshape(b, n, 4, 4)
+    return _multi_view(ref_t, srcs_t, Kt, T_src_refs, s, chunk)
 
 
-def winner_take_all(cost: Any, inv_depths: Any) -> Tensor:
+def winner_take_all(cost: Tensor, inv_depths: Tensor) -> Tensor:
     """Per-pixel inverse depth of the cheapest plane, ``s_{argmin_d C[d, u]}`` (chapter 9).
 
     Args:
@@ -371,6 +439,11 @@ def winner_take_all(cost: Any, inv_depths: Any) -> Tensor:
         inv_depths: the D inverse depths (1/m) the volume was built with.
     Returns:
         B x 1 x H x W inverse depth in 1/m (not differentiable: argmin).
+
+    Example:
+        >>> cost = torch.tensor([3.0, 1.0, 2.0]).reshape(1, 3, 1, 1)
+        >>> winner_take_all(cost, torch.tensor([0.1, 0.5, 1.0])).flatten().tolist()
+        [0.5]
     """
     c = as_tensor(cost, "cost")
     if c.dim() != 4 or c.shape[1] == 0:

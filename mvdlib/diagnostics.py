@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mvdlib._validation import positive_float, positive_int
+from mvdlib._validation import check_choice, positive_float, positive_int
+from mvdlib.conventions import check_seed
 from mvdlib.layers import ScratchBatchNorm2d, init_kaiming
 
 __all__ = [
@@ -62,12 +62,6 @@ NORMS = ("none", "batch", "scratch")
 INIT_SCHEMES = ("normal", "xavier", "kaiming_fan_in", "kaiming_fan_out")
 
 
-def _choice(value: str, options: Sequence[str], name: str) -> str:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
-    return value
-
-
 def activation_and_derivative(name: str, z: Tensor) -> tuple[Tensor, Tensor]:
     """Evaluate an activation f and its derivative f' (by autograd) at z (chapter 7).
 
@@ -77,7 +71,7 @@ def activation_and_derivative(name: str, z: Tensor) -> tuple[Tensor, Tensor]:
     Returns:
         ``(f(z), f'(z))``, both shaped like ``z``; ReLU's derivative at 0 is taken as 0.
     """
-    f = ACTIVATIONS[_choice(name, list(ACTIVATIONS), "name")]
+    f = ACTIVATIONS[check_choice(name, "name", list(ACTIVATIONS))]
     if not isinstance(z, Tensor) or not z.is_floating_point():
         raise ValueError(f"z must be a floating-point tensor, got {type(z).__name__}")
     z = z.detach().requires_grad_()
@@ -110,7 +104,7 @@ def expected_derivative(name: str, sigma: float, num: int = 20000) -> float:
 
 def make_activation(name: str) -> nn.Module:
     """An activation module by name: "sigmoid", "tanh", "relu" or "leaky_relu"."""
-    return _MODULES[_choice(name, list(_MODULES), "name (the activation)")]()
+    return _MODULES[check_choice(name, "name (the activation)", list(_MODULES))]()
 
 
 def _norm_layer(norm: str, channels: int) -> nn.Module:
@@ -141,7 +135,7 @@ def plain_stack(
     widths = [positive_int(w, "widths[i]") for w in widths]
     if len(widths) < 2:
         raise ValueError(f"widths must list the input and at least one layer, got {widths}")
-    _choice(norm, NORMS, "norm")
+    check_choice(norm, "norm", NORMS)
     if norm != "none" and not conv:
         raise ValueError(f"norm={norm!r} needs conv=True (BatchNorm2d works on B x C x H x W)")
     blocks = []
@@ -217,7 +211,7 @@ def toy_depth_batch(
         ``(images, depth)``: B x 3 x H x W float32 in about [0, 1], and B x 1 x H x W depth in m.
     """
     b, h, w = (positive_int(v, n) for v, n in ((batch_size, "batch_size"), (height, "height"), (width, "width")))
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
 
     def uniform(lo: float, hi: float, *shape: int) -> Tensor:
         return lo + (hi - lo) * torch.rand(*shape, generator=g)
@@ -270,7 +264,7 @@ def train_toy_depth(
     steps = positive_int(steps, "steps")
     lr = positive_float(lr, "lr")
     batch_size, size = positive_int(batch_size, "batch_size"), positive_int(size, "size")
-    _choice(optimizer, ("sgd", "adam"), "optimizer")
+    check_choice(optimizer, "optimizer", ("sgd", "adam"))
     params = list(model.parameters())
     if not params:
         raise ValueError("model must have trainable parameters")
@@ -295,7 +289,7 @@ def _check_module(model: nn.Module) -> None:
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
 
-def _check_probe(x: Any) -> None:
+def _check_probe(x: Tensor) -> None:
     """A probe batch: a finite, non-empty floating tensor (its shape is the model's business: :func:`_run`)."""
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating torch.Tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
@@ -381,7 +375,7 @@ def backward_rms(model: nn.Module, x: Tensor, types: tuple[type, ...] = (nn.ReLU
             h.remove()
     if not records:
         return []
-    g = torch.Generator(device=out.device).manual_seed(int(seed))
+    g = torch.Generator(device=out.device).manual_seed(check_seed(seed))
     upstream = torch.randn(out.shape, generator=g, device=out.device, dtype=out.dtype)
     # autograd.grad, not backward: the parameters' .grad stay untouched
     grads = torch.autograd.grad((out * upstream).sum(), records, allow_unused=True)
@@ -444,7 +438,7 @@ def apply_init(model: nn.Module, scheme: str, std: float = 0.01) -> nn.Module:
         The same model.
     """
     _check_module(model)
-    _choice(scheme, INIT_SCHEMES, "scheme")
+    check_choice(scheme, "scheme", INIT_SCHEMES)
     std = positive_float(std, "std")
     init_kaiming(model)  # convolutions: Kaiming fan_out; BatchNorm: 1 and 0
     for m in model.modules():

@@ -1,19 +1,17 @@
 """Camera geometry: the pinhole model, poses, back-projection and epipolar lines (chapter 1).
 
-Conventions (DESIGN.md §3):
+Conventions (``book/conventions.md``):
 
 * pixels: ``u`` is the column, ``v`` the row, integer coordinates are pixel centres;
 * ``K`` is 3x3 in pixels; poses are 4x4 ``T_world_cam`` (camera-to-world) in the OpenCV
   camera frame (x right, y down, z forward);
 * depth is the z-coordinate in the camera frame in metres; 0 or non-finite is invalid.
 
-Functions take batched torch tensors (``B x ...``) and broadcast a batch of 1. Where the
-notebook surface needs it they also take NumPy arrays, and then return NumPy arrays.
+Functions take batched torch tensors (``B x ...``) and broadcast a batch of 1. They also take
+NumPy arrays (``numpy_in_out``), and then return NumPy arrays.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -24,12 +22,13 @@ from mvdlib._validation import (
     check_finite,
     depth_map,
     intrinsics,
-    like_input,
+    numpy_in_out,
     positive_float,
     positive_int,
     rigid_pose,
     shape_str,
 )
+from mvdlib.conventions import valid_depth
 
 __all__ = [
     "axis_angle_to_matrix",
@@ -57,6 +56,10 @@ def pixel_grid(h: int, w: int, dtype: torch.dtype = torch.float32, device: torch
         h, w: image height (rows) and width (columns).
     Returns:
         3 x (h*w); column ``i`` is pixel ``(u, v) = (i % w, i // w)``.
+
+    Example:
+        >>> pixel_grid(2, 3)[:, 4].tolist()  # pixel (u, v) = (1, 1)
+        [1.0, 1.0, 1.0]
     """
     h = positive_int(h, "h")
     w = positive_int(w, "w")
@@ -68,7 +71,7 @@ def pixel_grid(h: int, w: int, dtype: torch.dtype = torch.float32, device: torch
     return torch.stack([u.reshape(-1), v.reshape(-1), torch.ones(h * w, dtype=dtype, device=device)])
 
 
-def _points(points: Any, name: str) -> tuple[Tensor, bool]:
+def _points(points: Tensor, name: str) -> tuple[Tensor, bool]:
     """Finite points as ``B x 3 x ...``; the flag says the input was an unbatched ``3 x N``."""
     t = as_tensor(points, name)
     if (t.dim() == 2 and t.shape[0] == 3) or (t.dim() >= 3 and t.shape[1] == 3):
@@ -77,7 +80,8 @@ def _points(points: Any, name: str) -> tuple[Tensor, bool]:
     raise ValueError(f"{name} must be 3xN or Bx3x... (x, y, z along dim 1), got shape {shape_str(t)}")
 
 
-def backproject(depth: Any, K: Any) -> Any:
+@numpy_in_out("depth", "K")
+def backproject(depth: Tensor, K: Tensor) -> Tensor:
     """Lift a depth map to camera-frame points, ``X = d * K^-1 [u, v, 1]^T`` (chapter 1).
 
     Args:
@@ -85,6 +89,11 @@ def backproject(depth: Any, K: Any) -> Any:
         K: B x 3 x 3 (or 3 x 3) intrinsics in pixels.
     Returns:
         B x 3 x H x W points in the camera frame; invalid pixels give 0.
+
+    Example:
+        >>> K = torch.tensor([[10.0, 0, 2.0], [0, 10.0, 1.0], [0, 0, 1]])
+        >>> backproject(torch.full((1, 1, 3, 5), 2.0), K)[0, :, 1, 2].tolist()  # the principal point
+        [0.0, 0.0, 2.0]
     """
     d = depth_map(depth, "depth")
     Kt = intrinsics(K, "K").to(d)
@@ -92,13 +101,14 @@ def backproject(depth: Any, K: Any) -> Any:
     h, w = d.shape[-2:]
     K_inv = torch.linalg.inv(Kt.float() if Kt.dtype in LOW_PRECISION else Kt).to(d.dtype)  # inv needs >= 32 bits
     rays = K_inv @ pixel_grid(h, w, d.dtype, d.device)  # Bk x 3 x HW
-    valid = torch.isfinite(d) & (d > 0)
+    valid = valid_depth(d)
     d = torch.where(valid, d, torch.zeros_like(d))
     points = rays.reshape(-1, 3, h, w) * d  # B x 3 x H x W
-    return like_input(points.expand(b, 3, h, w), depth)
+    return points.expand(b, 3, h, w)
 
 
-def project(points: Any, K: Any) -> tuple[Any, Any]:
+@numpy_in_out("points", "K")
+def project(points: Tensor, K: Tensor) -> tuple[Tensor, Tensor]:
     """Project camera-frame points to pixels, ``u = K X / z`` (chapter 1).
 
     Args:
@@ -108,6 +118,12 @@ def project(points: Any, K: Any) -> tuple[Any, Any]:
         ``(uv, z)``: B x 2 x ... pixel coordinates and B x 1 x ... depths (unbatched
         2 x N and 1 x N for a 3 x N input and a single ``K``). Points with ``z <= 0``
         (behind the camera) get ``uv = NaN``.
+
+    Example:
+        >>> K = torch.tensor([[10.0, 0, 2.0], [0, 10.0, 1.0], [0, 0, 1]])
+        >>> uv, z = project(torch.tensor([[0.2], [0.1], [2.0]]), K)
+        >>> uv.flatten().tolist(), z.flatten().tolist()
+        ([3.0, 1.5], [2.0])
     """
     p, unbatched = _points(points, "points")
     Kt = intrinsics(K, "K").to(p)
@@ -122,10 +138,11 @@ def project(points: Any, K: Any) -> tuple[Any, Any]:
     z = z.expand(b, 1, -1).reshape(b, 1, *p.shape[2:])
     if unbatched and b == 1:  # 3 x N points seen by a batch of cameras stay batched
         uv, z = uv[0], z[0]
-    return like_input(uv, points), like_input(z, points)
+    return uv, z
 
 
-def transform_points(T: Any, points: Any) -> Any:
+@numpy_in_out("points", "T")
+def transform_points(T: Tensor, points: Tensor) -> Tensor:
     """Apply a rigid transform, ``X' = R X + t``.
 
     Args:
@@ -134,6 +151,12 @@ def transform_points(T: Any, points: Any) -> Any:
     Returns:
         Points of the same shape, in the frame ``T`` maps into (B x 3 x N for 3 x N points
         and a batch of transforms).
+
+    Example:
+        >>> T = torch.eye(4)
+        >>> T[:3, 3] = torch.tensor([1.0, 0.0, 0.0])
+        >>> transform_points(T, torch.zeros(3, 1)).flatten().tolist()
+        [1.0, 0.0, 0.0]
     """
     p, unbatched = _points(points, "points")
     Tt = rigid_pose(T, "T").to(p)
@@ -141,46 +164,71 @@ def transform_points(T: Any, points: Any) -> Any:
     flat = p.reshape(p.shape[0], 3, -1)  # B x 3 x N
     out = Tt[:, :3, :3] @ flat + Tt[:, :3, 3:]  # B x 3 x N
     out = out.reshape(b, 3, *p.shape[2:])
-    return like_input(out[0] if unbatched and b == 1 else out, points)
+    return out[0] if unbatched and b == 1 else out
 
 
-def invert_pose(T: Any) -> Any:
+@numpy_in_out("T")
+def invert_pose(T: Tensor) -> Tensor:
     """Inverse of a rigid transform, ``[R t]^-1 = [R^T, -R^T t]`` (no general matrix inverse).
 
     Args:
         T: B x 4 x 4 or 4 x 4.
     Returns:
         The inverse, same shape.
+
+    Example:
+        >>> T = torch.eye(4)
+        >>> T[:3, 3] = torch.tensor([1.0, 2.0, 3.0])
+        >>> invert_pose(T)[:3, 3].tolist()
+        [-1.0, -2.0, -3.0]
     """
     Tt = rigid_pose(T, "T")
-    R_t = Tt[:, :3, :3].transpose(1, 2)
-    inv = torch.zeros_like(Tt)
+    return _invert_pose(Tt).reshape(as_tensor(T, "T").shape)
+
+
+def _invert_pose(T: Tensor) -> Tensor:
+    """The kernel of :func:`invert_pose`: B x 4 x 4 rigid transforms, unchecked."""
+    R_t = T[:, :3, :3].transpose(1, 2)
+    inv = torch.zeros_like(T)
     inv[:, :3, :3] = R_t
-    inv[:, :3, 3:] = -R_t @ Tt[:, :3, 3:]
+    inv[:, :3, 3:] = -R_t @ T[:, :3, 3:]
     inv[:, 3, 3] = 1
-    return like_input(inv.reshape(as_tensor(T, "T").shape), T)
+    return inv
 
 
-def relative_pose(T_world_ref: Any, T_world_src: Any) -> Any:
+@numpy_in_out("T_world_ref", "T_world_src")
+def relative_pose(T_world_ref: Tensor, T_world_src: Tensor) -> Tensor:
     """The transform taking reference-camera points into the source camera.
 
-    ``T_src_ref = inv(T_world_src) @ T_world_ref`` (DESIGN.md §3).
+    ``T_src_ref = inv(T_world_src) @ T_world_ref`` (``book/conventions.md``).
 
     Args:
         T_world_ref, T_world_src: B x 4 x 4 (or 4 x 4) camera-to-world poses.
     Returns:
         ``T_src_ref``: B x 4 x 4 (4 x 4 when both inputs are unbatched).
+
+    Example:
+        >>> T_world_src = torch.eye(4)
+        >>> T_world_src[0, 3] = 0.5  # the source camera half a metre to the right
+        >>> relative_pose(torch.eye(4), T_world_src)[:3, 3].tolist()
+        [-0.5, 0.0, 0.0]
     """
     ref = rigid_pose(T_world_ref, "T_world_ref")
-    src = rigid_pose(T_world_src, "T_world_src").to(ref)
+    src = rigid_pose(T_world_src, "T_world_src")
     batch_size({"T_world_ref": ref.shape[0], "T_world_src": src.shape[0]})
-    out = invert_pose(src) @ ref
+    out = _relative_pose(ref, src)
     if as_tensor(T_world_ref, "T_world_ref").dim() == 2 and as_tensor(T_world_src, "T_world_src").dim() == 2:
         out = out[0]
-    return like_input(out, T_world_ref)
+    return out
 
 
-def scale_intrinsics(K: Any, sx: float, sy: float) -> Any:
+def _relative_pose(T_world_ref: Tensor, T_world_src: Tensor) -> Tensor:
+    """The kernel of :func:`relative_pose`: B x 4 x 4 rigid poses (a batch of 1 broadcasts), unchecked."""
+    return _invert_pose(T_world_src.to(T_world_ref)) @ T_world_ref
+
+
+@numpy_in_out("K")
+def scale_intrinsics(K: Tensor, sx: float, sy: float) -> Tensor:
     """Intrinsics of an image resized by ``sx = W'/W`` and ``sy = H'/H`` (chapter 1).
 
     With pixel centres at integer coordinates, a resize (``cv2.resize``,
@@ -188,20 +236,26 @@ def scale_intrinsics(K: Any, sx: float, sy: float) -> Any:
 
         fx' = sx fx,  gamma' = sx gamma (the skew),  cx' = sx (cx + 1/2) - 1/2   (and likewise for y).
 
-    Forgetting this step is the "pyramid" bug of the seed notes.
+    Forgetting this step shifts every resized view by half a pixel per halving (chapter 1).
 
     Args:
         K: 3 x 3 or B x 3 x 3.
         sx, sy: positive scale factors along columns and rows.
     Returns:
         The new intrinsics, same shape and type as ``K``.
+
+    Example:
+        >>> import numpy as np
+        >>> K = np.array([[100.0, 0, 63.5], [0, 100.0, 47.5], [0, 0, 1]])
+        >>> scale_intrinsics(K, 0.5, 0.5)[:2].tolist()  # half size: cx' = (cx + 1/2) / 2 - 1/2
+        [[50.0, 0.0, 31.5], [0.0, 50.0, 23.5]]
     """
     Kt = intrinsics(K, "K")
     sx = positive_float(sx, "sx")
     sy = positive_float(sy, "sy")
     S = torch.tensor([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]], dtype=Kt.dtype)
     out = (S.to(Kt.device) @ Kt).reshape(as_tensor(K, "K").shape)
-    return like_input(out, K)
+    return out
 
 
 def _skew(t: Tensor) -> Tensor:
@@ -217,7 +271,8 @@ def _skew(t: Tensor) -> Tensor:
     )
 
 
-def epipolar_line(K: Any, T_src_ref: Any, uv: Any, K_src: Any = None) -> Any:
+@numpy_in_out("uv", "K", "T_src_ref", "K_src")
+def epipolar_line(K: Tensor, T_src_ref: Tensor, uv: Tensor, K_src: Tensor | None = None) -> Tensor:
     """Epipolar lines in the source image of reference pixels, ``l = F [u, v, 1]^T`` (chapter 1).
 
     ``F = K_src^-T [t]_x R K^-1`` with ``(R, t)`` from ``T_src_ref``. Every 3D point on the
@@ -232,6 +287,13 @@ def epipolar_line(K: Any, T_src_ref: Any, uv: Any, K_src: Any = None) -> Any:
         Lines ``(a, b, c)`` normalised to ``a^2 + b^2 = 1`` (so ``a u + b v + c`` is the
         signed distance in pixels): 3 x N, B x 3 x N, or 3 for a single pixel (B x 3 for
         a single pixel and batched ``K`` or ``T_src_ref``).
+
+    Example:
+        >>> K = torch.tensor([[10.0, 0, 2.0], [0, 10.0, 1.0], [0, 0, 1]])
+        >>> T = torch.eye(4)
+        >>> T[0, 3] = -0.1  # a sideways baseline: horizontal epipolar lines
+        >>> epipolar_line(K, T, torch.tensor([4.0, 3.0])).tolist()
+        [0.0, 1.0, -3.0]
     """
     Kr = intrinsics(K, "K")
     Ks = Kr if K_src is None else intrinsics(K_src, "K_src").to(Kr)
@@ -265,10 +327,11 @@ def epipolar_line(K: Any, T_src_ref: Any, uv: Any, K_src: Any = None) -> Any:
         lines = lines[:, :, 0] if b > 1 else lines[0, :, 0]
     elif as_tensor(uv, "uv").dim() == 2 and lines.shape[0] == 1:
         lines = lines[0]
-    return like_input(lines, uv)
+    return lines
 
 
-def axis_angle_to_matrix(axis_angle: Any) -> Any:
+@numpy_in_out("axis_angle")
+def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     """Rotation matrices from axis-angle vectors (Rodrigues' formula).
 
     ``R = I + sin(th) [k]_x + (1 - cos(th)) [k]_x^2`` with ``th = |w|``, ``k = w / th``.
@@ -277,6 +340,11 @@ def axis_angle_to_matrix(axis_angle: Any) -> Any:
         axis_angle: B x 3 or 3, radians.
     Returns:
         B x 3 x 3 or 3 x 3.
+
+    Example:
+        >>> R = axis_angle_to_matrix(torch.tensor([0.0, 0.0, torch.pi / 2]))  # 90 degrees about z
+        >>> (R @ torch.tensor([1.0, 0.0, 0.0])).round(decimals=6).tolist()
+        [0.0, 1.0, 0.0]
     """
     w = as_tensor(axis_angle, "axis_angle")
     single = w.dim() == 1
@@ -288,10 +356,11 @@ def axis_angle_to_matrix(axis_angle: Any) -> Any:
     k = _skew(w / theta.reshape(-1, 1).clamp_min(1e-12))
     eye = torch.eye(3, dtype=w.dtype, device=w.device).expand_as(k)
     R = eye + torch.sin(theta) * k + (1 - torch.cos(theta)) * (k @ k)
-    return like_input(R[0] if single else R, axis_angle)
+    return R[0] if single else R
 
 
-def look_at(eye: Any, target: Any, up: Any = (0.0, -1.0, 0.0)) -> Any:
+@numpy_in_out("eye", "target", "up")
+def look_at(eye: Tensor, target: Tensor, up: Tensor | tuple[float, float, float] = (0.0, -1.0, 0.0)) -> Tensor:
     """Camera-to-world pose of a camera at ``eye`` looking at ``target`` (OpenCV frame).
 
     The camera's z axis points at the target, its x axis to the right and its y axis
@@ -302,6 +371,12 @@ def look_at(eye: Any, target: Any, up: Any = (0.0, -1.0, 0.0)) -> Any:
         up: world "up" (default ``-y``, i.e. a world whose y axis points down).
     Returns:
         4 x 4 ``T_world_cam`` (float64 for NumPy input, the input's dtype otherwise).
+
+    Example:
+        >>> import numpy as np
+        >>> T = look_at(np.array([0.0, 0.0, -2.0]), np.zeros(3))
+        >>> T[:3, 2].tolist()  # the camera's z axis points at the target
+        [0.0, 0.0, 1.0]
     """
     e = as_tensor(eye, "eye")
     tgt = as_tensor(target, "target").to(e)
@@ -321,4 +396,4 @@ def look_at(eye: Any, target: Any, up: Any = (0.0, -1.0, 0.0)) -> Any:
     y = torch.linalg.cross(z, x)
     T = torch.eye(4, dtype=e.dtype, device=e.device)
     T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = x, y, z, e
-    return like_input(T, eye)
+    return T

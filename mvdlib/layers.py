@@ -1,4 +1,4 @@
-"""Network building blocks taught in the book.
+"""Network building blocks taught in the book (conventions in ``book/conventions.md``).
 
 Sections: BatchNorm and initialization (chapters 6-8), FCRN up-projection (chapter 4),
 MVDepthNet's blocks (chapter 10).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mvdlib._validation import positive_float, positive_int
+from mvdlib._validation import check_shape, positive_float, positive_int
 
 __all__ = [
     "FastUpConv",
@@ -47,6 +47,11 @@ class ScratchBatchNorm2d(nn.Module):
         affine: learn gamma (``weight``, init 1) and beta (``bias``, init 0).
     Shape:
         input and output B x C x H x W.
+
+    Example:
+        >>> y = ScratchBatchNorm2d(2)(torch.randn(4, 2, 3, 3))
+        >>> y.mean(dim=(0, 2, 3)).abs().max() < 1e-6  # each channel normalised over the batch
+        tensor(True)
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True):
@@ -68,8 +73,7 @@ class ScratchBatchNorm2d(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or x.dim() != 4:
-            raise ValueError(f"input must be a 4-D tensor B x C x H x W, got shape {tuple(getattr(x, 'shape', ()))}")
+        check_shape(x, "B C H W", "input")
         if x.shape[1] != self.num_features:
             raise ValueError(
                 f"input must have num_features={self.num_features} channels (dim 1), got shape {tuple(x.shape)}"
@@ -112,6 +116,11 @@ def init_kaiming(module: nn.Module) -> nn.Module:
         module: a network; all its sub-modules are visited.
     Returns:
         The same module, initialised in place.
+
+    Example:
+        >>> conv = init_kaiming(nn.Conv2d(3, 8, 3))
+        >>> bool((conv.bias == 0).all())
+        True
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -136,9 +145,12 @@ def unpool_zeros(x: Tensor) -> Tensor:
         x: B x C x H x W.
     Returns:
         B x C x 2H x 2W with ``out[..., 2i, 2j] = x[..., i, j]`` and zeros elsewhere.
+
+    Example:
+        >>> unpool_zeros(torch.tensor([[[[1.0, 2.0]]]]))[0, 0].tolist()
+        [[1.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
-    if not isinstance(x, Tensor) or x.dim() != 4:
-        raise ValueError(f"x must be a 4-D tensor B x C x H x W, got shape {tuple(getattr(x, 'shape', ()))}")
+    check_shape(x, "B C H W", "x")
     out = x.new_zeros(x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3])
     out[..., ::2, ::2] = x
     return out
@@ -148,13 +160,15 @@ def interleave(ee: Tensor, eo: Tensor, oe: Tensor, oo: Tensor) -> Tensor:
     """Interleave four B x C x H x W maps into one B x C x 2H x 2W map (chapter 4).
 
     ``ee`` fills (even row, even column), ``eo`` (even, odd), ``oe`` (odd, even), ``oo`` (odd, odd).
+
+    Example:
+        >>> ee, eo, oe, oo = (torch.full((1, 1, 1, 1), v) for v in (1.0, 2.0, 3.0, 4.0))
+        >>> interleave(ee, eo, oe, oo)[0, 0].tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
     """
     maps = {"ee": ee, "eo": eo, "oe": oe, "oo": oo}
     for name, m in maps.items():
-        if not isinstance(m, Tensor) or m.dim() != 4:
-            raise ValueError(
-                f"{name} must be a B x C x H x W tensor, got {type(m).__name__} {tuple(getattr(m, 'shape', ()))}"
-            )
+        check_shape(m, "B C H W", name)
     shapes = {name: tuple(m.shape) for name, m in maps.items()}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"ee, eo, oe, oo must have one shape, got {shapes}")
@@ -172,6 +186,10 @@ class UpConv(nn.Module):
     """Unpool 2x with zeros, then a 5x5 convolution (padding 2): FCRN's up-convolution (chapter 4).
 
     Shape: B x in x H x W -> B x out x 2H x 2W.
+
+    Example:
+        >>> UpConv(4, 2)(torch.rand(1, 4, 3, 5)).shape
+        torch.Size([1, 2, 6, 10])
     """
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
@@ -194,6 +212,13 @@ class FastUpConv(nn.Module):
     and no zeros stored (Laina et al. 2016, section 3.2; chapter 4).
 
     Shape: B x in x H x W -> B x out x 2H x 2W.
+
+    Example:
+        >>> slow = UpConv(4, 2)
+        >>> fast = FastUpConv(4, 2).copy_from(slow)
+        >>> x = torch.rand(1, 4, 3, 5)
+        >>> torch.allclose(fast(x), slow(x), atol=1e-6)
+        True
     """
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
@@ -250,6 +275,10 @@ class UpProjection(nn.Module):
             convolutions carry biases.
     Shape:
         B x in x H x W -> B x out x 2H x 2W.
+
+    Example:
+        >>> UpProjection(8, 4)(torch.rand(2, 8, 3, 5)).shape
+        torch.Size([2, 4, 6, 10])
     """
 
     up_conv_class: type[nn.Module] = UpConv
@@ -269,8 +298,7 @@ class UpProjection(nn.Module):
         self.bn_proj = norm()
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or x.dim() != 4:
-            raise ValueError(f"x must be a 4-D tensor B x C x H x W, got shape {tuple(getattr(x, 'shape', ()))}")
+        check_shape(x, "B C H W", "x")
         main = torch.relu(self.bn_main(self.up_main(x)))
         main = self.bn_main2(self.conv_main(main))
         return torch.relu(main + self.bn_proj(self.up_proj(x)))
@@ -281,6 +309,13 @@ class FastUpProjection(UpProjection):
 
     Same parameters (re-arranged), same output: :meth:`copy_from` takes an
     ``UpProjection``'s weights, after which the two blocks agree to rounding error.
+
+    Example:
+        >>> slow = UpProjection(8, 4).eval()
+        >>> fast = FastUpProjection(8, 4).copy_from(slow).eval()
+        >>> x = torch.rand(1, 8, 3, 5)
+        >>> torch.allclose(fast(x), slow(x), atol=1e-5)
+        True
     """
 
     up_conv_class = FastUpConv
@@ -320,6 +355,10 @@ def down_conv_layer(in_channels: int, out_channels: int, kernel_size: int) -> nn
         in_channels, out_channels: channel counts; kernel_size: odd ``k`` (padding ``(k-1)/2``).
     Returns:
         A module mapping ``B x in x H x W`` to ``B x out x ceil(H/2) x ceil(W/2)``.
+
+    Example:
+        >>> down_conv_layer(3, 8, 7)(torch.rand(2, 3, 32, 40)).shape
+        torch.Size([2, 8, 16, 20])
     """
     in_channels, out_channels, kernel_size = _sizes(in_channels, out_channels, kernel_size)
     pad = (kernel_size - 1) // 2
@@ -338,6 +377,10 @@ def conv_layer(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.
 
     Returns:
         A module mapping ``B x in x H x W`` to ``B x out x H x W``.
+
+    Example:
+        >>> conv_layer(8, 4)(torch.rand(2, 8, 16, 20)).shape
+        torch.Size([2, 4, 16, 20])
     """
     in_channels, out_channels, kernel_size = _sizes(in_channels, out_channels, kernel_size)
     return nn.Sequential(
@@ -359,6 +402,10 @@ def up_conv_layer(
 
     Returns:
         A module mapping ``B x in x H x W`` to ``B x out x 2H x 2W``.
+
+    Example:
+        >>> up_conv_layer(8, 4)(torch.rand(2, 8, 16, 20)).shape
+        torch.Size([2, 4, 32, 40])
     """
     in_channels, out_channels, kernel_size = _sizes(in_channels, out_channels, kernel_size)
     return nn.Sequential(
@@ -376,6 +423,11 @@ def depth_layer(in_channels: int) -> nn.Sequential:
 
     Returns:
         A module mapping ``B x in x H x W`` to ``B x 1 x H x W`` in (0, 1).
+
+    Example:
+        >>> out = depth_layer(8)(torch.rand(1, 8, 4, 4))
+        >>> out.shape, bool(((out > 0) & (out < 1)).all())
+        (torch.Size([1, 1, 4, 4]), True)
     """
     in_channels = positive_int(in_channels, "in_channels")
     return nn.Sequential(nn.Conv2d(in_channels, 1, 3, padding=1), nn.Sigmoid())

@@ -206,6 +206,16 @@ TABLE: dict[str, Entry] = {
     "mvdlib.cost_volume.warp_to_planes": Entry(
         lambda: {"src": _image(), "K": _K(), "T_src_ref": _T(), "inv_depths": torch.linspace(0.1, 1, 4)}
     ),
+    "mvdlib.cost_volume.cost_volume_from_world_poses": Entry(
+        lambda: {
+            "ref": _image(),
+            "srcs": _image()[:, None],
+            "K": _K(),
+            "T_world_ref": _T(0.0),
+            "T_world_srcs": _T()[None],
+            "inv_depths": torch.linspace(0.1, 1, 4),
+        }
+    ),
     "mvdlib.cost_volume.winner_take_all": Entry(
         lambda: {"cost": torch.rand(1, 4, 6, 8), "inv_depths": torch.linspace(0.1, 1, 4)}
     ),
@@ -230,8 +240,8 @@ TABLE: dict[str, Entry] = {
     "mvdlib.losses.multiscale_inverse_depth_l1": Entry(
         lambda: {"preds": [1 / _depth(), 1 / _depth()[..., ::2, ::2]], "target_inv_depth": 1 / _depth()}
     ),
-    "mvdlib.losses.edge_aware_smoothness": Entry(lambda: {"disp": 1 / _depth(), "image": _image()}),
-    "mvdlib.losses.second_order_smoothness": Entry(lambda: {"disp": 1 / _depth()}),
+    "mvdlib.smoothness.edge_aware_smoothness": Entry(lambda: {"disp": 1 / _depth(), "image": _image()}),
+    "mvdlib.smoothness.second_order_smoothness": Entry(lambda: {"disp": 1 / _depth()}),
     # metrics
     "mvdlib.metrics.depth_metrics": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
     # refine
@@ -283,11 +293,11 @@ TABLE: dict[str, Entry] = {
     "mvdlib.models.eigen.edge_errors": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
     "mvdlib.models.mvdepthnet.MVDepthNet": Entry(lambda: {"width": 0.125, "num_depths": 8, "input_size": (32, 32)}),
     "mvdlib.models.mvdepthnet.normalize_image": Entry(lambda: {"img": _image() * 255}),
-    "mvdlib.models.mvdepthnet.read_checkpoint": Entry(
+    "mvdlib.models.checkpoint.read_checkpoint": Entry(
         lambda: {"path": str(mvdlib.models.mvdepthnet.DEFAULT_CHECKPOINT)}, extra_bad={"path": [_scratch("")]}
     ),
     "mvdlib.models.mvdepthnet.load_pretrained": Entry(lambda: {}),
-    "mvdlib.models.mvdepthnet.predict": Entry(
+    "mvdlib.inference.predict": Entry(
         lambda: {
             "model": _net(),
             "ref_rgb": _rgb_uint8(),
@@ -343,9 +353,9 @@ TABLE: dict[str, Entry] = {
     **{f"mvdlib.{m}budget": Entry(lambda: {}) for m in ("", "runtime.")},
     **{f"mvdlib.{m}chapter_settings": Entry(lambda: {"chapter": 6, "budget_name": "cpu"}) for m in ("", "runtime.")},
     # losses added after the first table
-    "mvdlib.losses.sample_pixel_pairs": Entry(lambda: {"height": 24, "width": 32, "num": 20, "seed": 0}),
+    "mvdlib.relative_losses.sample_pixel_pairs": Entry(lambda: {"height": 24, "width": 32, "num": 20, "seed": 0}),
     **{
-        f"mvdlib.losses.{n}": Entry(
+        f"mvdlib.relative_losses.{n}": Entry(
             lambda: {
                 "pred": _depth(),
                 "target": _depth() + 0.1,
@@ -355,7 +365,7 @@ TABLE: dict[str, Entry] = {
         )
         for n in ("ordinal_loss", "ordinal_error")
     },
-    "mvdlib.losses.scale_shift_invariant_loss": Entry(
+    "mvdlib.relative_losses.scale_shift_invariant_loss": Entry(
         lambda: {
             "pred": 1 / _depth(),
             "target": 1 / (_depth() + 0.1),
@@ -398,8 +408,8 @@ TABLE: dict[str, Entry] = {
         lambda: {"meshes": {"box": _mesh()}, "max_triangles": 100, "eye": (0.0, -1.9, 0.7)}
     ),
     # models, notebook, resources, viz
-    "mvdlib.models.mvdepthnet.fold_batchnorm": Entry(lambda: {"model": _net()}),
-    "mvdlib.models.mvdepthnet.inference_model": Entry(lambda: {"model": _net()}),
+    "mvdlib.inference.fold_batchnorm": Entry(lambda: {"model": _net()}),
+    "mvdlib.inference.inference_model": Entry(lambda: {"model": _net()}),
     "mvdlib.notebook.glue": Entry(lambda: {"name": "bad_inputs_value", "value": 1.0, "display": False}),
     "mvdlib.resources.data_dir": Entry(lambda: {}),
     "mvdlib.resources.data_path": Entry(lambda: {"name": "ten_views.npz"}),
@@ -442,9 +452,9 @@ EXEMPT: dict[tuple[str, str, str], str] = {
             ("losses.berhu_loss", "target"),
             ("losses.scale_invariant_loss", "target"),
             ("losses.scale_invariant_loss_pairwise", "target"),
-            ("losses.ordinal_loss", "target"),
-            ("losses.ordinal_error", "target"),
-            ("losses.scale_shift_invariant_loss", "target"),
+            ("relative_losses.ordinal_loss", "target"),
+            ("relative_losses.ordinal_error", "target"),
+            ("relative_losses.scale_shift_invariant_loss", "target"),
             ("losses.valid_mask", "target"),
             ("losses.multiscale_inverse_depth_l1", "target_inv_depth"),
             ("losses.downsample_target", "target"),
@@ -517,6 +527,10 @@ EXEMPT: dict[tuple[str, str, str], str] = {
 
 # Public callables the bad-input calls do not reach, and why.
 NOT_CALLED: dict[str, str] = {
+    **{
+        f"mvdlib.models.checkpoint.{n}": "a step of load_pretrained (in the table), after read_checkpoint"
+        for n in ("checked_config", "checkpoint_state", "load_weights")
+    },
     "mvdlib.train.train": "runs training; TrainConfig (in the table) validates every setting it takes",
     "mvdlib.train.main": "a CLI: argparse and TrainConfig; tests/test_robustness.py feeds it bad flags",
     "mvdlib.evaluate.main": "a CLI: argparse; tests/test_robustness.py checks --export",

@@ -197,7 +197,7 @@ def test_mask_removes_pixels_and_cannot_add_invalid_ones():
         (lambda p, t: L.huber_loss(p, t, delta=0.0), "delta"),
         (lambda p, t: L.huber_loss(p, -t), "non-negative"),
         (lambda p, t: L.berhu_loss(p, t, c=-1.0), "c must be"),
-        (lambda p, t: L.l1_loss(p, t, mask=torch.ones(3, 3)), "mask must have the shape"),
+        (lambda p, t: L.l1_loss(p, t, mask=torch.ones(3, 3)), "mask must have shape"),
         (lambda p, t: L.l1_loss(p, t, mask=torch.full_like(t, 0.5)), "only 0 and 1"),
         (lambda p, t: L.l1_loss(torch.cat([p, p], dim=1), torch.cat([t, t], dim=1)), "Bx1xHxW"),
         (lambda p, t: L.l1_loss(p.masked_fill(t > 0, float("nan")), t), "finite"),

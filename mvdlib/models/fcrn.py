@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mvdlib._validation import positive_float, positive_int, shape_str
+from mvdlib._validation import check_choice, positive_float, positive_int, shape_str
 from mvdlib.layers import FastUpProjection, UpProjection, up_conv_layer
 
 __all__ = ["DECODERS", "ENCODER_CHANNELS", "FCRN", "ResidualBlock", "decoder_block"]
@@ -66,6 +66,7 @@ def decoder_block(kind: str, in_channels: int, out_channels: int) -> nn.Module:
     Returns:
         A module mapping B x in x H x W to B x out x 2H x 2W.
     """
+    check_choice(kind, "kind (the decoder)", DECODERS)
     if kind == "up_projection":
         return UpProjection(in_channels, out_channels)
     if kind == "fast_up_projection":
@@ -78,9 +79,7 @@ def decoder_block(kind: str, in_channels: int, out_channels: int) -> nn.Module:
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
-    if kind == "bilinear":
-        return up_conv_layer(in_channels, out_channels)
-    raise ValueError(f"kind (the decoder) must be one of {DECODERS}, got {kind!r}")
+    return up_conv_layer(in_channels, out_channels)
 
 
 class FCRN(nn.Module):
@@ -100,8 +99,7 @@ class FCRN(nn.Module):
     def __init__(self, width: float = 1.0, decoder: str = "up_projection"):
         super().__init__()
         width = positive_float(width, "width")
-        if decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        check_choice(decoder, "decoder", DECODERS)
         self.width = width
         self.decoder_kind = decoder
         c0, c1, c2, c3 = (max(2, round(c * width)) for c in ENCODER_CHANNELS)

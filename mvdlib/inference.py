@@ -1,0 +1,198 @@
+"""Running a trained plane-sweep network: BatchNorm folded, a fast copy, depth from posed images (chapters 10-11).
+
+:func:`predict` takes what a camera gives (RGB images, intrinsics, camera-to-world poses),
+builds MVDepthNet's input (resize, ``(rgb - 81) / 35``, the cost volume of
+:func:`mvdlib.cost_volume.cost_volume_from_world_poses`) and returns metric depth.
+
+The functions work for any network with MVDepthNet's interface: an ``nn.Module`` with
+``num_depths`` (the planes ``D``) and ``input_size`` (``(height, width)``) whose
+``forward(ref_image, cost_volume)`` returns inverse-depth maps, finest first
+(:class:`mvdlib.models.mvdepthnet.MVDepthNet`, or a reader's own re-implementation). This
+module imports no network, so ``mvdlib.models.mvdepthnet`` can re-export it without an
+import cycle.
+"""
+
+from __future__ import annotations
+
+import copy
+import weakref
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from mvdlib._validation import intrinsics, positive_float, rigid_pose, shape_str, value_checks
+from mvdlib.conventions import MAX_DEPTH, PIXEL_RANGE, normalize_image
+from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples
+from mvdlib.geometry import scale_intrinsics
+
+__all__ = ["fold_batchnorm", "inference_model", "predict"]
+
+
+def _check_network(model: object) -> nn.Module:
+    """An ``nn.Module`` with MVDepthNet's interface (``num_depths``, ``input_size``)."""
+    if not isinstance(model, nn.Module) or not hasattr(model, "num_depths") or not hasattr(model, "input_size"):
+        raise TypeError(
+            f"model must be an MVDepthNet (an nn.Module with num_depths and input_size), got {type(model).__name__}"
+        )
+    return model
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of an eval-mode network with every BatchNorm folded into the convolution before it (chapter 10).
+
+    In eval mode BatchNorm is the affine map ``y = gamma (x - mu) / sqrt(var + eps) + beta``
+    with fixed statistics, so ``BN(W * x) = W' * x + b'`` with ``W' = W gamma / sqrt(var + eps)``
+    and ``b' = beta - gamma mu / sqrt(var + eps)`` (per output channel); PyTorch's
+    ``fuse_conv_bn_eval`` computes it. The copy's BatchNorms become ``nn.Identity``: one
+    pass over each feature map less, the same output up to float32 rounding.
+
+    Args:
+        model: an MVDepthNet in eval mode (not changed); every ``nn.Sequential`` in which a
+            ``Conv2d`` is followed by a ``BatchNorm2d`` is folded.
+    Returns:
+        The folded copy, in eval mode.
+    """
+    _check_network(model)
+    if model.training:
+        raise ValueError("model must be in eval mode (folding uses the running statistics), got training mode")
+    folded = copy.deepcopy(model)
+    for block in folded.modules():
+        if not isinstance(block, nn.Sequential):
+            continue
+        for i in range(1, len(block)):
+            if isinstance(block[i], nn.BatchNorm2d) and isinstance(block[i - 1], nn.Conv2d):
+                block[i - 1] = fuse_conv_bn_eval(block[i - 1], block[i])
+                block[i] = nn.Identity()
+    return folded.eval()
+
+
+# The fast copy of each model predict() has seen, with the parameter versions it was made from.
+_FAST_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def inference_model(model: nn.Module) -> nn.Module:
+    """The fast inference copy of an eval-mode network: BatchNorm folded, channels_last on the CPU (chapter 10).
+
+    :func:`predict` runs this copy. It is made once per model and kept while the model
+    lives; changing the model's weights in place (an optimizer step, ``load_state_dict``)
+    bumps their version counters and makes a new copy. Outputs equal the model's to about
+    1e-6 (float32 rounding of the folded weights; tests/test_inference.py).
+
+    Args:
+        model: an MVDepthNet in eval mode.
+    Returns:
+        The copy, in eval mode, on the model's device.
+    """
+    _check_network(model)
+    versions = tuple(t._version for t in (*model.parameters(), *model.buffers()))
+    cached = _FAST_MODELS.get(model)
+    if cached is not None and cached[0] == versions:
+        return cached[1]
+    with torch.inference_mode(False), torch.no_grad():  # ordinary tensors, even when called from predict
+        fast = fold_batchnorm(model)
+        if next(fast.parameters()).device.type == "cpu":  # oneDNN's convolutions are faster on NHWC
+            fast = fast.to(memory_format=torch.channels_last)
+    _FAST_MODELS[model] = (versions, fast)
+    return fast
+
+
+def _images(x: Tensor | np.ndarray, name: str, batched: bool, max_value: float) -> np.ndarray:
+    """RGB images as an array, checked: shape, numbers, finite, within ``0..max_value``.
+
+    Float images of a 0..255 call whose values all lie in [0, 1] are refused: they are
+    almost surely images scaled to [0, 1] (pass ``max_value=1.0`` for those).
+    """
+    a = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
+    want = 4 if batched else 3
+    if a.ndim != want or a.shape[-1] != 3 or 0 in a.shape:
+        form = "N x H x W x 3" if batched else "H x W x 3"
+        raise ValueError(f"{name} must be {form} RGB images, got shape {a.shape}")
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name} must hold numbers 0..{max_value:g}, got dtype {a.dtype}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite, got NaN or inf values")
+    lo, hi = a.min(), a.max()
+    if lo < 0 or hi > max_value:
+        raise ValueError(f"{name} must lie in 0..{max_value:g} (max_value), got values in [{lo:.4g}, {hi:.4g}]")
+    if max_value == PIXEL_RANGE and np.issubdtype(a.dtype, np.floating) and hi <= 1.0:
+        raise ValueError(
+            f"{name} looks scaled to [0, 1] (maximum {hi:.4g}) but 0..255 was expected: "
+            "pass max_value=1.0 for such images, or multiply them by 255"
+        )
+    return a
+
+
+@torch.inference_mode()
+def predict(
+    model: nn.Module,
+    ref_rgb: Tensor | np.ndarray,
+    src_rgbs: Tensor | np.ndarray | Sequence[np.ndarray],
+    K: Tensor | np.ndarray,
+    T_world_ref: Tensor | np.ndarray,
+    T_world_srcs: Tensor | np.ndarray,
+    max_value: float = PIXEL_RANGE,
+) -> np.ndarray:
+    """Metric depth of a reference image from measurement frames with known poses (chapter 11).
+
+    Resizes the images to ``model.input_size`` (rescaling ``K`` with ``scale_intrinsics``),
+    normalises them, builds the multi-view plane-sweep cost volume on the normalised images
+    (as the original) with :func:`mvdlib.cost_volume.cost_volume_from_world_poses`, runs the
+    network (its fast copy, :func:`inference_model`) and returns ``1 / disp1`` resized back.
+    The inputs are checked once, here; the cost volume below runs without value checks.
+
+    Args:
+        model: an MVDepthNet in eval mode (as ``load_pretrained`` returns it).
+        ref_rgb: H x W x 3 uint8 reference image.
+        src_rgbs: N x H x W x 3 uint8 measurement frames (or a list of N images).
+        K: 3 x 3 (or 1 x 3 x 3) intrinsics of the H x W images, pixels; one camera for all images.
+        T_world_ref: 4 x 4 camera-to-world pose of the reference; T_world_srcs: N x 4 x 4.
+        max_value: the white level of the images: 255 (uint8 or 0..255 floats) or 1.0 for
+            floats in [0, 1]; they are rescaled to 0..255, the network's input range.
+    Returns:
+        H x W float32 depth in metres, finite everywhere; where the network's inverse depth falls below
+        that of the sweep's far plane (``MAX_DEPTH``, 50 m, e.g. a saturated sigmoid) the depth
+        is that far plane.
+    """
+    _check_network(model)
+    if model.training:  # BatchNorm would normalise with this one image's statistics
+        raise ValueError("model must be in eval mode (call model.eval()), got a model in training mode")
+    max_value = positive_float(max_value, "max_value")
+    ref = _images(ref_rgb, "ref_rgb", False, max_value)
+    if isinstance(src_rgbs, (list, tuple)):
+        shapes = {np.shape(s) for s in src_rgbs}
+        if len(shapes) != 1:
+            raise ValueError(f"src_rgbs must be images of one size, got sizes {sorted(shapes)}")
+        src_rgbs = np.stack(list(src_rgbs))
+    srcs = _images(src_rgbs, "src_rgbs", True, max_value)
+    if srcs.shape[1:] != ref.shape:
+        raise ValueError(f"src_rgbs must have the size of ref_rgb {ref.shape}, got {srcs.shape[1:]}")
+    n = srcs.shape[0]
+    Kt = intrinsics(K, "K")
+    if Kt.shape[0] != 1:
+        raise ValueError(f"K must be one 3 x 3 matrix (the images share one camera), got shape {shape_str(Kt)}")
+    T_ref = rigid_pose(T_world_ref, "T_world_ref").float()
+    if T_ref.shape[0] != 1:
+        raise ValueError(f"T_world_ref must be one 4 x 4 pose, got shape {shape_str(T_ref)}")
+    T_srcs = rigid_pose(T_world_srcs, "T_world_srcs").float()
+    if T_srcs.shape[0] != n:
+        raise ValueError(f"T_world_srcs must be N x 4 x 4 with N = {n} frames, got shape {shape_str(T_srcs)}")
+    device = next(model.parameters()).device
+    h, w = ref.shape[:2]
+    h_net, w_net = model.input_size
+    images = torch.from_numpy(np.concatenate([ref[None], srcs]).astype(np.float32)).permute(0, 3, 1, 2)
+    if max_value != PIXEL_RANGE:
+        images = images * (PIXEL_RANGE / max_value)
+    images = F.interpolate(images.to(device), size=(h_net, w_net), mode="bilinear", align_corners=False)
+    with value_checks(False):  # K, the poses and the images were checked above
+        images = normalize_image(images)  # (1 + N) x 3 x h x w
+        K_net = scale_intrinsics(Kt[0].float(), w_net / w, h_net / h)
+        inv_depths = inverse_depth_samples(model.num_depths).to(device)
+        cost = cost_volume_from_world_poses(images[:1], images[None, 1:], K_net, T_ref, T_srcs[None], inv_depths)
+    inv_depth = inference_model(model)(images[:1], cost)[0]  # 1 x 1 x h x w
+    inv_depth = F.interpolate(inv_depth, size=(h, w), mode="bilinear", align_corners=False)
+    inv_depth = inv_depth.clamp(min=1.0 / MAX_DEPTH)  # never inf: no farther than the far plane
+    return (1.0 / inv_depth)[0, 0].cpu().numpy().astype(np.float32)

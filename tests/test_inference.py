@@ -1,0 +1,232 @@
+"""Tests of mvdlib/inference.py: BatchNorm folding, the fast inference copy and predict (chapters 10-11)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mvdlib.cost_volume
+import mvdlib.geometry
+import mvdlib.inference
+from mvdlib import cost_volume as cv
+from mvdlib._validation import intrinsics, value_checks_enabled
+from mvdlib.conventions import normalize_image
+from mvdlib.geometry import relative_pose, scale_intrinsics
+from mvdlib.inference import fold_batchnorm, inference_model, predict
+from mvdlib.models.mvdepthnet import MVDepthNet
+
+# ---- predict ---------------------------------------------------------------------------------
+
+
+class _WinnerTakeAllNet(MVDepthNet):
+    """A stand-in whose 'prediction' is the winner-take-all inverse depth of its cost volume."""
+
+    def forward(self, ref_image, cost_volume):
+        return [cv.winner_take_all(cost_volume, cv.inverse_depth_samples(self.num_depths))]
+
+
+def _shifted_pair(h: int, w: int, shift: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth random texture and the same texture moved left by ``shift`` pixels."""
+    rng = np.random.default_rng(seed)
+    big = rng.uniform(0, 255, size=(1, 3, h // 4, (w + shift) // 4 + 2))
+    big = F.interpolate(torch.from_numpy(big), scale_factor=4, mode="bicubic", align_corners=False)
+    big = big.clamp(0, 255)[0].permute(1, 2, 0).numpy().astype(np.uint8)
+    return big[:h, :w].copy(), big[:h, shift : shift + w].copy()
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_predict_recovers_a_fronto_parallel_plane(scale):
+    """A source camera moved by b along x sees a plane at depth z shifted by fx b / z pixels.
+
+    Images at ``scale`` times the network's size check the resizing and the rescaled K.
+    """
+    h_net, w_net = 64, 96
+    h, w = h_net * scale, w_net * scale
+    fx = 80.0 * scale
+    shift = 6 * scale  # disparity in pixels at the input resolution
+    baseline = 0.1
+    z = fx * baseline / shift
+    ref, src = _shifted_pair(h, w, shift)
+    K = np.array([[fx, 0, (w - 1) / 2], [0, fx, (h - 1) / 2], [0, 0, 1]], dtype=np.float32)
+    T_ref = np.eye(4, dtype=np.float32)
+    T_src = np.eye(4, dtype=np.float32)
+    T_src[0, 3] = baseline  # source camera to the right: points move left in its image
+    model = _WinnerTakeAllNet(width=0.125, num_depths=64, input_size=(h_net, w_net)).eval()
+    depth = predict(model, ref, src[None], K, T_ref, T_src[None])
+    assert depth.shape == (h, w) and depth.dtype == np.float32
+    step = float(cv.inverse_depth_samples(64)[1] - cv.inverse_depth_samples(64)[0])
+    inner = 1.0 / depth[8 * scale : -8 * scale, 8 * scale : -16 * scale]
+    assert np.median(np.abs(inner - 1.0 / z)) <= step
+
+
+def test_predict_validates_inputs():
+    model = MVDepthNet(width=0.125, num_depths=8, input_size=(32, 32)).eval()
+    img = np.zeros((32, 32, 3), np.uint8)
+    K = np.array([[30.0, 0, 16], [0, 30, 16], [0, 0, 1]])
+    eye = np.eye(4)
+    with pytest.raises(ValueError, match="ref_rgb must be H x W x 3"):
+        predict(model, img[..., 0], img[None], K, eye, eye[None])
+    with pytest.raises(ValueError, match="src_rgbs must have the size"):
+        predict(model, img, np.zeros((1, 16, 32, 3), np.uint8), K, eye, eye[None])
+    with pytest.raises(ValueError, match="T_world_srcs must be N x 4 x 4"):
+        predict(model, img, img[None], K, eye, np.stack([eye, eye]))
+    with pytest.raises(TypeError, match="model must be an MVDepthNet"):
+        predict(torch.nn.Identity(), img, img[None], K, eye, eye[None])
+    with pytest.raises(ValueError, match="src_rgbs must be images of one size"):
+        predict(model, img, [img, img[:16]], K, eye, np.stack([eye, eye]))
+    with pytest.raises(ValueError, match="eval mode"):
+        predict(model.train(), img, img[None], K, eye, eye[None])
+    model.eval()
+    out = predict(model, img, [img, img], K, eye, np.stack([eye, eye]))
+    assert out.shape == (32, 32) and np.isfinite(out).all() and (out > 0.5).all()
+
+
+# ---- the inference fast path ----------------------------------------------------------------
+
+
+def _model_with_trained_statistics(width: float, seed: int = 0) -> MVDepthNet:
+    """A network whose BatchNorms hold non-trivial running statistics and affine parameters."""
+    torch.manual_seed(seed)
+    model = MVDepthNet(width=width, num_depths=16, input_size=(64, 96))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.3, 3.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+    return model.eval()
+
+
+def _inputs(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(2, 3, 64, 96, generator=g), 3 * torch.rand(2, 16, 64, 96, generator=g)
+
+
+@pytest.mark.parametrize("width", [0.25, 1.0])
+def test_inference_model_matches_the_eager_network(width):
+    model = _model_with_trained_statistics(width)
+    ref, cost = _inputs()
+    with torch.no_grad():
+        eager = model(ref, cost)
+    fast = inference_model(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the model itself is unchanged
+    assert fast.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        out = fast(ref, cost)
+    for a, b in zip(eager, out, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-4)
+
+
+def test_fold_batchnorm_is_the_closed_form_affine_map():
+    model = _model_with_trained_statistics(0.125)
+    conv, bn = model.conv1[0], model.conv1[1]
+    folded = fold_batchnorm(model).conv1[0]
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    torch.testing.assert_close(folded.weight, conv.weight * scale[:, None, None, None])
+    torch.testing.assert_close(folded.bias, bn.bias - bn.running_mean * scale)
+
+
+def test_inference_model_is_reused_until_the_weights_change():
+    model = _model_with_trained_statistics(0.125)
+    fast = inference_model(model)
+    assert inference_model(model) is fast
+    model.load_state_dict(_model_with_trained_statistics(0.125, seed=5).state_dict())
+    renewed = inference_model(model)
+    assert renewed is not fast
+    ref, cost = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(renewed(ref, cost)[0], model(ref, cost)[0], rtol=0, atol=1e-4)
+
+
+def test_fold_batchnorm_rejects_a_training_model():
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(MVDepthNet(width=0.125, num_depths=16).train())
+    with pytest.raises(TypeError, match="MVDepthNet"):
+        fold_batchnorm(torch.nn.Conv2d(3, 3, 3))
+
+
+def test_predict_runs_the_fast_copy_and_equals_the_eager_network():
+    model = _model_with_trained_statistics(0.25)
+    fast = inference_model(model)
+    ref, src = _shifted_pair(64, 96, 4)
+    K = np.array([[80.0, 0, 47.5], [0, 80.0, 31.5], [0, 0, 1]], dtype=np.float32)
+    T_src = np.eye(4, dtype=np.float32)
+    T_src[0, 3] = 0.1
+    depth = predict(model, ref, src[None], K, np.eye(4), T_src[None])
+    assert inference_model(model) is fast  # predict kept the copy it made
+    # the eager network on the inputs predict builds (the images are at the network's size)
+    images = normalize_image(torch.from_numpy(np.stack([ref, src]).astype(np.float32)).permute(0, 3, 1, 2))
+    T_src_ref = torch.linalg.inv(torch.from_numpy(T_src))[None, None]
+    cost = cv.multi_view_cost_volume(images[:1], images[None, 1:], K, T_src_ref, cv.inverse_depth_samples(16))
+    with torch.no_grad():
+        eager_inv_depth = model(images[:1], cost)[0][0, 0].numpy()
+    np.testing.assert_allclose(1.0 / depth, eager_inv_depth, rtol=0, atol=1e-4)  # 1/m
+
+
+def _posed_views(n: int = 3, h: int = 64, w: int = 96) -> tuple:
+    """A reference image, ``n`` measurement frames of the same texture, their K and poses."""
+    ref, _ = _shifted_pair(h, w, 0)
+    srcs = np.stack([_shifted_pair(h, w, 2 * (j + 1))[1] for j in range(n)])
+    K = np.array([[80.0, 0, (w - 1) / 2], [0, 80.0, (h - 1) / 2], [0, 0, 1]], dtype=np.float32)
+    T_srcs = np.repeat(np.eye(4, dtype=np.float32)[None], n, axis=0)
+    T_srcs[:, 0, 3] = 0.05 * (np.arange(n) + 1)
+    return ref, srcs, K, np.eye(4, dtype=np.float32), T_srcs
+
+
+def _predict_by_hand(model, ref, srcs, K, T_ref, T_srcs) -> np.ndarray:
+    """predict's steps written out, with the relative poses and the multi-view volume assembled by hand."""
+    h, w = ref.shape[:2]
+    h_net, w_net = model.input_size
+    n = srcs.shape[0]
+    images = torch.from_numpy(np.concatenate([ref[None], srcs]).astype(np.float32)).permute(0, 3, 1, 2)
+    images = normalize_image(F.interpolate(images, size=(h_net, w_net), mode="bilinear", align_corners=False))
+    K_net = scale_intrinsics(torch.from_numpy(K).float(), w_net / w, h_net / h)
+    T_src_refs = relative_pose(torch.from_numpy(T_ref).expand(n, 4, 4), torch.from_numpy(T_srcs))
+    inv_depths = cv.inverse_depth_samples(model.num_depths)
+    cost = cv.multi_view_cost_volume(images[:1], images[None, 1:], K_net, T_src_refs[None], inv_depths)
+    with torch.no_grad():
+        inv_depth = inference_model(model)(images[:1], cost)[0]
+    inv_depth = F.interpolate(inv_depth, size=(h, w), mode="bilinear", align_corners=False).clamp(min=1.0 / 50.0)
+    return (1.0 / inv_depth)[0, 0].numpy().astype(np.float32)
+
+
+def test_predict_equals_the_hand_assembled_volume_bit_for_bit():
+    model = _model_with_trained_statistics(0.25)
+    ref, srcs, K, T_ref, T_srcs = _posed_views(n=2, h=80, w=120)  # resized to the network's 64 x 96
+    np.testing.assert_array_equal(
+        predict(model, ref, srcs, K, T_ref, T_srcs), _predict_by_hand(model, ref, srcs, K, T_ref, T_srcs)
+    )
+
+
+def test_predict_refuses_a_batch_of_intrinsics():
+    model = MVDepthNet(width=0.125, num_depths=8, input_size=(32, 32)).eval()
+    img = np.zeros((32, 32, 3), np.uint8)
+    K = np.array([[30.0, 0, 16], [0, 30, 16], [0, 0, 1]])
+    with pytest.raises(ValueError, match="K must be one 3 x 3 matrix"):
+        predict(model, img, img[None], np.stack([K, 2 * K - np.diag([0, 0, 1])]), np.eye(4), np.eye(4)[None])
+    out = predict(model, img, img[None], K[None], np.eye(4), np.eye(4)[None])  # a batch of one is one matrix
+    assert out.shape == (32, 32)
+
+
+def test_predict_checks_K_once_whatever_the_number_of_views(monkeypatch):
+    """One value check of K (finite, last row, focal lengths), not one per view and step."""
+    checked = []
+
+    def counting(K, name="K"):
+        checked.append(value_checks_enabled())
+        return intrinsics(K, name)
+
+    for module in (mvdlib.inference, mvdlib.cost_volume, mvdlib.geometry):
+        monkeypatch.setattr(module, "intrinsics", counting)
+    model = _model_with_trained_statistics(0.125)
+    ref, srcs, K, T_ref, T_srcs = _posed_views(n=3)
+    predict(model, ref, srcs, K, T_ref, T_srcs)
+    assert checked.count(True) == 1
+    checked.clear()
+    images = torch.rand(1, 3, 3, 64, 96)
+    cv.cost_volume_from_world_poses(images[:, 0], images, K, T_ref, T_srcs, cv.inverse_depth_samples(8))
+    assert checked == [True]  # the public cost volume checks K once for its three views
