@@ -33,7 +33,18 @@ import mvdlib
 import mvdlib.capture
 import mvdlib.models.mvdepthnet
 
-CORE = ("geometry", "cost_volume", "losses", "metrics", "refine", "pointcloud")
+CORE = (
+    "geometry",
+    "cost_volume",
+    "losses",
+    "relative_losses",
+    "smoothness",
+    "inference",
+    "metrics",
+    "refine",
+    "pointcloud",
+    "conventions",
+)
 CALL_SECONDS = 20  # a bad value still running after this long was accepted (counted silent)
 
 
@@ -190,16 +201,6 @@ TABLE: dict[str, Entry] = {
             "srcs": _image()[:, None],
             "K": _K(),
             "T_src_refs": _T()[None, None],
-            "inv_depths": torch.linspace(0.1, 1, 4),
-        }
-    ),
-    "mvdlib.cost_volume.cost_volume_from_world_poses": Entry(
-        lambda: {
-            "ref": _image(),
-            "srcs": _image()[:, None],
-            "K": _K(),
-            "T_world_ref": _T(),
-            "T_world_srcs": _T(0.3)[None],
             "inv_depths": torch.linspace(0.1, 1, 4),
         }
     ),
