@@ -353,7 +353,7 @@ def precision_recall_fscore(
     threshold: float | Sequence[float] | np.ndarray,
     sample: int | None = None,
     seed: int = 0,
-) -> tuple[Any, Any, Any]:
+) -> tuple[float, float, float] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision, recall and F-score of a reconstruction at a distance threshold (chapter 12).
 
     ``P(t)`` is the fraction of predicted points within ``t`` of a ground-truth point

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -71,7 +71,6 @@ DEFAULT_REL_DEPTH_TOL = 0.01
 DEFAULT_MIN_VIEWS = 2
 
 Array = Tensor | np.ndarray
-ViewLike = Any  # a DepthView, a dict with its keys, or a (depth, K, T_world_cam[, image]) tuple
 
 
 class DepthView(NamedTuple):
@@ -88,6 +87,10 @@ class DepthView(NamedTuple):
     K: Array
     T_world_cam: Array
     image: Array | None = None
+
+
+# What fuse and tsdf_fuse accept for one view: a DepthView, a dict with its keys, or a tuple.
+ViewLike = DepthView | Mapping[str, Array | None] | Sequence[Array | None]
 
 
 def single_depth(depth: Array, name: str = "depth") -> Tensor:
@@ -110,7 +113,10 @@ def image_colors(image: Array, h: int, w: int) -> Tensor:
         >>> image_colors(np.full((1, 2, 3), 255, np.uint8), 1, 2).tolist()
         [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
     """
+    h, w = check_int(h, "h", min=1), check_int(w, "w", min=1)
     raw = image if isinstance(image, Tensor) else np.asarray(image)
+    if isinstance(raw, np.ndarray) and raw.dtype.kind not in "biuf":
+        raise TypeError(f"image must be an array of numbers (uint8 or floats in [0, 1]), got dtype {raw.dtype}")
     is_int = not (raw.dtype.is_floating_point if isinstance(raw, Tensor) else np.issubdtype(raw.dtype, np.floating))
     t = as_tensor(raw, "image").to(torch.float32)
     if t.dim() == 4 and t.shape[0] == 1:

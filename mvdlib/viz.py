@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,6 +26,10 @@ from torch import Tensor
 from mvdlib._validation import numeric_array, positive_int
 from mvdlib.conventions import check_seed, valid_depth
 from mvdlib.open3d_io import as_colors, as_points
+
+if TYPE_CHECKING:  # plotly is imported where a figure is made: most chapters draw none
+    import plotly.graph_objects as go
+    from matplotlib.image import AxesImage
 
 __all__ = [
     "DEFAULT_PLOT_POINTS",
@@ -48,7 +52,7 @@ Points = Tensor | np.ndarray
 Eye = Sequence[float] | np.ndarray | None
 
 
-def plotly_bundle(fig: Any) -> dict[str, Any]:
+def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
     """The MIME bundle of a plotly figure for Jupyter (plotly's MIME type) and the offline HTML book.
 
     The HTML loads no copy of plotly.js (the book serves one) and does not play the
@@ -68,7 +72,7 @@ def plotly_bundle(fig: Any) -> dict[str, Any]:
     return {"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}
 
 
-def show_plotly(fig: Any) -> None:
+def show_plotly(fig: go.Figure) -> None:
     """Display a plotly figure that works in Jupyter and in the offline HTML book.
 
     Args:
@@ -87,7 +91,7 @@ def show_depth(
     vmin: float | None = None,
     vmax: float | None = None,
     cmap: str = "magma_r",
-) -> Any:
+) -> AxesImage:
     """Show a depth (or inverse-depth) map with a labelled colour bar.
 
     Args:
@@ -119,7 +123,7 @@ def plotly_figure(
     seed: int = 0,
     title: str = "",
     eye: Eye = None,
-) -> Any:
+) -> go.Figure:
     """An interactive 3D scatter of one or more clouds, with buttons that show one at a time (chapter 12).
 
     Each cloud is randomly thinned to at most ``max_points`` points (``seed``) so the
@@ -168,7 +172,7 @@ def plotly_mesh_figure(
     max_triangles: int = DEFAULT_PLOT_TRIANGLES,
     title: str = "",
     eye: Eye = None,
-) -> Any:
+) -> go.Figure:
     """An interactive 3D view of one or more triangle meshes, with buttons that show one at a time (chapter 12).
 
     Each mesh is simplified by Open3D's vertex clustering to at most ``max_triangles``
@@ -240,7 +244,7 @@ def _camera_eye(eye: Eye) -> dict[str, float] | None:
     return dict(zip("xyz", values.tolist(), strict=True))
 
 
-def _switch_layout(fig: Any, names: list[str], title: str, camera: dict[str, float] | None) -> Any:
+def _switch_layout(fig: go.Figure, names: list[str], title: str, camera: dict[str, float] | None) -> go.Figure:
     """Lay out a 3-D plotly figure whose traces ``names`` are shown one at a time by buttons.
 
     The buttons sit between the title and the plot (not over the title); ``camera`` (from
