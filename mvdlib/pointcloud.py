@@ -81,6 +81,10 @@ class DepthView(NamedTuple):
         K: 3 x 3 intrinsics in pixels, for this depth map's resolution.
         T_world_cam: 4 x 4 camera-to-world pose.
         image: optional H x W x 3 (or 3 x H x W) colour image, uint8 or floats in [0, 1].
+
+    Example:
+        >>> DepthView(np.full((2, 2), 3.0), np.eye(3), np.eye(4)).image is None
+        True
     """
 
     depth: Array
