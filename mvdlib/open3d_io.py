@@ -214,20 +214,20 @@ def _header_count(data: bytes, element: str) -> int:
     return int(found.group(1)) if found else -1
 
 
-def _write_atomic(path: Path, write: Callable[[str], bool], counts: dict[str, int]) -> Path:
+def _write_atomic(path: Path, write: Callable[[Path], bool], counts: dict[str, int]) -> Path:
     """Open3D's ``write(scratch)`` to a scratch ``.ply`` beside ``path``, checked, then atomically to ``path``.
 
     The scratch file must be non-empty and its header must declare ``counts`` (element -> number).
     """
     scratch = path.with_name(f".{path.name}.open3d{os.getpid()}-{secrets.token_hex(4)}.ply")
     try:
-        if not write(str(scratch)) or not scratch.is_file():
+        if not write(scratch) or not scratch.is_file():
             raise OSError(f"Open3D could not write {str(path)!r}")
         data = scratch.read_bytes()
         for element, n in counts.items():
             if _header_count(data, element) != n:
                 raise OSError(f"Open3D wrote an incomplete {str(path)!r}: expected {n} {element} elements")
-        atomic_write(path, lambda f: f.write(data))
+        atomic_write(path, lambda f: f.writelines([data]))
     finally:
         scratch.unlink(missing_ok=True)
     return path

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -94,7 +94,7 @@ class DepthView(NamedTuple):
 
 
 # What fuse and tsdf_fuse accept for one view: a DepthView, a dict with its keys, or a tuple.
-ViewLike = DepthView | Mapping[str, Array | None] | Sequence[Array | None]
+ViewLike = DepthView | Mapping[str, Any] | Sequence[Any]
 
 
 def single_depth(depth: Array, name: str = "depth") -> Tensor:
@@ -330,7 +330,8 @@ def fuse(
     if any(has_image) and not all(has_image):
         raise ValueError(f"views must all carry an image or none, got images for views {np.flatnonzero(has_image)}")
     cameras = _Cameras(vs) if min_views > 0 else None
-    all_points, all_colors = [], []
+    all_points: list[np.ndarray] = []
+    all_colors: list[np.ndarray] = []
     for i, v in enumerate(vs):
         d = single_depth(v.depth, f"views[{i}].depth")
         K = _one(intrinsics(v.K, f"views[{i}].K"), f"views[{i}].K")
@@ -338,16 +339,17 @@ def fuse(
         h, w = d.shape[-2:]
         grid = torch.zeros((h, w), dtype=torch.bool, device=d.device)
         grid[::stride, ::stride] = True
-        colors = None if v.image is None else image_colors(v.image, h, w).to(d.device)
-        pts, cols = _lift(d, K, T, colors, grid.reshape(-1))
-        pts = pts.detach().cpu().numpy().astype(np.float64)
-        cols = None if cols is None else cols.detach().cpu().numpy().astype(np.float64)
+        rgb = None if v.image is None else image_colors(v.image, h, w).to(d.device)
+        lifted, lifted_colors = _lift(d, K, T, rgb, grid.reshape(-1))
+        pts = lifted.detach().cpu().numpy().astype(np.float64)
+        cols = None if lifted_colors is None else lifted_colors.detach().cpu().numpy().astype(np.float64)
         if cameras is not None and len(pts):
             keep = cameras.counts(pts, rel_tol, exclude=i) >= min_views
             pts = pts[keep]
             cols = None if cols is None else cols[keep]
         all_points.append(pts)
-        all_colors.append(cols)
+        if cols is not None:
+            all_colors.append(cols)
     points = np.concatenate(all_points)
     colors = np.concatenate(all_colors) if all(has_image) else None
     if len(points) == 0:

@@ -231,10 +231,11 @@ def chain_poses(
     for k, p in enumerate(pairs):
         if p is None:
             raise ValueError(f"no pose between views {k} and {k + 1}: too few consistent feature matches")
+    posed = [p for p in pairs if p is not None]  # all of them, as checked above
     poses, scale = [T0], first_baseline
-    for k, p in enumerate(pairs):
+    for k, p in enumerate(posed):
         if k > 0:
-            step = _shared_scale(pairs[k - 1], p)
+            step = _shared_scale(posed[k - 1], p)
             if step is None:
                 raise ValueError(f"views {k - 1}, {k}, {k + 1} share too few points to carry the scale")
             scale *= step

@@ -121,7 +121,7 @@ def tsdf_fuse(
         extrinsic = o3c.Tensor(invert_pose(T_world_cam.double())[0].cpu().numpy())  # 4 x 4 world-to-camera
         kwargs = {"depth_scale": 1.0, "depth_max": depth_max, "trunc_voxel_multiplier": trunc_voxels}
         blocks = grid.compute_unique_block_coordinates(depth, K, extrinsic, **kwargs)
-        if all(has_image):
+        if v.image is not None:  # all views carry one, or none
             rgb = image_colors(v.image, h, w).reshape(h, w, 3).cpu().numpy()  # H x W x 3 in [0, 1]
             color = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(rgb, np.float32)))
             grid.integrate(blocks, depth, color, K, extrinsic, **kwargs)
