@@ -1,4 +1,4 @@
-"""Classical depth baselines for the learned network, and scoring that counts holes (chapter 11).
+"""Classical depth baselines for the learned network (chapter 11).
 
 * :func:`aggregate_cost`: a support window, the box filter of local stereo: each plane's cost
   averaged over a ``window x window`` neighbourhood before winner-take-all (Scharstein and
@@ -6,26 +6,26 @@
 * :func:`sgbm_depth`: OpenCV's semi-global block matching (Hirschmueller, PAMI 2008) on a
   rectified pair, converted to depth ``Z = f b / disparity``; pixels SGBM refuses (its
   uniqueness and left-right checks) are holes, depth 0.
-* :func:`hole_aware_metrics`: ``abs_rel`` and ``a1`` twice, once with holes counted as
-  failures (a hole is a prediction of 0: relative error 1, outside every ``delta``) and once
-  over the pixels that got an answer, plus the share of holes.
+
+Their answers are scored by :func:`mvdlib.metrics.hole_aware_metrics`, which counts SGBM's
+holes as failures.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
-from mvdlib._validation import as_tensor, positive_float, positive_int, shape_str
-from mvdlib.cost_volume import MAX_DEPTH, MIN_DEPTH
-from mvdlib.metrics import DELTA_THRESHOLD
+from mvdlib._validation import as_tensor, check_shape, positive_float, positive_int, shape_str
+from mvdlib.conventions import MAX_DEPTH, MIN_DEPTH
+from mvdlib.metrics import hole_aware_metrics  # noqa: F401  (moved; old path kept for readers' notebooks)
 
-__all__ = ["SGBM_BLOCK_SIZE", "aggregate_cost", "hole_aware_metrics", "sgbm_depth"]
+__all__ = ["SGBM_BLOCK_SIZE", "aggregate_cost", "sgbm_depth"]
 
 # SGBM settings from OpenCV's stereo_match sample: block size, smoothness penalties
 # P1 = 8 C b^2 and P2 = 32 C b^2 for C channels, uniqueness ratio (%), speckle filter.
@@ -36,7 +36,7 @@ SGBM_SPECKLE_RANGE = 2
 SGBM_DISP12_MAX_DIFF = 1
 
 
-def aggregate_cost(cost: Any, window: int) -> torch.Tensor:
+def aggregate_cost(cost: Tensor | np.ndarray, window: int) -> Tensor:
     """Average each plane's cost over a ``window x window`` support window (box filter).
 
     Args:
@@ -45,9 +45,14 @@ def aggregate_cost(cost: Any, window: int) -> torch.Tensor:
             the mean is over the pixels inside the image.
     Returns:
         B x D x H x W aggregated cost.
+
+    Example:
+        >>> aggregate_cost(torch.tensor([[[[0.0, 3.0, 0.0]]]]), 3).flatten().tolist()
+        [1.5, 1.0, 1.5]
     """
     c = as_tensor(cost, "cost")
-    if c.dim() != 4 or 0 in c.shape:
+    check_shape(c, "B D H W", "cost")
+    if 0 in c.shape:
         raise ValueError(f"cost must be a non-empty B x D x H x W tensor, got shape {shape_str(c)}")
     if torch.isnan(c).any():  # the window would spread it to every neighbour
         raise ValueError("cost must not contain NaN (the window mean would spread it), got NaN values")
@@ -58,8 +63,8 @@ def aggregate_cost(cost: Any, window: int) -> torch.Tensor:
 
 
 def sgbm_depth(
-    ref_rgb: Any,
-    src_rgb: Any,
+    ref_rgb: np.ndarray,
+    src_rgb: np.ndarray,
     focal: float,
     baseline: float,
     min_depth: float = MIN_DEPTH,
@@ -70,7 +75,7 @@ def sgbm_depth(
 
     The pair must be rectified with a shared ``K``: a left pixel ``u`` sees the right image
     at ``u - d``, ``d = f b / Z``. The disparity search covers the depths
-    ``[min_depth, max_depth]`` (by default the 64 planes' range, DESIGN.md §3).
+    ``[min_depth, max_depth]`` (by default the 64 planes' range, ``book/conventions.md``).
 
     Args:
         ref_rgb, src_rgb: H x W x 3 uint8 left and right images.
@@ -108,35 +113,3 @@ def sgbm_depth(
     disparity = matcher.compute(left, right).astype(np.float32) / 16.0  # fixed point, 4 fractional bits
     answered = disparity >= max(min_disp, 1e-3)
     return np.where(answered, focal * baseline / np.where(answered, disparity, 1.0), 0.0).astype(np.float32)
-
-
-def hole_aware_metrics(pred: Any, gt: Any) -> dict[str, float]:
-    """``abs_rel`` and ``a1`` with holes counted as failures and with holes excluded.
-
-    Args:
-        pred: H x W (or any shape) predicted depth; 0 or non-finite marks "no answer".
-        gt: the same shape, true depth; only pixels with valid truth are scored.
-    Returns:
-        dict: ``abs_rel_holes_fail``, ``a1_holes_fail`` (a hole counts as depth 0: relative
-        error 1 and a failed ``delta < 1.25``), ``abs_rel_answered``, ``a1_answered`` (over
-        the answered pixels only), ``no_answer`` (share of valid-truth pixels without an answer).
-    """
-    p, g = as_tensor(pred, "pred", torch.float64), as_tensor(gt, "gt", torch.float64)
-    if p.shape != g.shape:
-        raise ValueError(f"pred and gt must have one shape, got {tuple(p.shape)} and {tuple(g.shape)}")
-    valid = torch.isfinite(g) & (g > 0)
-    if not valid.any():
-        raise ValueError("gt must have at least one valid (positive, finite) pixel")
-    answered = valid & torch.isfinite(p) & (p > 0)
-    rel = torch.ones_like(g)  # a hole: |0 - g| / g = 1
-    rel[answered] = (p[answered] - g[answered]).abs() / g[answered]
-    ok = torch.zeros_like(g, dtype=torch.bool)
-    ok[answered] = torch.maximum(p[answered] / g[answered], g[answered] / p[answered]) < DELTA_THRESHOLD
-    nan = float("nan")
-    return {
-        "abs_rel_holes_fail": rel[valid].mean().item(),
-        "a1_holes_fail": ok[valid].double().mean().item(),
-        "abs_rel_answered": rel[answered].mean().item() if answered.any() else nan,
-        "a1_answered": ok[answered].double().mean().item() if answered.any() else nan,
-        "no_answer": 1.0 - answered.sum().item() / valid.sum().item(),
-    }

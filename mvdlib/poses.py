@@ -1,6 +1,6 @@
 """Camera poses from the images alone: features, essential matrix, chained views (chapter 12).
 
-The geometric route of the seed notes, with OpenCV doing each step:
+The geometric route from images to poses, with OpenCV doing each step:
 
 1. :func:`match_features`: SIFT keypoints (Lowe, IJCV 2004) matched by nearest descriptor,
    kept when the nearest is clearly better than the second nearest (Lowe's ratio test).
@@ -16,19 +16,20 @@ The geometric route of the seed notes, with OpenCV doing each step:
    the points that three consecutive views share: their depths in the middle view,
    triangulated from the pair before and from the pair after, must agree.
 
-Conventions (DESIGN.md §3): ``T_src_ref`` maps reference-camera points into the source
+Conventions (``book/conventions.md``): ``T_src_ref`` maps reference-camera points into the source
 camera (OpenCV's ``x_2 = R x_1 + t``); poses are camera-to-world ``T_world_cam``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import cv2
 import numpy as np
+from torch import Tensor
 
-from mvdlib._validation import intrinsics, numeric_array, positive_float
+from mvdlib._validation import check_shape, intrinsics, numeric_array, positive_float
 
 __all__ = [
     "Features",
@@ -89,20 +90,20 @@ class RelativePose(NamedTuple):
     num_matches: int
 
 
-def _gray(image: Any, name: str) -> np.ndarray:
+def _gray(image: np.ndarray, name: str) -> np.ndarray:
     a = np.asarray(image)
     if a.dtype != np.uint8 or not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)):
         raise ValueError(f"{name} must be an H x W x 3 (RGB) or H x W uint8 image, got {a.dtype} {a.shape}")
     return a if a.ndim == 2 else cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
 
 
-def _features(f: Any, name: str) -> Features:
+def _features(f: Features, name: str) -> Features:
     if not isinstance(f, Features):
         raise TypeError(f"{name} must be Features from detect_features, got {type(f).__name__}")
     return f
 
 
-def _finite_block(x: Any, name: str, shapes: tuple[tuple[int, ...], ...]) -> np.ndarray:
+def _finite_block(x: np.ndarray | Tensor, name: str, shapes: tuple[tuple[int, ...], ...]) -> np.ndarray:
     """``x`` as a finite float64 array of one of ``shapes``."""
     a = numeric_array(x, name, tuple({len(s) for s in shapes})).astype(np.float64)
     if a.shape not in shapes or not np.isfinite(a).all():
@@ -110,7 +111,7 @@ def _finite_block(x: Any, name: str, shapes: tuple[tuple[int, ...], ...]) -> np.
     return a
 
 
-def detect_features(image: Any) -> Features:
+def detect_features(image: np.ndarray) -> Features:
     """SIFT keypoints and descriptors of an image (OpenCV).
 
     Args:
@@ -145,7 +146,9 @@ def match_features(a: Features, b: Features, ratio: float = RATIO) -> tuple[np.n
     return np.array([m.queryIdx for m in good], dtype=int), np.array([m.trainIdx for m in good], dtype=int)
 
 
-def estimate_relative_pose(ref: Features, src: Features, K: Any, ratio: float = RATIO) -> RelativePose | None:
+def estimate_relative_pose(
+    ref: Features, src: Features, K: np.ndarray | Tensor, ratio: float = RATIO
+) -> RelativePose | None:
     """Relative pose of two calibrated views from matched features (essential matrix, RANSAC).
 
     Args:
@@ -158,8 +161,7 @@ def estimate_relative_pose(ref: Features, src: Features, K: Any, ratio: float = 
         parallax (a rotation only, or the same image twice).
     """
     Kt = intrinsics(K, "K")
-    if Kt.shape[0] != 1:
-        raise ValueError(f"K must be a single 3x3 matrix, got {tuple(Kt.shape)}")
+    check_shape(Kt, "1 3 3", "K")
     Kn = Kt[0].double().cpu().numpy()
     ref, src = _features(ref, "ref"), _features(src, "src")
     ia, ib = match_features(ref, src, ratio)
@@ -199,7 +201,7 @@ def _shared_scale(prev: RelativePose, nxt: RelativePose) -> float | None:
 
 
 def chain_poses(
-    images: Sequence[Any], K: Any, first_baseline: float, T_world_first: Any = None
+    images: Sequence[np.ndarray], K: np.ndarray | Tensor, first_baseline: float, T_world_first: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[RelativePose | None]]:
     """Camera-to-world poses of a sequence of views from their images alone (chapter 12).
 
@@ -223,17 +225,17 @@ def chain_poses(
         raise ValueError(f"images must hold at least 2 views, got {len(images)}")
     first_baseline = positive_float(first_baseline, "first_baseline")
     T0 = np.eye(4) if T_world_first is None else np.asarray(T_world_first, dtype=np.float64)
-    if T0.shape != (4, 4):
-        raise ValueError(f"T_world_first must be 4 x 4, got {T0.shape}")
+    check_shape(T0, "4 4", "T_world_first")
     features = [detect_features(im) for im in images]
     pairs = [estimate_relative_pose(a, b, K) for a, b in zip(features[:-1], features[1:], strict=True)]
     for k, p in enumerate(pairs):
         if p is None:
             raise ValueError(f"no pose between views {k} and {k + 1}: too few consistent feature matches")
+    posed = [p for p in pairs if p is not None]  # all of them, as checked above
     poses, scale = [T0], first_baseline
-    for k, p in enumerate(pairs):
+    for k, p in enumerate(posed):
         if k > 0:
-            step = _shared_scale(pairs[k - 1], p)
+            step = _shared_scale(posed[k - 1], p)
             if step is None:
                 raise ValueError(f"views {k - 1}, {k}, {k + 1} share too few points to carry the scale")
             scale *= step
@@ -243,7 +245,7 @@ def chain_poses(
     return np.stack(poses), pairs
 
 
-def rotation_error_deg(R_est: Any, R_true: Any) -> float:
+def rotation_error_deg(R_est: np.ndarray | Tensor, R_true: np.ndarray | Tensor) -> float:
     """Angle of the rotation ``R_est^T R_true`` in degrees (0 when they agree).
 
     Args:
@@ -254,7 +256,7 @@ def rotation_error_deg(R_est: Any, R_true: Any) -> float:
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
-def translation_direction_error_deg(t_est: Any, t_true: Any) -> float:
+def translation_direction_error_deg(t_est: np.ndarray | Tensor, t_true: np.ndarray | Tensor) -> float:
     """Angle between two translation vectors in degrees (their lengths are ignored).
 
     Args:

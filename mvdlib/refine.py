@@ -1,25 +1,24 @@
-"""Sharper depth edges: find and measure flying pixels, and three ways to remove them (chapter 13).
+"""Sharper depth edges: three ways to remove flying pixels (chapter 13).
 
 A network that smooths its output, or a bilinear resize of a depth map, blends the depth of a
 foreground object with the background behind it. The blended pixels back-project to
-*flying pixels*: points in mid-air between the two surfaces. This module
+*flying pixels*: points in mid-air between the two surfaces. :mod:`mvdlib.metrics` measures
+them (:func:`~mvdlib.metrics.depth_discontinuities`, :func:`~mvdlib.metrics.edge_band`,
+:func:`~mvdlib.metrics.flying_pixels`, :func:`~mvdlib.metrics.edge_region_errors`); this
+module removes them:
 
-* measures them: :func:`depth_discontinuities`, :func:`edge_band` (pixels near a true depth
-  edge), :func:`flying_pixels` (depths that lie on neither nearby surface) and
-  :func:`edge_region_errors` (depth metrics inside and outside the edge band);
-* removes them: :func:`remove_depth_discontinuities` (drop pixels at depth jumps),
-  :func:`guided_filter` (He et al. 2013, an edge-aware filter steered by the image), and
-  :func:`mean_field_crf` (a small locally connected CRF solved by mean-field iterations, in
-  the spirit of CRF-as-RNN, Zheng et al. 2015).
+* :func:`remove_depth_discontinuities` drops pixels at depth jumps;
+* :func:`guided_filter` (He et al. 2013) is an edge-aware filter steered by the image;
+* :func:`mean_field_crf` is a small locally connected CRF solved by mean-field iterations,
+  in the spirit of CRF-as-RNN (Zheng et al. 2015).
 
-Depth maps are ``H x W`` or ``B x 1 x H x W`` (NumPy in, NumPy out; torch in, torch out),
-z-depth in metres with 0 or non-finite marking invalid pixels (DESIGN.md §3).
+Depth maps are ``H x W``, ``B x H x W`` or ``B x 1 x H x W`` (NumPy in, NumPy out; torch in,
+torch out), z-depth in metres with 0 or non-finite marking invalid pixels (``book/conventions.md``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,79 +26,30 @@ from torch import Tensor
 from mvdlib._validation import (
     as_tensor,
     check_finite,
-    depth_map,
-    like_input,
+    check_int,
+    check_shape,
+    numpy_in_out,
     positive_float,
     positive_int,
     scalar_map,
     shape_str,
 )
-from mvdlib.metrics import depth_metrics
+from mvdlib.metrics import (  # noqa: F401  (moved; old path kept for readers' notebooks)
+    DEFAULT_EDGE_WIDTH,
+    DEFAULT_FLYING_REL_TOL,
+    DEFAULT_REL_JUMP,
+    depth_discontinuities,
+    edge_band,
+    edge_region_errors,
+    flying_pixels,
+)
 
 __all__ = [
-    "DEFAULT_EDGE_WIDTH",
-    "DEFAULT_FLYING_REL_TOL",
-    "DEFAULT_REL_JUMP",
     "box_filter",
-    "depth_discontinuities",
-    "edge_band",
-    "edge_region_errors",
-    "flying_pixels",
     "guided_filter",
     "mean_field_crf",
     "remove_depth_discontinuities",
 ]
-
-# Neighbouring pixels whose depths differ by more than 10 % of the nearer one straddle an
-# edge. On a surface seen at angle theta from its normal, neighbours differ by about
-# tan(theta) / f; with f ~ 285 px (MVDepthNet's 320 x 256 input) 10 % means theta > 88 deg.
-DEFAULT_REL_JUMP = 0.10
-# Width in pixels of the band around a true depth edge where smearing is measured: a 3x3
-# neighbourhood of the edge pixels on each side (the reach of a bilinear 2x up-sampling).
-DEFAULT_EDGE_WIDTH = 2
-# A depth is "on a surface" when within 5 % of some true depth nearby (the a1-style
-# tolerance of depth metrics is 25 %, too loose to separate mid-air points at close range).
-DEFAULT_FLYING_REL_TOL = 0.05
-
-
-def _out(result: Tensor, reference: Any) -> Any:
-    """Return ``result`` (B x 1 x H x W) in the form of ``reference`` (HxW stays HxW, NumPy stays NumPy)."""
-    dim = as_tensor(reference, "x").dim()
-    if dim == 2:
-        result = result[0, 0]
-    elif dim == 3:
-        result = result[:, 0]
-    return like_input(result, reference)
-
-
-def _valid(d: Tensor) -> Tensor:
-    return torch.isfinite(d) & (d > 0)
-
-
-def depth_discontinuities(depth: Any, rel_jump: float = DEFAULT_REL_JUMP) -> Any:
-    """Pixels next to a depth jump: ``|d_p - d_q| > rel_jump * min(d_p, d_q)`` for a 4-neighbour q.
-
-    Both pixels of a jumping pair are marked; pairs with an invalid pixel are ignored.
-
-    Args:
-        depth: H x W or B x 1 x H x W depth in metres.
-        rel_jump: relative jump that counts as an edge.
-    Returns:
-        Boolean mask of the depth's shape.
-    """
-    d = depth_map(depth, "depth")
-    rel_jump = positive_float(rel_jump, "rel_jump")
-    ok = _valid(d)
-    d = torch.where(ok, d, torch.ones_like(d))
-    edge = torch.zeros_like(ok)
-    for dim in (3, 2):  # right neighbour, then the one below
-        n = d.shape[dim]
-        a, b = d.narrow(dim, 0, n - 1), d.narrow(dim, 1, n - 1)
-        both = ok.narrow(dim, 0, n - 1) & ok.narrow(dim, 1, n - 1)
-        jump = both & ((a - b).abs() > rel_jump * torch.minimum(a, b))
-        edge.narrow(dim, 0, n - 1).logical_or_(jump)
-        edge.narrow(dim, 1, n - 1).logical_or_(jump)
-    return _out(edge, depth)
 
 
 def _dilate(mask: Tensor, width: int) -> Tensor:
@@ -109,102 +59,28 @@ def _dilate(mask: Tensor, width: int) -> Tensor:
     return F.max_pool2d(mask.float(), 2 * width + 1, stride=1, padding=width) > 0
 
 
-def edge_band(gt_depth: Any, width: int = DEFAULT_EDGE_WIDTH, rel_jump: float = DEFAULT_REL_JUMP) -> Any:
-    """Valid pixels within ``width`` pixels of a true depth discontinuity (chapter 13).
-
-    Args:
-        gt_depth: H x W or B x 1 x H x W ground-truth depth.
-        width: half-width of the band in pixels (0: the discontinuity pixels only).
-        rel_jump: see :func:`depth_discontinuities`.
-    Returns:
-        Boolean mask of the depth's shape.
-    """
-    if isinstance(width, bool) or not isinstance(width, int) or width < 0:
-        raise ValueError(f"width must be a non-negative integer, got {width!r}")
-    g = depth_map(gt_depth, "gt_depth")
-    band = _dilate(depth_discontinuities(g, rel_jump), width) & _valid(g)
-    return _out(band, gt_depth)
-
-
-def flying_pixels(pred: Any, gt: Any, radius: int = DEFAULT_EDGE_WIDTH, rel_tol: float = DEFAULT_FLYING_REL_TOL) -> Any:
-    """Predicted depths that lie on none of the true surfaces nearby (chapter 13).
-
-    Pixel ``p`` is flying when ``|pred_p - gt_q| > rel_tol * gt_q`` for every valid ``q``
-    within ``radius`` pixels (a (2r+1)^2 window): its back-projected point floats between
-    the foreground and the background instead of snapping to either.
-
-    Args:
-        pred: predicted depth, H x W or B x 1 x H x W (positive at valid ``gt`` pixels).
-        gt: ground-truth depth of the same shape.
-        radius: search radius in pixels.
-        rel_tol: relative tolerance of "on a surface".
-    Returns:
-        Boolean mask (False where ``gt`` is invalid).
-    """
-    p, g = scalar_map(pred, "pred"), scalar_map(gt, "gt")
-    if p.shape != g.shape:
-        raise ValueError(f"pred and gt must have the same shape, got {shape_str(p)} and {shape_str(g)}")
-    radius = positive_int(radius, "radius")
-    rel_tol = positive_float(rel_tol, "rel_tol")
-    g = g.to(p)
-    b, _, h, w = g.shape
-    k = 2 * radius + 1
-    ok = _valid(g)
-    neigh = F.unfold(torch.where(ok, g, torch.zeros_like(g)), k, padding=radius).reshape(b, k * k, h, w)
-    neigh_ok = F.unfold(ok.to(p.dtype), k, padding=radius).reshape(b, k * k, h, w) > 0
-    on_surface = neigh_ok & ((p - neigh).abs() <= rel_tol * neigh)  # B x k^2 x H x W
-    flying = ok & ~on_surface.any(1, keepdim=True)
-    return _out(flying, gt)
-
-
-def edge_region_errors(
-    pred: Any, gt: Any, width: int = DEFAULT_EDGE_WIDTH, rel_jump: float = DEFAULT_REL_JUMP
-) -> dict[str, float]:
-    """Depth errors near true depth edges and away from them, and the share of flying pixels.
-
-    Args:
-        pred, gt: predicted and true depth, H x W or B x 1 x H x W, metres.
-        width, rel_jump: define the edge band (:func:`edge_band`).
-    Returns:
-        dict with ``abs_rel_edge``, ``abs_rel_flat`` (``mean |pred - gt| / gt`` in and outside the
-        band, :func:`mvdlib.metrics.depth_metrics`), ``flying_edge`` (fraction of the band's
-        pixels that are flying, :func:`flying_pixels` with radius ``width``) and
-        ``band_fraction`` (the band's share of the valid pixels).
-    """
-    p, g = depth_map(pred, "pred"), depth_map(gt, "gt")
-    if p.shape != g.shape:
-        raise ValueError(f"pred must have gt's shape {shape_str(g)}, got {shape_str(p)}")
-    band = edge_band(g, width, rel_jump)
-    valid = _valid(g)
-    if not band.any() or not (valid & ~band).any():
-        raise ValueError("gt must have both depth edges and flat regions to compare them")
-    flying = flying_pixels(p, g, max(width, 1))
-    return {
-        "abs_rel_edge": depth_metrics(p, g, mask=band)["abs_rel"],
-        "abs_rel_flat": depth_metrics(p, g, mask=valid & ~band)["abs_rel"],
-        "flying_edge": (flying & band).sum().item() / band.sum().item(),
-        "band_fraction": band.sum().item() / valid.sum().item(),
-    }
-
-
-def remove_depth_discontinuities(depth: Any, rel_jump: float = DEFAULT_REL_JUMP, dilation: int = 1) -> Any:
+@numpy_in_out("depth")
+def remove_depth_discontinuities(depth: Tensor, rel_jump: float = DEFAULT_REL_JUMP, dilation: int = 1) -> Tensor:
     """Invalidate (set to 0) pixels at depth jumps and ``dilation`` pixels around them (chapter 13).
 
     Smeared edges are ramps a few pixels wide, so every step of the ramp is a jump; dropping
     them removes the flying points at the price of holes along object outlines.
 
     Args:
-        depth: H x W or B x 1 x H x W depth in metres.
-        rel_jump: see :func:`depth_discontinuities`.
+        depth: H x W, B x H x W or B x 1 x H x W depth in metres.
+        rel_jump: see :func:`mvdlib.metrics.depth_discontinuities`.
         dilation: extra pixels removed around each jump.
     Returns:
         The depth with those pixels set to 0, same shape and type.
+
+    Example:
+        >>> remove_depth_discontinuities(torch.tensor([[2.0, 2.0, 2.0, 4.0, 4.0, 4.0]]), dilation=0).tolist()
+        [[2.0, 2.0, 0.0, 0.0, 4.0, 4.0]]
     """
-    if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 0:
-        raise ValueError(f"dilation must be a non-negative integer, got {dilation!r}")
+    dilation = check_int(dilation, "dilation", min=0)
     d = scalar_map(depth, "depth")
     drop = _dilate(depth_discontinuities(d, rel_jump), dilation)
-    return _out(torch.where(drop, torch.zeros_like(d), d), depth)
+    return torch.where(drop, torch.zeros_like(d), d).reshape(np.shape(depth))
 
 
 def box_filter(x: Tensor, radius: int) -> Tensor:
@@ -215,19 +91,27 @@ def box_filter(x: Tensor, radius: int) -> Tensor:
         radius: window radius r in pixels.
     Returns:
         B x C x H x W.
+
+    Example:
+        >>> box_filter(torch.tensor([[[[0.0, 3.0, 0.0]]]]), 1).flatten().tolist()
+        [1.5, 1.0, 1.5]
     """
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating torch.Tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
-    if x.dim() != 4 or 0 in x.shape:
+    check_shape(x, "B C H W", "x")
+    if 0 in x.shape:
         raise ValueError(f"x must be B x C x H x W with no empty dimension, got shape {shape_str(x)}")
     check_finite(x, "x")
-    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
-        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
+    return _box(x, check_int(radius, "radius", min=0))
+
+
+def _box(x: Tensor, radius: int) -> Tensor:
     k = 2 * radius + 1
     return F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
 
 
-def guided_filter(guide: Any, src: Any, radius: int = 4, eps: float = 1e-3) -> Any:
+@numpy_in_out("src", "guide")
+def guided_filter(guide: Tensor, src: Tensor, radius: int = 4, eps: float = 1e-3) -> Tensor:
     """He et al.'s guided filter: ``q = mean(a)^T I + mean(b)``, locally linear in the guide (chapter 13).
 
     In each window ``w_k`` the output is ``a_k^T I + b_k`` with
@@ -242,7 +126,12 @@ def guided_filter(guide: Any, src: Any, radius: int = 4, eps: float = 1e-3) -> A
         radius: window radius r in pixels (windows are (2r+1)^2).
         eps: regularisation, in squared guide units: edges with variance well below it are smoothed.
     Returns:
-        The filtered map, the shape and type of ``src``.
+        The filtered map, the shape and type of ``src`` (NumPy ``src`` in, NumPy out).
+
+    Example:
+        >>> flat = torch.full((1, 1, 4, 4), 0.5)
+        >>> torch.allclose(guided_filter(flat, 3 * flat, radius=1), 3 * flat)
+        True
     """
     I = as_tensor(guide, "guide")
     p = scalar_map(src, "src")
@@ -255,28 +144,29 @@ def guided_filter(guide: Any, src: Any, radius: int = 4, eps: float = 1e-3) -> A
     eps = positive_float(eps, "eps")
     b, c, h, w = p.shape[0], I.shape[1], p.shape[2], p.shape[3]
     I = I.expand(b, c, h, w)
-    mean_I = box_filter(I, radius)  # B x C x H x W
-    mean_p = box_filter(p, radius)  # B x 1 x H x W
-    cov_Ip = box_filter(I * p, radius) - mean_I * mean_p  # B x C x H x W
+    mean_I = _box(I, radius)  # B x C x H x W
+    mean_p = _box(p, radius)  # B x 1 x H x W
+    cov_Ip = _box(I * p, radius) - mean_I * mean_p  # B x C x H x W
     outer = (I[:, :, None] * I[:, None]).reshape(b, c * c, h, w)
-    sigma = box_filter(outer, radius).reshape(b, c, c, h, w) - mean_I[:, :, None] * mean_I[:, None]
+    sigma = _box(outer, radius).reshape(b, c, c, h, w) - mean_I[:, :, None] * mean_I[:, None]
     sigma = sigma.permute(0, 3, 4, 1, 2) + eps * torch.eye(c, dtype=p.dtype, device=p.device)  # B x H x W x C x C
     a = torch.linalg.solve(sigma, cov_Ip.permute(0, 2, 3, 1)[..., None])[..., 0].permute(0, 3, 1, 2)  # B x C x H x W
     b_ = mean_p - (a * mean_I).sum(1, keepdim=True)
-    q = (box_filter(a, radius) * I).sum(1, keepdim=True) + box_filter(b_, radius)
-    return _out(q, src)
+    q = (_box(a, radius) * I).sum(1, keepdim=True) + _box(b_, radius)
+    return q.reshape(np.shape(src))
 
 
+@numpy_in_out("unary", "image")
 def mean_field_crf(
-    unary: Any,
-    image: Any,
+    unary: Tensor,
+    image: Tensor,
     radius: int = 2,
     sigma_xy: float = 2.0,
     sigma_rgb: float = 0.1,
     weight: float = 1.0,
     truncation: float = 2.0,
     iterations: int = 5,
-) -> Any:
+) -> Tensor:
     """Label marginals of a locally connected CRF by mean-field iterations (chapter 13).
 
     Energy ``E(x) = sum_i U_i(x_i) + w sum_{i < j, |i - j|_inf <= r} k(i, j) mu(x_i, x_j)``,
@@ -300,6 +190,11 @@ def mean_field_crf(
         iterations: number of mean-field updates.
     Returns:
         B x L x H x W marginals Q (sum to 1 over labels), NumPy for a NumPy ``unary``.
+
+    Example:
+        >>> Q = mean_field_crf(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3, 3, 3), iterations=1)
+        >>> Q.shape, Q.sum(1).allclose(torch.ones(1, 3, 3))
+        (torch.Size([1, 2, 3, 3]), True)
     """
     U = as_tensor(unary, "unary")
     img = as_tensor(image, "image").to(U)
@@ -336,4 +231,4 @@ def mean_field_crf(
         message = sum(k * pad_Q[window] for k, window in zip(kernels, offsets, strict=True))  # B x L x H x W
         pairwise = torch.einsum("lm,bmhw->blhw", mu, message)
         Q = torch.softmax(-U - weight * pairwise, dim=1)
-    return like_input(Q, unary)
+    return Q

@@ -3,7 +3,10 @@
 Figures follow the book's rules: titles, axis labels with units, and colour bars for depth
 (metres) and inverse depth (1/m).
 
-Interactive figures use plotly. In the built HTML book plotly.js is served once from the
+Interactive figures use plotly: :func:`plotly_figure` (point clouds) and
+:func:`plotly_mesh_figure` (triangle meshes) show several clouds or meshes with buttons
+that switch between them (chapters 12 and 13). They are thinned so the figure stays light.
+In the built HTML book plotly.js is served once from the
 book's own static files (``_config.yml``: ``html_js_files``), so :func:`show_plotly` emits
 the figure without a copy of the library and with no CDN: the page works offline. In
 Jupyter the same output carries plotly's own MIME type, which JupyterLab renders natively.
@@ -12,15 +15,44 @@ Jupyter the same output carries plotly's own MIME type, which JupyterLab renders
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import open3d as o3d
+from torch import Tensor
 
-__all__ = ["plotly_bundle", "show_depth", "show_plotly"]
+from mvdlib._validation import numeric_array, positive_int
+from mvdlib.conventions import check_seed, valid_depth
+from mvdlib.open3d_io import as_colors, as_points
+
+if TYPE_CHECKING:  # plotly is imported where a figure is made: most chapters draw none
+    import plotly.graph_objects as go
+    from matplotlib.image import AxesImage
+
+__all__ = [
+    "DEFAULT_PLOT_POINTS",
+    "DEFAULT_PLOT_TRIANGLES",
+    "plotly_bundle",
+    "plotly_figure",
+    "plotly_mesh_figure",
+    "show_depth",
+    "show_plotly",
+]
+
+# Points per cloud in an interactive 3D figure: 20k points (float32 coordinates, RGB strings)
+# make about 0.8 MB of figure JSON.
+DEFAULT_PLOT_POINTS = 20_000
+# Triangles per mesh in an interactive 3D figure: 20k triangles (float32 vertices, int32
+# faces, RGB strings) make about 1 MB of figure JSON.
+DEFAULT_PLOT_TRIANGLES = 20_000
+
+Points = Tensor | np.ndarray
+Eye = Sequence[float] | np.ndarray | None
 
 
-def plotly_bundle(fig: Any) -> dict[str, Any]:
+def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
     """The MIME bundle of a plotly figure for Jupyter (plotly's MIME type) and the offline HTML book.
 
     The HTML loads no copy of plotly.js (the book serves one) and does not play the
@@ -40,7 +72,7 @@ def plotly_bundle(fig: Any) -> dict[str, Any]:
     return {"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}
 
 
-def show_plotly(fig: Any) -> None:
+def show_plotly(fig: go.Figure) -> None:
     """Display a plotly figure that works in Jupyter and in the offline HTML book.
 
     Args:
@@ -59,7 +91,7 @@ def show_depth(
     vmin: float | None = None,
     vmax: float | None = None,
     cmap: str = "magma_r",
-) -> Any:
+) -> AxesImage:
     """Show a depth (or inverse-depth) map with a labelled colour bar.
 
     Args:
@@ -75,7 +107,7 @@ def show_depth(
     d = np.asarray(depth, dtype=np.float64)
     if d.ndim != 2:
         raise ValueError(f"depth must be HxW, got shape {d.shape}")
-    shown = np.where(np.isfinite(d) & (d > 0), d, np.nan)
+    shown = np.where(valid_depth(d), d, np.nan)
     im = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_title(title)
     ax.set_xlabel("u (pixels)")
@@ -83,3 +115,162 @@ def show_depth(
     cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     cbar.set_label("inverse depth (1/m)" if inverse else "depth (m)")
     return im
+
+
+def plotly_figure(
+    clouds: Mapping[str, tuple[Points, Points | None]],
+    max_points: int = DEFAULT_PLOT_POINTS,
+    seed: int = 0,
+    title: str = "",
+    eye: Eye = None,
+) -> go.Figure:
+    """An interactive 3D scatter of one or more clouds, with buttons that show one at a time (chapter 12).
+
+    Each cloud is randomly thinned to at most ``max_points`` points (``seed``) so the
+    figure's JSON stays small enough for the offline HTML book; coordinates are stored as
+    float32. Display it with :func:`show_plotly`.
+
+    Args:
+        clouds: name -> ``(points N x 3, colors N x 3 in [0, 1] or None)``.
+        max_points: points kept per cloud.
+        seed: seed of the thinning.
+        title: figure title.
+        eye: where the viewer starts, as plotly's ``scene.camera.eye`` (x, y, z in units of the
+            plotted box, from its centre; z up); default: plotly's oblique view from above.
+    Returns:
+        ``plotly.graph_objects.Figure``.
+    """
+    import plotly.graph_objects as go
+
+    if not isinstance(clouds, Mapping) or not clouds:
+        raise ValueError("clouds must be a non-empty dict name -> (points, colors)")
+    max_points = positive_int(max_points, "max_points")
+    rng = np.random.default_rng(check_seed(seed))
+    camera = _camera_eye(eye)
+    fig = go.Figure()
+    for i, (name, (points, colors)) in enumerate(clouds.items()):
+        p = as_points(points, f"clouds[{name!r}] points")
+        c = as_colors(colors, len(p), f"clouds[{name!r}] colors")
+        keep = rng.choice(len(p), size=min(max_points, len(p)), replace=False) if len(p) else np.zeros(0, int)
+        rgb = None if c is None else [f"rgb({r},{g},{b})" for r, g, b in np.round(c[keep] * 255).astype(int)]
+        fig.add_trace(
+            go.Scatter3d(
+                x=p[keep, 0].astype(np.float32),  # float32: millimetres in a room, half the bytes
+                y=p[keep, 1].astype(np.float32),
+                z=p[keep, 2].astype(np.float32),
+                mode="markers",
+                marker={"size": 1.5, "color": rgb if rgb is not None else p[keep, 2].astype(np.float32)},
+                name=name,
+                visible=i == 0,
+            )
+        )
+    return _switch_layout(fig, list(clouds), title, camera)
+
+
+def plotly_mesh_figure(
+    meshes: dict[str, o3d.geometry.TriangleMesh],
+    max_triangles: int = DEFAULT_PLOT_TRIANGLES,
+    title: str = "",
+    eye: Eye = None,
+) -> go.Figure:
+    """An interactive 3D view of one or more triangle meshes, with buttons that show one at a time (chapter 12).
+
+    Each mesh is simplified by Open3D's vertex clustering to at most ``max_triangles``
+    triangles so the figure stays light in the offline HTML book. Display it with
+    :func:`show_plotly`.
+
+    Args:
+        meshes: name -> ``open3d.geometry.TriangleMesh`` (vertex colours used when present).
+        max_triangles: triangles kept per mesh.
+        title: figure title.
+        eye: the starting view, as in :func:`plotly_figure`.
+    Returns:
+        ``plotly.graph_objects.Figure`` with one ``Mesh3d`` trace per mesh.
+    """
+    import plotly.graph_objects as go
+
+    if not isinstance(meshes, dict) or not meshes:
+        raise ValueError("meshes must be a non-empty dict name -> open3d.geometry.TriangleMesh")
+    max_triangles = positive_int(max_triangles, "max_triangles")
+    for name, mesh in meshes.items():
+        if not isinstance(mesh, o3d.geometry.TriangleMesh) or len(mesh.triangles) == 0:
+            raise ValueError(f"meshes[{name!r}] must be an open3d.geometry.TriangleMesh with triangles")
+    camera = _camera_eye(eye)
+    fig = go.Figure()
+    for i, (name, mesh) in enumerate(meshes.items()):
+        mesh = _simplify(mesh, max_triangles)
+        v = np.asarray(mesh.vertices).astype(np.float32)  # float32: millimetres in a room
+        f = np.asarray(mesh.triangles).astype(np.int32)
+        colors = None
+        if mesh.has_vertex_colors():
+            rgb = np.round(np.clip(np.asarray(mesh.vertex_colors), 0, 1) * 255).astype(int)
+            colors = [f"rgb({r},{g},{b})" for r, g, b in rgb]
+        fig.add_trace(
+            go.Mesh3d(
+                x=v[:, 0],
+                y=v[:, 1],
+                z=v[:, 2],
+                i=f[:, 0],
+                j=f[:, 1],
+                k=f[:, 2],
+                vertexcolor=colors,
+                color=None if colors else "lightgrey",
+                flatshading=False,
+                name=name,
+                visible=i == 0,
+            )
+        )
+    return _switch_layout(fig, list(meshes), title, camera)
+
+
+def _simplify(mesh: o3d.geometry.TriangleMesh, max_triangles: int) -> o3d.geometry.TriangleMesh:
+    """Vertex clustering (linear time; quadric decimation takes minutes on a noisy 3M-triangle mesh)
+    on cells grown by 1.5x until at most ``max_triangles`` triangles remain."""
+    # a cell edge whose square is twice the area per triangle wanted
+    cell = np.sqrt(2 * mesh.get_surface_area() / max_triangles)
+    while len(mesh.triangles) > max_triangles:
+        mesh = mesh.simplify_vertex_clustering(voxel_size=cell)
+        cell *= 1.5
+    return mesh
+
+
+def _camera_eye(eye: Eye) -> dict[str, float] | None:
+    """``eye`` checked: None, or three finite numbers not all zero, as plotly's camera eye dict."""
+    if eye is None:
+        return None
+    values = numeric_array(eye, "eye", (1,)).astype(np.float64)
+    if values.shape != (3,) or not np.isfinite(values).all() or not values.any():
+        raise ValueError(f"eye must be three finite numbers (x, y, z), not all zero, got {eye!r:.60}")
+    return dict(zip("xyz", values.tolist(), strict=True))
+
+
+def _switch_layout(fig: go.Figure, names: list[str], title: str, camera: dict[str, float] | None) -> go.Figure:
+    """Lay out a 3-D plotly figure whose traces ``names`` are shown one at a time by buttons.
+
+    The buttons sit between the title and the plot (not over the title); ``camera`` (from
+    :func:`_camera_eye`) sets the starting view, z up.
+    """
+    n = len(names)
+    buttons = [
+        {"label": name, "method": "update", "args": [{"visible": [j == i for j in range(n)]}]}
+        for i, name in enumerate(names)
+    ]
+    fig.update_layout(
+        title={"text": title, "y": 0.98, "yanchor": "top"},
+        updatemenus=[
+            {"buttons": buttons, "direction": "right", "x": 0.0, "y": 1.0, "xanchor": "left", "yanchor": "bottom"}
+        ]
+        if n > 1
+        else [],
+        scene={
+            "xaxis_title": "x (m)",
+            "yaxis_title": "y (m)",
+            "zaxis_title": "z (m)",
+            "aspectmode": "data",
+            **({"camera": {"eye": camera, "up": {"x": 0, "y": 0, "z": 1}}} if camera else {}),
+        },
+        margin={"l": 0, "r": 0, "t": 100, "b": 0},
+        height=560,
+        showlegend=False,
+    )
+    return fig

@@ -245,12 +245,17 @@ TABLE: dict[str, Entry] = {
     "mvdlib.smoothness.second_order_smoothness": Entry(lambda: {"disp": 1 / _depth()}),
     # metrics
     "mvdlib.metrics.depth_metrics": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
+    "mvdlib.metrics.hole_aware_metrics": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
+    "mvdlib.metrics.depth_discontinuities": Entry(lambda: {"depth": _depth()}),
+    "mvdlib.metrics.edge_band": Entry(lambda: {"gt_depth": _depth()}),
+    "mvdlib.metrics.edge_region_errors": Entry(lambda: {"pred": _step_depth() + 0.1, "gt": _step_depth()}),
+    "mvdlib.metrics.flying_pixels": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
+    "mvdlib.metrics.point_to_cloud_distance": Entry(lambda: {"points": _points(), "cloud": _points()}),
+    "mvdlib.metrics.precision_recall_fscore": Entry(
+        lambda: {"pred_points": _points(), "gt_points": _points(), "threshold": 0.1}
+    ),
     # refine
     "mvdlib.refine.box_filter": Entry(lambda: {"x": _image(), "radius": 1}),
-    "mvdlib.refine.depth_discontinuities": Entry(lambda: {"depth": _depth()}),
-    "mvdlib.refine.edge_band": Entry(lambda: {"gt_depth": _depth()}),
-    "mvdlib.refine.edge_region_errors": Entry(lambda: {"pred": _step_depth() + 0.1, "gt": _step_depth()}),
-    "mvdlib.refine.flying_pixels": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
     "mvdlib.refine.guided_filter": Entry(lambda: {"guide": _image(), "src": _depth()}),
     "mvdlib.refine.mean_field_crf": Entry(lambda: {"unary": torch.rand(1, 4, 24, 32), "image": _image()}),
     "mvdlib.refine.remove_depth_discontinuities": Entry(lambda: {"depth": _depth()}),
@@ -258,18 +263,19 @@ TABLE: dict[str, Entry] = {
     "mvdlib.pointcloud.depth_to_points": Entry(lambda: {"depth": _depth(), "K": _K(), "T_world_cam": _T()}),
     "mvdlib.pointcloud.consistency_counts": Entry(lambda: {"points": _points(), "views": [_view()]}),
     "mvdlib.pointcloud.fuse": Entry(lambda: {"views": [_view(), _view()], "min_views": 1}),
-    "mvdlib.pointcloud.to_open3d": Entry(lambda: {"points": _points()}),
-    "mvdlib.pointcloud.voxel_down_sample": Entry(lambda: {"points": _points(), "colors": None, "voxel_size": 0.1}),
-    "mvdlib.pointcloud.remove_statistical_outliers": Entry(lambda: {"points": _points()}),
-    "mvdlib.pointcloud.remove_radius_outliers": Entry(lambda: {"points": _points(), "radius": 0.5, "min_points": 2}),
-    "mvdlib.pointcloud.point_to_cloud_distance": Entry(lambda: {"points": _points(), "cloud": _points()}),
-    "mvdlib.pointcloud.precision_recall_fscore": Entry(
-        lambda: {"pred_points": _points(), "gt_points": _points(), "threshold": 0.1}
-    ),
-    "mvdlib.pointcloud.plotly_figure": Entry(
+    "mvdlib.pointcloud.as_views": Entry(lambda: {"views": [_view()]}),
+    "mvdlib.pointcloud.single_depth": Entry(lambda: {"depth": _depth()}),
+    "mvdlib.pointcloud.image_colors": Entry(lambda: {"image": _image()[0], "h": 24, "w": 32}),
+    "mvdlib.open3d_io.as_points": Entry(lambda: {"points": _points()}),
+    "mvdlib.open3d_io.as_colors": Entry(lambda: {"colors": np.full((50, 3), 0.5), "n": 50}),
+    "mvdlib.open3d_io.to_open3d": Entry(lambda: {"points": _points()}),
+    "mvdlib.open3d_io.voxel_down_sample": Entry(lambda: {"points": _points(), "colors": None, "voxel_size": 0.1}),
+    "mvdlib.open3d_io.remove_statistical_outliers": Entry(lambda: {"points": _points()}),
+    "mvdlib.open3d_io.remove_radius_outliers": Entry(lambda: {"points": _points(), "radius": 0.5, "min_points": 2}),
+    "mvdlib.viz.plotly_figure": Entry(
         lambda: {"clouds": {"a": (_points(), None)}, "max_points": 10, "eye": (0.0, -1.9, 0.7)}
     ),
-    "mvdlib.pointcloud.save_ply": Entry(
+    "mvdlib.open3d_io.save_ply": Entry(
         lambda: {"path": _scratch("x.ply"), "points": _points()},
         extra_bad={"path": [3, "/nonexistent-dir/x.ply", _scratch("")]},
         skip_args=("path",),
@@ -375,7 +381,6 @@ TABLE: dict[str, Entry] = {
     ),
     # classical stereo
     "mvdlib.classical.aggregate_cost": Entry(lambda: {"cost": torch.rand(1, 4, 6, 8), "window": 3}),
-    "mvdlib.classical.hole_aware_metrics": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
     "mvdlib.classical.sgbm_depth": Entry(
         lambda: {
             "ref_rgb": _rgb_uint8(),
@@ -404,8 +409,8 @@ TABLE: dict[str, Entry] = {
     "mvdlib.tsdf.tsdf_fuse": Entry(
         lambda: {"views": [_view(), _view()], "voxel_size": 0.05, "trunc_voxels": 4.0, "weight_threshold": 0.0}
     ),
-    "mvdlib.tsdf.save_mesh_ply": Entry(lambda: {"path": _scratch("mesh.ply"), "mesh": _mesh()}),
-    "mvdlib.tsdf.plotly_mesh_figure": Entry(
+    "mvdlib.open3d_io.save_mesh_ply": Entry(lambda: {"path": _scratch("mesh.ply"), "mesh": _mesh()}),
+    "mvdlib.viz.plotly_mesh_figure": Entry(
         lambda: {"meshes": {"box": _mesh()}, "max_triangles": 100, "eye": (0.0, -1.9, 0.7)}
     ),
     # models, notebook, resources, viz
@@ -438,8 +443,9 @@ EXEMPT: dict[tuple[str, str, str], str] = {
             ("mvdlib.geometry.backproject", "depth"),
             ("mvdlib.pointcloud.depth_to_points", "depth"),
             ("mvdlib.pointcloud.DepthView", "depth"),
-            ("mvdlib.refine.depth_discontinuities", "depth"),
-            ("mvdlib.refine.edge_band", "gt_depth"),
+            ("mvdlib.pointcloud.single_depth", "depth"),
+            ("mvdlib.metrics.depth_discontinuities", "depth"),
+            ("mvdlib.metrics.edge_band", "gt_depth"),
             ("mvdlib.refine.remove_depth_discontinuities", "depth"),
             ("mvdlib.capture.encode_inverse_depth", "depth"),
         ]
@@ -460,16 +466,16 @@ EXEMPT: dict[tuple[str, str, str], str] = {
             ("losses.multiscale_inverse_depth_l1", "target_inv_depth"),
             ("losses.downsample_target", "target"),
             ("metrics.depth_metrics", "gt"),
-            ("refine.edge_region_errors", "gt"),
-            ("refine.flying_pixels", "gt"),
+            ("metrics.edge_region_errors", "gt"),
+            ("metrics.flying_pixels", "gt"),
             ("models.eigen.edge_errors", "gt"),
         ]
     },
     **{
         (f, a, "nan"): "NaN marks a pixel without a valid prediction (DESIGN.md, Depth)"
         for f, a in [
-            ("mvdlib.refine.flying_pixels", "pred"),
-            ("mvdlib.refine.edge_region_errors", "pred"),
+            ("mvdlib.metrics.flying_pixels", "pred"),
+            ("mvdlib.metrics.edge_region_errors", "pred"),
             ("mvdlib.models.eigen.edge_errors", "pred"),
         ]
     },
@@ -484,7 +490,7 @@ EXEMPT: dict[tuple[str, str, str], str] = {
     ("mvdlib.losses.huber_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
     ("mvdlib.losses.berhu_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
     ("mvdlib.diagnostics.activation_and_derivative", "z", "nan"): "elementwise: NaN in, NaN out, like torch",
-    ("mvdlib.classical.hole_aware_metrics", "pred", "nan"): "0 or non-finite marks a pixel without an answer",
+    ("mvdlib.metrics.hole_aware_metrics", "pred", "nan"): "0 or non-finite marks a pixel without an answer",
     ("mvdlib.explorers.losses.loss_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
     ("mvdlib.explorers.losses.loss_penalty", "error", "flat"): "residuals of any shape",
     ("mvdlib.explorers.losses.loss_penalty", "error", "empty"): "residuals of any shape, also none",
@@ -508,22 +514,23 @@ EXEMPT: dict[tuple[str, str, str], str] = {
     ("mvdlib.geometry.relative_pose", "T_world_src", "empty"): "an empty batch of poses is valid (issue 17)",
     ("mvdlib.geometry.axis_angle_to_matrix", "axis_angle", "empty"): "an empty batch of rotations is valid",
     **{
-        (f"mvdlib.pointcloud.{f}", a, "empty"): "an empty cloud is valid (N = 0)"
+        (f"mvdlib.{f}", a, "empty"): "an empty cloud is valid (N = 0)"
         for f, a in [
-            ("consistency_counts", "points"),
-            ("to_open3d", "points"),
-            ("voxel_down_sample", "points"),
-            ("remove_statistical_outliers", "points"),
-            ("remove_radius_outliers", "points"),
-            ("point_to_cloud_distance", "points"),
-            ("precision_recall_fscore", "pred_points"),
-            ("save_ply", "points"),
+            ("pointcloud.consistency_counts", "points"),
+            ("open3d_io.as_points", "points"),
+            ("open3d_io.to_open3d", "points"),
+            ("open3d_io.voxel_down_sample", "points"),
+            ("open3d_io.remove_statistical_outliers", "points"),
+            ("open3d_io.remove_radius_outliers", "points"),
+            ("metrics.point_to_cloud_distance", "points"),
+            ("metrics.precision_recall_fscore", "pred_points"),
+            ("open3d_io.save_ply", "points"),
         ]
     },
     ("mvdlib.train.half_precision", "state", "empty"): "an empty state dict is a valid state dict",
     ("mvdlib.train.config_from_dict", "d", "empty"): "no fields: the default configuration",
     ("mvdlib.evaluate.format_table", "metrics", "empty"): "a table with no rows is valid",
-    ("mvdlib.pointcloud.plotly_figure", "clouds", "empty"): "a figure with no clouds is valid",
+    ("mvdlib.viz.plotly_figure", "clouds", "empty"): "a figure with no clouds is valid",
 }
 
 # Public callables the bad-input calls do not reach, and why.

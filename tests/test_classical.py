@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mvdlib.classical import aggregate_cost, hole_aware_metrics, sgbm_depth
-from mvdlib.metrics import depth_metrics
+from mvdlib.classical import aggregate_cost, sgbm_depth
 
 
 def test_aggregate_cost_is_the_mean_over_the_window_inside_the_image():
@@ -36,26 +35,6 @@ def test_sgbm_recovers_a_constant_disparity():
     np.testing.assert_allclose(np.median(depth[answered]), focal * baseline / d, rtol=0.02)
 
 
-def test_hole_aware_metrics_by_hand():
-    gt = np.array([[1.0, 2.0], [4.0, 0.0]])  # the last pixel has no truth
-    pred = np.array([[1.1, 0.0], [2.0, 5.0]])  # a hole at (0, 1); (1, 0) is off by a factor 2
-    m = hole_aware_metrics(pred, gt)
-    assert m["no_answer"] == pytest.approx(1 / 3)
-    assert m["abs_rel_holes_fail"] == pytest.approx((0.1 + 1.0 + 0.5) / 3)
-    assert m["abs_rel_answered"] == pytest.approx((0.1 + 0.5) / 2)
-    assert m["a1_holes_fail"] == pytest.approx(1 / 3)
-    assert m["a1_answered"] == pytest.approx(1 / 2)
-
-
-def test_hole_aware_metrics_agree_with_depth_metrics_without_holes():
-    rng = np.random.default_rng(1)
-    gt = rng.uniform(1, 10, (20, 30))
-    pred = gt * rng.uniform(0.7, 1.4, gt.shape)
-    m, ref = hole_aware_metrics(pred, gt), depth_metrics(pred, gt)
-    assert m["abs_rel_holes_fail"] == pytest.approx(ref["abs_rel"]) == pytest.approx(m["abs_rel_answered"])
-    assert m["a1_holes_fail"] == pytest.approx(ref["a1"])
-
-
 def test_bad_inputs_raise():
     img = np.zeros((20, 40, 3), np.uint8)
     with pytest.raises(ValueError, match="window must be odd"):
@@ -68,10 +47,6 @@ def test_bad_inputs_raise():
         sgbm_depth(img, img, 100.0, 0.1, min_depth=5.0, max_depth=2.0)
     with pytest.raises(ValueError, match="ref_rgb"):
         sgbm_depth(img.astype(np.float32), img, 100.0, 0.1)
-    with pytest.raises(ValueError, match="shape"):
-        hole_aware_metrics(np.ones((2, 2)), np.ones((3, 2)))
-    with pytest.raises(ValueError, match="valid"):
-        hole_aware_metrics(np.ones((2, 2)), np.zeros((2, 2)))
 
 
 def test_real_pair_table_has_its_classical_rows():

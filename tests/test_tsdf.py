@@ -7,8 +7,9 @@ import open3d as o3d
 import pytest
 from test_pointcloud import _pose, _render_depth, _terrain
 
-from mvdlib.pointcloud import DepthView, consistency_counts, depth_to_points, precision_recall_fscore
-from mvdlib.tsdf import BLOCK_RESOLUTION, plotly_mesh_figure, save_mesh_ply, tsdf_fuse
+from mvdlib.metrics import precision_recall_fscore
+from mvdlib.pointcloud import DepthView, consistency_counts, depth_to_points
+from mvdlib.tsdf import BLOCK_RESOLUTION, tsdf_fuse
 
 K_SMALL = np.array([[60.0, 0.0, 31.5], [0.0, 60.0, 23.5], [0.0, 0.0, 1.0]])
 
@@ -68,17 +69,6 @@ def test_pose_convention_world_to_camera_is_handled():
     assert np.median(fused.points[:, 0]) > 0.1 and np.median(fused.points[:, 1]) < 0  # moved with the camera
 
 
-def test_mesh_ply_round_trip(tmp_path):
-    depth = np.full((48, 64), 2.0, np.float32)
-    image = np.full((48, 64, 3), 90, np.uint8)
-    fused = tsdf_fuse([DepthView(depth, K_SMALL, np.eye(4), image)], voxel_size=0.02)
-    path = save_mesh_ply(tmp_path / "plane.ply", fused.mesh)
-    back = o3d.io.read_triangle_mesh(str(path))
-    assert len(back.triangles) == len(fused.mesh.triangles)
-    np.testing.assert_allclose(np.asarray(back.vertices), fused.points, atol=1e-6)
-    assert back.has_vertex_colors()
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -94,7 +84,7 @@ def test_bad_arguments_raise(kwargs, message):
         tsdf_fuse([DepthView(depth, K_SMALL, np.eye(4))], **kwargs)
 
 
-def test_bad_views_raise(tmp_path):
+def test_bad_views_raise():
     depth = np.full((48, 64), 2.0, np.float32)
     image = np.zeros((48, 64, 3), np.uint8)
     with pytest.raises(ValueError, match="all carry an image or none"):
@@ -103,20 +93,12 @@ def test_bad_views_raise(tmp_path):
         tsdf_fuse([DepthView(depth, K_SMALL, 2 * np.eye(4))])
     with pytest.raises(ValueError, match="K"):
         tsdf_fuse([DepthView(depth, np.eye(4), np.eye(4))])
-    with pytest.raises(ValueError, match="triangle"):
-        save_mesh_ply(tmp_path / "empty.ply", o3d.geometry.TriangleMesh())
-    with pytest.raises(ValueError, match=".ply"):
-        save_mesh_ply(tmp_path / "mesh.obj", o3d.geometry.TriangleMesh())
 
 
-def test_plotly_mesh_figure_caps_triangles_and_switches():
-    depth = np.full((48, 64), 2.0, np.float32)
-    image = np.full((48, 64, 3), 90, np.uint8)
-    mesh = tsdf_fuse([DepthView(depth, K_SMALL, np.eye(4), image)], voxel_size=0.02).mesh
-    fig = plotly_mesh_figure({"a": mesh, "b": mesh}, max_triangles=1000, title="t")
-    assert [t.type for t in fig.data] == ["mesh3d", "mesh3d"]
-    assert all(len(t.i) <= 1000 for t in fig.data) and len(mesh.triangles) > 1000
-    assert [t.visible for t in fig.data] == [True, False]
-    assert fig.data[0].vertexcolor[0] == "rgb(90,90,90)"
-    with pytest.raises(ValueError, match="triangles"):
-        plotly_mesh_figure({"empty": o3d.geometry.TriangleMesh()})
+def test_moved_names_keep_their_old_paths():
+    import mvdlib.open3d_io
+    import mvdlib.tsdf
+    import mvdlib.viz
+
+    assert mvdlib.tsdf.save_mesh_ply is mvdlib.open3d_io.save_mesh_ply
+    assert mvdlib.tsdf.plotly_mesh_figure is mvdlib.viz.plotly_mesh_figure

@@ -1,0 +1,50 @@
+"""Tests of mvdlib.viz: the interactive point-cloud and mesh figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import open3d as o3d
+import pytest
+from test_tsdf import K_SMALL
+
+from mvdlib.metrics import point_to_cloud_distance
+from mvdlib.pointcloud import DepthView
+from mvdlib.tsdf import tsdf_fuse
+from mvdlib.viz import plotly_figure, plotly_mesh_figure
+
+
+def test_plotly_figure_thins_each_cloud_and_toggles_them():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(500, 3)), rng.normal(size=(50, 3))
+    fig = plotly_figure({"a": (a, rng.random((500, 3))), "b": (b, None)}, max_points=100)
+    assert [len(t.x) for t in fig.data] == [100, 50]
+    assert [t.visible for t in fig.data] == [True, False]
+    shown = np.stack([fig.data[0].x, fig.data[0].y, fig.data[0].z], 1)
+    assert point_to_cloud_distance(shown, a).max() < 1e-5  # thinned, stored as float32, not moved
+    assert [btn.args[0]["visible"] for btn in fig.layout.updatemenus[0].buttons] == [[True, False], [False, True]]
+    with pytest.raises(ValueError, match="clouds"):
+        plotly_figure({})
+
+
+def test_plotly_figure_starts_from_the_given_eye_with_z_up():
+    cloud = {"a": (np.random.default_rng(7).normal(size=(20, 3)), None)}
+    camera = plotly_figure(cloud, eye=(0.0, -1.9, 0.7)).layout.scene.camera
+    assert (camera.eye.x, camera.eye.y, camera.eye.z) == (0.0, -1.9, 0.7)
+    assert (camera.up.x, camera.up.y, camera.up.z) == (0, 0, 1)
+    assert plotly_figure(cloud).layout.scene.camera.eye.to_plotly_json() == {}  # plotly's default view
+    for bad in ((0, 0, 0), (1.0, float("nan"), 0.0), (1.0, 2.0), "front", [[0.0, -1.9, 0.7]]):
+        with pytest.raises((TypeError, ValueError), match="eye"):
+            plotly_figure(cloud, eye=bad)
+
+
+def test_plotly_mesh_figure_caps_triangles_and_switches():
+    depth = np.full((48, 64), 2.0, np.float32)
+    image = np.full((48, 64, 3), 90, np.uint8)
+    mesh = tsdf_fuse([DepthView(depth, K_SMALL, np.eye(4), image)], voxel_size=0.02).mesh
+    fig = plotly_mesh_figure({"a": mesh, "b": mesh}, max_triangles=1000, title="t")
+    assert [t.type for t in fig.data] == ["mesh3d", "mesh3d"]
+    assert all(len(t.i) <= 1000 for t in fig.data) and len(mesh.triangles) > 1000
+    assert [t.visible for t in fig.data] == [True, False]
+    assert fig.data[0].vertexcolor[0] == "rgb(90,90,90)"
+    with pytest.raises(ValueError, match="triangles"):
+        plotly_mesh_figure({"empty": o3d.geometry.TriangleMesh()})
