@@ -78,7 +78,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup
-	$(BIN)/python -m pytest tests -q -m "not book"
+	$(BIN)/python -m pytest tests mvdlib --doctest-modules --ignore=mvdlib/check.py -q -m "not book"
 
 # Opens every page of the built book in headless Chromium (run after book-strict).
 browser: setup $(BROWSER_STAMP)

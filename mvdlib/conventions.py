@@ -73,6 +73,8 @@ def valid_depth(depth: Tensor | np.ndarray) -> Tensor | np.ndarray:
     if isinstance(depth, Tensor):
         return torch.isfinite(depth) & (depth > 0)
     d = np.asarray(depth)
+    if d.dtype.kind not in "biuf":
+        raise TypeError(f"depth must be a tensor or an array of real numbers, got dtype {d.dtype}")
     return np.isfinite(d) & (d > 0)
 
 

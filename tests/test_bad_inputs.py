@@ -438,6 +438,10 @@ TABLE: dict[str, Entry] = {
 # Generated bad values that are valid for an argument, with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
     **{
+        ("mvdlib.conventions.valid_depth", "depth", label): "a predicate: it marks NaN, empty and any shape"
+        for label in ("nan", "empty", "flat")
+    },
+    **{
         (f, a, "nan"): "NaN depth marks an invalid pixel (DESIGN.md, Depth)"
         for f, a in [
             ("mvdlib.geometry.backproject", "depth"),

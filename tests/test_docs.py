@@ -5,7 +5,7 @@ docstring and comment of ``mvdlib/**/*.py`` is read, and these citations are che
 
 * a path with a folder (``book/notation.md``, ``tests/test_geometry.py``, ``data/ten_views.npz``)
   must exist, relative to the repository root or to ``mvdlib/`` (``models/eigen.py``); ``NN``
-  stands for two digits, as in ``mvdlib/check/chNN.py``; paths inside a folder that git
+  stands for two digits, as in ``mvdlib/classroom/check/chNN.py``; paths inside a folder that git
   ignores (``runs/``) name outputs;
 * a bare document name (``README.md``, ``DESIGN.md``, ``_config.yml``) must exist at the root,
   in ``book/`` or in ``chapters/``; a bare code or data file name (``depthNet_model.py``) may
@@ -154,7 +154,7 @@ def test_each_kind_of_bad_citation_is_caught(text: str) -> None:
         "``book/conventions.md``, Depth planes: 64 of them",
         "see book/conventions.md,\n    Value checks",
         "``python -m mvdlib.capture --out runs/ten_views.npz``",
-        "a module of their own (``mvdlib/check/chNN.py``); the network of models/eigen.py",
+        "a module of their own (``mvdlib/classroom/check/chNN.py``); the network of models/eigen.py",
         "the original code (example2.py / depthNet_model.py of HKUST-Aerial-Robotics/MVDepthNet)",
         "the README.md and ``tests/test_docs.py``; DeMoN (Ummenhofer et al. 2017, §5)",
         "the MIME type application/vnd.plotly.v1+json; https://github.com/owner/repo/blob/main/missing.md",
