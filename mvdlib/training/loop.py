@@ -98,7 +98,7 @@ def batch_loss(
         >>> batch = {"ref_image": torch.full((1, 3, 32, 32), 81.0), "src_images": torch.full((1, 1, 3, 32, 32), 81.0),
         ...          "K": torch.tensor([[[16.0, 0, 16], [0, 16, 16], [0, 0, 1]]]), "T_world_ref": torch.eye(4)[None],
         ...          "T_world_srcs": torch.eye(4)[None, None], "ref_depth": torch.ones(1, 1, 32, 32)}
-        >>> batch_loss(MVDepthNet(0.125, 8, input_size=(32, 32)), batch, num_depths=8).dim()
+        >>> batch_loss(MVDepthNet(0.125, 8, input_size=(32, 32)).eval(), batch, num_depths=8).dim()
         0
     """
     ref, cost, _ = cost_volume_for_batch(batch, num_depths, image_only)
