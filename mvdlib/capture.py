@@ -83,7 +83,12 @@ UP = np.array([0.0, 0.0, 1.0])  # the synthetic world's z axis points up
 
 
 def encode_inverse_depth(depth: np.ndarray) -> np.ndarray:
-    """H x W depth (m, 0 = invalid) -> uint16 inverse depth in units of ``INV_DEPTH_QUANTUM``."""
+    """H x W depth (m, 0 = invalid) -> uint16 inverse depth in units of ``INV_DEPTH_QUANTUM``.
+
+    Example:
+        >>> encode_inverse_depth(np.array([[0.0, 1.0], [2.0, 4.0]])).tolist()
+        [[0, 16384], [8192, 4096]]
+    """
     d = numeric_array(depth, "depth", (2,)).astype(np.float64)
     valid = valid_depth(d)
     inv = np.where(valid, 1.0 / np.where(valid, d, 1.0), 0.0)
@@ -95,7 +100,12 @@ def encode_inverse_depth(depth: np.ndarray) -> np.ndarray:
 
 
 def decode_inverse_depth(code: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`encode_inverse_depth`: float32 depth in metres, 0 = invalid."""
+    """The inverse of :func:`encode_inverse_depth`: float32 depth in metres, 0 = invalid.
+
+    Example:
+        >>> decode_inverse_depth(np.array([[0, 16384]], dtype=np.uint16)).round(4).tolist()
+        [[0.0, 1.0]]
+    """
     inv = numeric_array(code, "code", (2, 3), integer=True).astype(np.float64) * INV_DEPTH_QUANTUM
     return np.where(inv > 0, 1.0 / np.where(inv > 0, inv, 1.0), 0.0).astype(np.float32)
 

@@ -209,7 +209,12 @@ def evaluate_checkpoint_dict(
 
 
 def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
-    """A plain-text table, one row per method, one column per metric."""
+    """A plain-text table, one row per method, one column per metric.
+
+    Example:
+        >>> print(format_table({"WTA": dict.fromkeys(METRIC_NAMES, 0.5)}).splitlines()[0].split()[:3])
+        ['method', 'abs_rel', 'sq_rel']
+    """
     if not isinstance(metrics, dict) or not all(
         isinstance(row, dict) and all(m in row for m in METRIC_NAMES) for row in metrics.values()
     ):
