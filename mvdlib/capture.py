@@ -30,11 +30,13 @@ import numpy as np
 import open3d as o3d
 import torch
 
-from mvdlib import cost_volume as cv
 from mvdlib._io import atomic_write, check_writable_folder, sha256_of, verify_sha256
 from mvdlib._validation import numeric_array
+from mvdlib.conventions import PAPER_SIZE, check_seed, valid_depth
+from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples, winner_take_all
 from mvdlib.data.synthetic import SCENES_PER_SPLIT, SyntheticScene, default_intrinsics, render_view
-from mvdlib.geometry import look_at, relative_pose
+from mvdlib.geometry import look_at
+from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, predict
 from mvdlib.pointcloud import DepthView, consistency_counts, voxel_down_sample
 from mvdlib.resources import data_path
 
@@ -81,9 +83,14 @@ UP = np.array([0.0, 0.0, 1.0])  # the synthetic world's z axis points up
 
 
 def encode_inverse_depth(depth: np.ndarray) -> np.ndarray:
-    """H x W depth (m, 0 = invalid) -> uint16 inverse depth in units of ``INV_DEPTH_QUANTUM``."""
+    """H x W depth (m, 0 = invalid) -> uint16 inverse depth in units of ``INV_DEPTH_QUANTUM``.
+
+    Example:
+        >>> encode_inverse_depth(np.array([[0.0, 1.0], [2.0, 4.0]])).tolist()
+        [[0, 16384], [8192, 4096]]
+    """
     d = numeric_array(depth, "depth", (2,)).astype(np.float64)
-    valid = np.isfinite(d) & (d > 0)
+    valid = valid_depth(d)
     inv = np.where(valid, 1.0 / np.where(valid, d, 1.0), 0.0)
     if (inv > MAX_INV_DEPTH).any():
         raise ValueError(f"depth must be at least {1 / MAX_INV_DEPTH} m where valid")
@@ -93,7 +100,12 @@ def encode_inverse_depth(depth: np.ndarray) -> np.ndarray:
 
 
 def decode_inverse_depth(code: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`encode_inverse_depth`: float32 depth in metres, 0 = invalid."""
+    """The inverse of :func:`encode_inverse_depth`: float32 depth in metres, 0 = invalid.
+
+    Example:
+        >>> decode_inverse_depth(np.array([[0, 16384]], dtype=np.uint16)).round(4).tolist()
+        [[0.0, 1.0]]
+    """
     inv = numeric_array(code, "code", (2, 3), integer=True).astype(np.float64) * INV_DEPTH_QUANTUM
     return np.where(inv > 0, 1.0 / np.where(inv > 0, inv, 1.0), 0.0).astype(np.float32)
 
@@ -110,6 +122,7 @@ def sweep_cameras(
     Returns:
         ``(T_world_refs, T_world_srcs)``: V x 4 x 4 and V x N x 4 x 4 camera-to-world poses.
     """
+    check_seed(seed, "seed")
     if scene.room_size is None:
         raise ValueError("scene must be a random room, SyntheticScene(seed)")
     room = scene.room_size
@@ -132,12 +145,12 @@ def sweep_cameras(
 def _wta_depth(ref: np.ndarray, srcs: np.ndarray, K: np.ndarray, T_ref: np.ndarray, T_srcs: np.ndarray) -> np.ndarray:
     """Winner-take-all depth of a reference image from the mean cost volume of its frames."""
     as_images = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(0, 3, 1, 2)  # noqa: E731
-    T_src_refs = torch.as_tensor(np.stack([relative_pose(T_ref, T) for T in T_srcs]), dtype=torch.float32)
-    inv_depths = cv.inverse_depth_samples()
-    cost = cv.multi_view_cost_volume(
-        as_images(ref[None]), as_images(srcs)[None], torch.as_tensor(K), T_src_refs, inv_depths
-    )
-    return (1.0 / cv.winner_take_all(cost, inv_depths))[0, 0].numpy()
+    inv_depths = inverse_depth_samples()
+    cost = cost_volume_from_world_poses(
+        as_images(ref[None]), as_images(srcs)[None], torch.as_tensor(K), torch.as_tensor(T_ref),
+        torch.as_tensor(T_srcs), inv_depths,
+    )  # fmt: skip
+    return (1.0 / winner_take_all(cost, inv_depths))[0, 0].numpy()
 
 
 def _ground_truth_points(scene: SyntheticScene, views: list[DepthView], density: float, seed: int) -> np.ndarray:
@@ -156,9 +169,9 @@ def capture(
     scene_seed: int = SCENE_SEED,
     num_views: int = NUM_VIEWS,
     num_sources: int = NUM_SOURCES,
-    height: int = 256,
-    width: int = 320,
-    model: Any = None,
+    height: int = PAPER_SIZE[0],
+    width: int = PAPER_SIZE[1],
+    model: MVDepthNet | None = None,
     seed: int = 0,
     gt_points_per_m2: float = GT_POINTS_PER_M2,
 ) -> dict[str, Any]:
@@ -176,9 +189,8 @@ def capture(
         ``T_world_srcs`` V x N x 4 x 4, ``depth`` {method: V x H x W float32 metres},
         ``gt_points`` M x 3, ``provenance`` dict.
     """
-    from mvdlib.models.mvdepthnet import predict
-
-    scene = SyntheticScene(scene_seed)
+    scene = SyntheticScene(check_seed(scene_seed, "scene_seed"))
+    check_seed(seed, "seed")
     K = default_intrinsics(height, width)
     T_refs, T_srcs = sweep_cameras(scene, num_views, num_sources, seed)
     rgb, depth = [], {m: [] for m in DEPTH_METHODS}
@@ -291,14 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        check_seed(args.scene_seed, "--scene-seed")
+        check_seed(args.seed, "--seed")
         check_writable_folder(args.out, "--out")
     except ValueError as err:
         parser.error(str(err))
-    model = None
-    if args.model is not None:
-        from mvdlib.models.mvdepthnet import load_pretrained
-
-        model = load_pretrained(args.model)
+    model = None if args.model is None else load_pretrained(args.model)
     start = time.time()
     data = capture(args.scene_seed, model=model, seed=args.seed)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()

@@ -53,10 +53,12 @@ __all__ = [
     "DEFAULT_FLYING_REL_TOL",
     "DEFAULT_REL_JUMP",
     "DELTA_THRESHOLD",
+    "EDGE_RELATIVE_STEP",
     "METRIC_NAMES",
     "depth_discontinuities",
     "depth_metrics",
     "edge_band",
+    "edge_errors",
     "edge_region_errors",
     "flying_pixels",
     "hole_aware_metrics",
@@ -416,3 +418,66 @@ def _depth(x: Any, name: str) -> torch.Tensor:
     finite = torch.isfinite(t)
     checked = depth_map(torch.where(finite, t, torch.zeros_like(t)), name)
     return torch.where(finite.reshape(checked.shape), checked, t.reshape(checked.shape))
+
+
+# ---- depth edges (chapters 3 and 4) ------------------------------------------------------------
+
+# A pixel is on a depth edge when the depth changes by more than this fraction of its
+# depth to a neighbour (the book's choice: larger than the slope of any floor or wall seen
+# at our resolutions, smaller than an object standing in front of a wall).
+EDGE_RELATIVE_STEP = 0.05
+
+
+def _gradient_magnitude(d: torch.Tensor) -> torch.Tensor:
+    """|grad d| by forward differences (replicated at the last row/column), B x 1 x H x W."""
+    dx = torch.diff(d, dim=-1, append=d[..., -1:])
+    dy = torch.diff(d, dim=-2, append=d[..., -1:, :])
+    return torch.sqrt(dx**2 + dy**2)
+
+
+def edge_errors(pred: torch.Tensor, gt: torch.Tensor, relative_step: float = EDGE_RELATIVE_STEP) -> dict[str, float]:
+    """RMSE on and off depth edges, and how much of the edges' depth gradient survives (chapters 3 and 4).
+
+    Edge pixels are those where the true depth changes by more than ``relative_step``
+    times its value to a neighbour. ``sharpness`` is ``mean |grad pred| / mean |grad gt|``
+    over the edge pixels: 1 for edges as steep as the truth, near 0 for blurred ones.
+
+    Args:
+        pred: B x 1 x H x W predicted depth (at the resolution of ``gt``).
+        gt: B x 1 x H x W true depth; 0 or non-finite is invalid (and so are its neighbours' steps).
+        relative_step: the edge threshold.
+    Returns:
+        dict with ``rmse``, ``rmse_edges``, ``rmse_flat`` (metres), ``sharpness``, ``edge_fraction``.
+
+    Example:
+        >>> gt = torch.full((1, 1, 4, 4), 2.0); gt[..., 2:] = 4.0
+        >>> errors = edge_errors(gt.clone(), gt)
+        >>> errors["rmse"], errors["sharpness"], errors["edge_fraction"]
+        (0.0, 1.0, 0.25)
+    """
+    g = depth_map(gt, "gt")
+    p = as_tensor(pred, "pred").to(g.dtype)
+    if p.shape != g.shape:
+        raise ValueError(f"pred must have the shape of gt {shape_str(g)}, got {shape_str(p)}")
+    relative_step = positive_float(relative_step, "relative_step")
+    valid = valid_depth(g)
+    if not valid.any():
+        raise ValueError("gt has no valid pixel")
+    g0 = torch.where(valid, g, torch.zeros_like(g))
+    grad_g = _gradient_magnitude(g0)
+    near_invalid = _gradient_magnitude(valid.to(g.dtype)) > 0
+    edges = valid & ~near_invalid & (grad_g > relative_step * g0)
+    flat = valid & ~edges
+    sq = (p - g0) ** 2
+
+    def rmse(m: torch.Tensor) -> float:
+        return float(torch.sqrt(sq[m].mean())) if m.any() else float("nan")
+
+    sharpness = float(_gradient_magnitude(p)[edges].mean() / grad_g[edges].mean()) if edges.any() else float("nan")
+    return {
+        "rmse": rmse(valid),
+        "rmse_edges": rmse(edges),
+        "rmse_flat": rmse(flat),
+        "sharpness": sharpness,
+        "edge_fraction": float(edges.sum() / valid.sum()),
+    }

@@ -297,7 +297,7 @@ TABLE: dict[str, Entry] = {
     "mvdlib.models.fcrn.ResidualBlock": Entry(lambda: {"in_channels": 4, "out_channels": 8}),
     "mvdlib.models.fcrn.decoder_block": Entry(lambda: {"kind": "up_projection", "in_channels": 4, "out_channels": 2}),
     "mvdlib.models.eigen.EigenCoarseFine": Entry(lambda: {"height": 64, "width": 80, "hidden": 16}),
-    "mvdlib.models.eigen.edge_errors": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
+    "mvdlib.metrics.edge_errors": Entry(lambda: {"pred": _depth(), "gt": _depth() + 0.1}),
     "mvdlib.models.mvdepthnet.MVDepthNet": Entry(lambda: {"width": 0.125, "num_depths": 8, "input_size": (32, 32)}),
     "mvdlib.models.mvdepthnet.normalize_image": Entry(lambda: {"img": _image() * 255}),
     "mvdlib.models.checkpoint.read_checkpoint": Entry(
@@ -339,15 +339,21 @@ TABLE: dict[str, Entry] = {
     "mvdlib.data.real.motorcycle_disparity_to_depth": Entry(lambda: {"disparity": np.full((4, 5), 100.0)}),
     "mvdlib.data.real.load_stereo_pair": Entry(lambda: {"height": 32, "width": 64}),
     # training and evaluation
-    "mvdlib.train.batch_indices": Entry(lambda: {"step": 0, "dataset_size": 8, "batch_size": 2, "seed": 0}),
-    "mvdlib.train.flip_horizontal": Entry(lambda: {"sample": _sample()}),
-    "mvdlib.train.jitter_photometric": Entry(lambda: {"sample": _sample(), "gain": 1.1, "offset": 3.0}),
-    "mvdlib.train.collate_samples": Entry(lambda: {"samples": [_sample()], "device": "cpu"}),
-    "mvdlib.train.half_precision": Entry(lambda: {"state": {"w": torch.ones(3)}}),
-    "mvdlib.train.thin_history": Entry(lambda: {"history": {"step": [1, 2], "train_loss": [1.0, 0.5]}, "points": 5}),
-    "mvdlib.train.config_from_dict": Entry(lambda: {"d": {"steps": 3}}),
-    "mvdlib.train.TrainConfig": Entry(lambda: {"steps": 3}),
-    "mvdlib.train.cost_volume_for_batch": Entry(
+    "mvdlib.training.schedule.batch_indices": Entry(lambda: {"step": 0, "dataset_size": 8, "batch_size": 2, "seed": 0}),
+    "mvdlib.data.augment.flip_horizontal": Entry(lambda: {"sample": _sample()}),
+    "mvdlib.data.augment.augment": Entry(
+        lambda: {"sample": _sample(), "jitter": True, "flip": True, "generator": torch.Generator().manual_seed(0)}
+    ),
+    "mvdlib.data.sample.check_sample": Entry(lambda: {"sample": _sample()}),
+    "mvdlib.data.augment.jitter_photometric": Entry(lambda: {"sample": _sample(), "gain": 1.1, "offset": 3.0}),
+    "mvdlib.data.sample.collate_samples": Entry(lambda: {"samples": [_sample()], "device": "cpu"}),
+    "mvdlib.training.export.half_precision": Entry(lambda: {"state": {"w": torch.ones(3)}}),
+    "mvdlib.training.export.thin_history": Entry(
+        lambda: {"history": {"step": [1, 2], "train_loss": [1.0, 0.5]}, "points": 5}
+    ),
+    "mvdlib.training.config.config_from_dict": Entry(lambda: {"d": {"steps": 3}}),
+    "mvdlib.training.config.TrainConfig": Entry(lambda: {"steps": 3}),
+    "mvdlib.training.loop.cost_volume_for_batch": Entry(
         lambda: {"batch": {k: v[None] for k, v in _sample().items()}, "num_depths": 4}
     ),
     "mvdlib.capture.encode_inverse_depth": Entry(lambda: {"depth": _depth()[0, 0].numpy()}),
@@ -355,7 +361,9 @@ TABLE: dict[str, Entry] = {
     "mvdlib.capture.load_capture": Entry(
         lambda: {"path": str(mvdlib.capture.DEFAULT_CAPTURE)}, extra_bad={"path": [_scratch("")]}
     ),
-    "mvdlib.evaluate.format_table": Entry(lambda: {"metrics": {"m": {n: 0.1 for n in mvdlib.metrics.METRIC_NAMES}}}),
+    "mvdlib.training.evaluate.format_table": Entry(
+        lambda: {"metrics": {"m": {n: 0.1 for n in mvdlib.metrics.METRIC_NAMES}}}
+    ),
     # runtime (also exported by mvdlib itself)
     **{f"mvdlib.{m}budget": Entry(lambda: {}) for m in ("", "runtime.")},
     **{f"mvdlib.{m}chapter_settings": Entry(lambda: {"chapter": 6, "budget_name": "cpu"}) for m in ("", "runtime.")},
@@ -472,7 +480,7 @@ EXEMPT: dict[tuple[str, str, str], str] = {
             ("metrics.depth_metrics", "gt"),
             ("metrics.edge_region_errors", "gt"),
             ("metrics.flying_pixels", "gt"),
-            ("models.eigen.edge_errors", "gt"),
+            ("metrics.edge_errors", "gt"),
         ]
     },
     **{
@@ -480,7 +488,7 @@ EXEMPT: dict[tuple[str, str, str], str] = {
         for f, a in [
             ("mvdlib.metrics.flying_pixels", "pred"),
             ("mvdlib.metrics.edge_region_errors", "pred"),
-            ("mvdlib.models.eigen.edge_errors", "pred"),
+            ("mvdlib.metrics.edge_errors", "pred"),
         ]
     },
     ("mvdlib.data.real.motorcycle_disparity_to_depth", "disparity", "nan"): "non-finite disparity means unknown",
@@ -531,9 +539,9 @@ EXEMPT: dict[tuple[str, str, str], str] = {
             ("open3d_io.save_ply", "points"),
         ]
     },
-    ("mvdlib.train.half_precision", "state", "empty"): "an empty state dict is a valid state dict",
-    ("mvdlib.train.config_from_dict", "d", "empty"): "no fields: the default configuration",
-    ("mvdlib.evaluate.format_table", "metrics", "empty"): "a table with no rows is valid",
+    ("mvdlib.training.export.half_precision", "state", "empty"): "an empty state dict is a valid state dict",
+    ("mvdlib.training.config.config_from_dict", "d", "empty"): "no fields: the default configuration",
+    ("mvdlib.training.evaluate.format_table", "metrics", "empty"): "a table with no rows is valid",
     ("mvdlib.viz.plotly_figure", "clouds", "empty"): "a figure with no clouds is valid",
 }
 
@@ -543,22 +551,27 @@ NOT_CALLED: dict[str, str] = {
         f"mvdlib.models.checkpoint.{n}": "a step of load_pretrained (in the table), after read_checkpoint"
         for n in ("checked_config", "checkpoint_state", "load_weights")
     },
-    "mvdlib.train.train": "runs training; TrainConfig (in the table) validates every setting it takes",
+    "mvdlib.training.loop.train": "runs training; TrainConfig (in the table) validates every setting it takes",
     "mvdlib.train.main": "a CLI: argparse and TrainConfig; tests/test_robustness.py feeds it bad flags",
     "mvdlib.evaluate.main": "a CLI: argparse; tests/test_robustness.py checks --export",
-    "mvdlib.train.build_datasets": "takes a TrainConfig, which validates itself (in the table)",
-    "mvdlib.train.batch_loss": "a model and a collated batch; cost_volume_for_batch (in the table) checks the batch",
-    "mvdlib.train.save_atomic": "any object and any path: torch.save decides what it can write",
-    "mvdlib.train.export_checkpoint": "takes a training checkpoint dict written by train()",
-    "mvdlib.evaluate.evaluate_checkpoint_dict": "evaluates a whole split (minutes); test_robustness covers its paths",
-    "mvdlib.evaluate.evaluate_model": "evaluates a whole split; checks model and dataset sizes at the door",
-    "mvdlib.evaluate.evaluate_real_pair": "takes only a model",
+    "mvdlib.training.evaluate.main": "a CLI: argparse; tests/test_robustness.py checks --export",
+    "mvdlib.training.schedule.build_datasets": "takes a TrainConfig, which validates itself (in the table)",
+    "mvdlib.training.loop.batch_loss": "a model and a batch; cost_volume_for_batch (in the table) checks the batch",
+    "mvdlib.training.export.save_atomic": "any object and any path: torch.save decides what it can write",
+    "mvdlib.training.export.save_text_atomic": "any text and any path: the file system decides",
+    "mvdlib.training.export.export_checkpoint": "takes a training checkpoint dict written by train()",
+    "mvdlib.training.evaluate.evaluate_checkpoint_dict": "evaluates a split (minutes); test_robustness covers it",
+    "mvdlib.training.evaluate.evaluate_model": "evaluates a whole split; checks model and dataset sizes at the door",
+    "mvdlib.training.evaluate.evaluate_real_pair": "takes only a model",
+    "mvdlib.training.evaluate.compare_real_pair": "takes only a model (and a window size)",
+    "mvdlib.training.evaluate.predict_batch": "a model and a batch; cost_volume_for_batch (in the table) checks it",
     "mvdlib.capture.capture": "renders fifty views (minutes)",
     "mvdlib.capture.save_capture": "writes a capture dict made by capture(); checks its keys",
     "mvdlib.capture.sweep_cameras": "needs a SyntheticScene; checks its counts at the door",
-    "mvdlib.models.eigen.fit_depth_network": "trains a network (seconds to minutes)",
-    "mvdlib.models.eigen.train_two_stage": "trains a network (seconds to minutes)",
-    "mvdlib.models.eigen.load_single_views": "renders a data set (seconds)",
+    "mvdlib.training.single_view.fit_depth_network": "trains a network (seconds to minutes)",
+    "mvdlib.training.single_view.train_two_stage": "trains a network (seconds to minutes)",
+    "mvdlib.data.single_view.load_single_views": "renders a data set (seconds)",
+    "mvdlib.data.sample.Sample": "a TypedDict: the keys and types of a sample (check_sample, in the table, checks one)",
     "mvdlib.data.render.render_view": "needs a SyntheticScene; K and pose checked by _camera (tests/data)",
     "mvdlib.data.trajectory.sample_trajectory": "needs a SyntheticScene; checks scene, rng, num_sources, depth_range "
     "at the door; tests/data/test_trajectory.py feeds it bad arguments",
@@ -606,8 +619,8 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.poses.Features": "a NamedTuple container made by detect_features",
     "mvdlib.poses.RelativePose": "a NamedTuple container made by estimate_relative_pose",
     "mvdlib.tsdf.TSDFFusion": "a NamedTuple container made by tsdf_fuse",
-    "mvdlib.train.StepBatches": "a sampler over a SyntheticMultiViewDataset for a TrainConfig (in the table)",
-    "mvdlib.train.step_batches": "takes a SyntheticMultiViewDataset and a TrainConfig (validated, in the table)",
+    "mvdlib.training.schedule.StepBatches": "a sampler over a dataset for a TrainConfig (in the table)",
+    "mvdlib.training.schedule.step_batches": "takes a dataset and a TrainConfig (validated, in the table)",
 }
 
 

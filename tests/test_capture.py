@@ -22,7 +22,7 @@ from mvdlib.capture import (
 from mvdlib.data.synthetic import SyntheticMultiViewDataset, SyntheticScene
 from mvdlib.models.mvdepthnet import DEFAULT_CHECKPOINT
 from mvdlib.pointcloud import depth_to_points, precision_recall_fscore
-from mvdlib.train import PRESETS, TrainConfig
+from mvdlib.training.config import PRESETS, TrainConfig
 
 
 def test_inverse_depth_code_round_trip_within_its_quantum():

@@ -1,0 +1,76 @@
+"""The training command: ``python -m mvdlib.training --help`` (also ``python -m mvdlib.train``; chapter 11).
+
+Every :class:`~mvdlib.training.config.TrainConfig` field is a flag (``--model-width 0.5``,
+``--flip false``); ``--preset`` picks the base configuration, ``--resume`` continues from
+``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from mvdlib._io import check_writable_folder
+from mvdlib.models.mvdepthnet import read_checkpoint
+from mvdlib.training.config import PRESETS, TrainConfig, _resumed_config, config_from_dict
+from mvdlib.training.loop import train
+
+__all__ = ["main"]
+
+PROG = "python -m mvdlib.training"
+
+
+def _bool_flag(text: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if text.lower() not in words:
+        raise argparse.ArgumentTypeError(f"expected true/false (or 1/0, yes/no), got {text!r}")
+    return words[text.lower()]
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Train MVDepthNet on synthetic multi-view scenes.")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None, help="base configuration (default: cpu)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, type=_bool_flag, default=None, metavar="BOOL")
+        elif f.name == "lr_milestones":
+            p.add_argument(flag, type=int, nargs="*", default=None)
+        else:
+            kind = {"float": float, "int": int}.get(str(f.type), str)
+            p.add_argument(flag, type=kind, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
+    """Command-line entry point; ``prog`` is the command recorded in the checkpoint (its provenance)."""
+    parser = _parser(prog)
+    args = parser.parse_args(argv)
+    given = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None
+    }
+    base = {**dataclasses.asdict(TrainConfig()), **PRESETS[args.preset or "cpu"]}
+    out = given.get("out", base["out"])
+    try:
+        saved = read_checkpoint(out)["train_config"] if args.resume and Path(out).exists() else None
+        if saved is not None:  # resuming: the checkpoint's settings, then those given here
+            base = {**saved, **(PRESETS[args.preset] if args.preset else {}), "out": out, "cache_dir": None}
+        cfg = config_from_dict({**base, **given})  # paths (out, cache_dir) come from the command line only
+        if cfg.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {cfg.steps}")
+        if saved is not None:
+            _resumed_config(cfg, saved)
+        check_writable_folder(cfg.out, "out")
+    except ValueError as err:
+        parser.error(str(err))
+    command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
+    return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""Evaluate an MVDepthNet checkpoint against winner-take-all (chapter 11).
+
+The command is ``python -m mvdlib.evaluate`` (or ``python -m mvdlib.training.evaluate``).
+
+Both methods see the same plane-sweep cost volumes: the network reads them (with the
+reference image), winner-take-all takes the arg-min plane of each pixel. Metrics are
+:func:`mvdlib.metrics.depth_metrics`, pooled over every valid pixel of the split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mvdlib import cost_volume as cv
+from mvdlib._io import check_writable_folder
+from mvdlib.classical import aggregate_cost, hole_aware_metrics, sgbm_depth
+from mvdlib.conventions import MAX_DEPTH
+from mvdlib.data.real import load_stereo_pair
+from mvdlib.data.sample import Sample, collate_samples
+from mvdlib.data.synthetic import SyntheticMultiViewDataset
+from mvdlib.metrics import METRIC_NAMES, depth_metrics
+from mvdlib.models.mvdepthnet import (
+    DEFAULT_CHECKPOINT,
+    IMAGE_ONLY_CHECKPOINT,
+    MVDepthNet,
+    load_pretrained,
+    read_checkpoint,
+)
+from mvdlib.runtime import default_device
+from mvdlib.training.config import config_from_dict
+from mvdlib.training.export import export_checkpoint, half_precision
+from mvdlib.training.loop import cost_volume_for_batch
+from mvdlib.training.schedule import build_datasets
+
+__all__ = [
+    "compare_real_pair",
+    "evaluate_checkpoint_dict",
+    "evaluate_model",
+    "evaluate_real_pair",
+    "format_table",
+    "main",
+    "predict_batch",
+]
+
+MVDEPTHNET = "MVDepthNet"
+IMAGE_ONLY = "image-only network"
+WTA = "winner-take-all"
+EVAL_SPLITS = ("val", "test")  # the synthetic splits a checkpoint can be scored on (never train)
+# Depth is scored as ``predict`` returns it: no farther than the sweep's far plane
+# (``conventions.MAX_DEPTH``, 50 m). The depth layer's 2 sigmoid(z) can be 0 or nearly so (a
+# barely trained network; the image-only network on the real pair, whose unclamped depths
+# reached thousands of metres and an abs_rel near 900 that no reader could compare); the
+# planes the sweep searches end at 50 m, and so does every method's answer.
+MIN_INVERSE_DEPTH = 1.0 / MAX_DEPTH  # 1/m
+
+
+@torch.no_grad()
+def predict_batch(model: MVDepthNet, batch: Sample, num_sources: int | None = None) -> dict[str, Tensor]:
+    """Depth of the network and of winner-take-all on the same cost volume, B x 1 x H x W each.
+
+    Args:
+        model: the network (eval mode).
+        batch: collated samples at the network's resolution (:func:`mvdlib.training.loop.cost_volume_for_batch`).
+        num_sources: use only the first ``num_sources`` measurement frames (default: all).
+    Returns:
+        ``{"MVDepthNet" or "image-only network": depth, "winner-take-all": depth}``.
+    """
+    if num_sources is not None:
+        batch = dict(batch)
+        batch["src_images"] = batch["src_images"][:, :num_sources]
+        batch["T_world_srcs"] = batch["T_world_srcs"][:, :num_sources]
+    ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
+    inv = model(ref, cost)[0].clamp_min(MIN_INVERSE_DEPTH)  # an image_only network ignores the cost volume
+    return {IMAGE_ONLY if model.image_only else MVDEPTHNET: 1.0 / inv, WTA: 1.0 / cv.winner_take_all(cost, inv_depths)}
+
+
+def _metrics(preds: dict[str, list[Tensor]], gts: list[Tensor]) -> dict[str, dict[str, float]]:
+    gt = torch.cat(gts)
+    return {name: depth_metrics(torch.cat(p), gt) for name, p in preds.items()}
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: MVDepthNet,
+    dataset: SyntheticMultiViewDataset,
+    batch_size: int = 4,
+    num_sources: int | None = None,
+) -> dict[str, dict[str, float]]:
+    """Metrics of MVDepthNet and winner-take-all over a dataset at the network's resolution.
+
+    Args:
+        model: the network; its device is used.
+        dataset: samples whose size equals ``model.input_size``.
+        batch_size: samples per forward pass.
+        num_sources: use only the first ``num_sources`` measurement frames (default: all).
+    Returns:
+        ``{"MVDepthNet" (or "image-only network"): metrics, "winner-take-all": metrics}``.
+    """
+    if (dataset.height, dataset.width) != tuple(model.input_size):
+        size = (dataset.height, dataset.width)
+        raise ValueError(f"dataset size must equal model.input_size {model.input_size}, got {size}")
+    model.eval()
+    device = next(model.parameters()).device
+    preds: dict[str, list[Tensor]] = {}
+    gts = []
+    for start in range(0, len(dataset), batch_size):
+        batch = collate_samples([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))], device)
+        for name, depth in predict_batch(model, batch, num_sources).items():
+            preds.setdefault(name, []).append(depth.cpu())
+        gts.append(batch["ref_depth"].cpu())
+    return _metrics(preds, gts)
+
+
+@torch.no_grad()
+def evaluate_real_pair(model: MVDepthNet) -> dict[str, dict[str, float]]:
+    """Metrics of MVDepthNet and winner-take-all on the real stereo pair of ``mvdlib.data.real``.
+
+    The pair is loaded at the network's resolution (``load_stereo_pair`` rescales ``K``).
+    """
+    h, w = model.input_size
+    sample = load_stereo_pair(height=h, width=w)
+    device = next(model.parameters()).device
+    batch = {k: v[None].to(device) for k, v in sample.items() if isinstance(v, Tensor)}
+    preds = predict_batch(model.eval(), batch)
+    return _metrics({k: [v.cpu()] for k, v in preds.items()}, [batch["ref_depth"].cpu()])
+
+
+# Support window of the aggregated winner-take-all row (pixels at the network's resolution).
+SUPPORT_WINDOW = 5
+
+
+@torch.no_grad()
+def compare_real_pair(model: MVDepthNet, window: int = SUPPORT_WINDOW) -> dict[str, dict[str, float]]:
+    """Learned against classical on the real stereo pair, holes counted both ways (chapter 11).
+
+    All four methods see the pair at the network's resolution: MVDepthNet and winner-take-all
+    read the same cost volume, winner-take-all with a support window reads it box-filtered
+    (:func:`mvdlib.classical.aggregate_cost`), and OpenCV's StereoSGBM matches the rectified
+    images over the same depth range.
+
+    Returns:
+        method -> :func:`mvdlib.classical.hole_aware_metrics`.
+    """
+    h, w = model.input_size
+    sample = load_stereo_pair(height=h, width=w)
+    device = next(model.parameters()).device
+    batch = {k: v[None].to(device) for k, v in sample.items() if isinstance(v, Tensor)}
+    ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
+    depths = {
+        MVDEPTHNET: 1.0 / model.eval()(ref, cost)[0],
+        WTA: 1.0 / cv.winner_take_all(cost, inv_depths),
+        f"{WTA}, {window}x{window} window": 1.0 / cv.winner_take_all(aggregate_cost(cost, window), inv_depths),
+    }
+    as_uint8 = lambda t: t.round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()  # noqa: E731
+    baseline = float(torch.linalg.norm(sample["T_world_srcs"][0, :3, 3] - sample["T_world_ref"][:3, 3]))
+    depths["OpenCV StereoSGBM"] = torch.from_numpy(
+        sgbm_depth(as_uint8(sample["ref_image"]), as_uint8(sample["src_images"][0]), float(sample["K"][0, 0]), baseline)
+    )
+    gt = sample["ref_depth"][0]
+    return {name: hole_aware_metrics(d.reshape(gt.shape).cpu(), gt) for name, d in depths.items()}
+
+
+def evaluate_checkpoint_dict(
+    ckpt: dict[str, Any],
+    model: MVDepthNet | None = None,
+    as_exported: bool = False,
+    split: str = "test",
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """The evaluation recorded in a checkpoint's provenance: a synthetic split (test) and the real pair.
+
+    Args:
+        ckpt: a training checkpoint (:func:`mvdlib.training.loop.train`) or its ``train_config``-bearing dict.
+        model: the loaded network (default: built from ``ckpt``).
+        as_exported: evaluate the float16-rounded weights that ``--export`` writes, so that the
+            recorded metrics are those of the committed file.
+        split: the synthetic split of the run's configuration, ``"val"`` or ``"test"``.
+        cache_dir: the sample cache to read and write (default: ``default_cache_dir()``); the
+            path stored in the checkpoint is never used, so a checkpoint cannot choose where to write.
+    Returns:
+        ``{"synthetic_<split>": {"samples", "metrics"}, "real_pair": {"samples", "metrics"}}``.
+    """
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"split must be one of {EVAL_SPLITS}, got {split!r}")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("train_config"), dict):
+        raise ValueError(f"ckpt must be a checkpoint dict with a 'train_config', got {type(ckpt).__name__}")
+    if model is not None and not isinstance(model, MVDepthNet):
+        raise TypeError(f"model must be an MVDepthNet or None, got {type(model).__name__}")
+    cache = None if cache_dir is None else str(cache_dir)
+    cfg = dataclasses.replace(config_from_dict(ckpt["train_config"]), cache_dir=cache)
+    if model is None:
+        size = (cfg.height, cfg.width)
+        model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=size, image_only=cfg.image_only)
+        model.load_state_dict(half_precision(ckpt["model"]) if as_exported else ckpt["model"])
+    model = model.to(default_device()).eval()
+    data = build_datasets(cfg)[split]
+    synthetic = evaluate_model(model, data, cfg.batch_size)
+    results: dict[str, Any] = {f"synthetic_{split}": {"samples": len(data), "metrics": synthetic}}
+    results["real_pair"] = {"samples": 1, "metrics": evaluate_real_pair(model)}
+    return results
+
+
+def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
+    """A plain-text table, one row per method, one column per metric.
+
+    Example:
+        >>> print(format_table({"WTA": dict.fromkeys(METRIC_NAMES, 0.5)}).splitlines()[0].split()[:3])
+        ['method', 'abs_rel', 'sq_rel']
+    """
+    if not isinstance(metrics, dict) or not all(
+        isinstance(row, dict) and all(m in row for m in METRIC_NAMES) for row in metrics.values()
+    ):
+        raise ValueError(f"metrics must map each method to a dict of {METRIC_NAMES}, got {metrics!r:.80}")
+    lines = [title] if title else []
+    lines.append(f"{'method':<18}" + "".join(f"{m:>10}" for m in METRIC_NAMES))
+    for name, row in metrics.items():
+        lines.append(f"{name:<18}" + "".join(f"{row[m]:>10.4f}" for m in METRIC_NAMES))
+    return "\n".join(lines)
+
+
+def _evaluate_file(
+    path: str | Path, as_exported: bool = False, split: str = "test", cache_dir: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(checkpoint dict, training configuration, results) of a training or exported checkpoint."""
+    ckpt = read_checkpoint(path)
+    if "train_config" in ckpt:
+        results = evaluate_checkpoint_dict(ckpt, as_exported=as_exported, split=split, cache_dir=cache_dir)
+        return ckpt, ckpt["train_config"], results
+    # an exported checkpoint: the provenance JSON beside it holds the training configuration
+    train_config = json.loads(Path(path).with_suffix(".json").read_text())["train_config"]
+    model = load_pretrained(path)
+    results = evaluate_checkpoint_dict({"train_config": train_config}, model, split=split, cache_dir=cache_dir)
+    return ckpt, train_config, results
+
+
+PROG = "python -m mvdlib.training.evaluate"
+
+# Settings that must agree for two checkpoints to be compared on the same cost volumes.
+SHARED_SETTINGS = ("height", "width", "num_depths", "num_sources", "val_scenes", "test_scenes", "seed")
+
+
+def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
+    """Command-line entry point; ``prog`` is the command recorded in an export's provenance."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Metrics of MVDepthNet checkpoints and of winner-take-all on the same cost volumes.",
+    )
+    default = [str(c) for c in (DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT) if c.exists()]
+    p.add_argument(
+        "--checkpoint",
+        nargs="+",
+        default=default,
+        help="training or exported checkpoints (default: the committed ones)",
+    )
+    p.add_argument("--split", choices=EVAL_SPLITS, default="test", help="synthetic split to score (default: test)")
+    p.add_argument("--export", default=None, help="write the (single) checkpoint as float16 with provenance here")
+    p.add_argument("--cache-dir", default=None, help="sample cache (default: $MVDLIB_CACHE or ~/.cache/mvdlib)")
+    args = p.parse_args(argv)
+    if args.export and args.split != "test":
+        p.error(f"--export records the test split's metrics; drop --split {args.split}")
+    if not args.checkpoint:
+        p.error("no checkpoint given and none committed in data/")
+    if args.export and len(args.checkpoint) != 1:
+        p.error(f"--export takes exactly one --checkpoint, got {len(args.checkpoint)}")
+    if args.export:
+        try:
+            check_writable_folder(args.export, "--export")
+        except ValueError as err:
+            p.error(str(err))
+    results: dict[str, Any] = {}
+    first_config = None
+    for path in args.checkpoint:
+        ckpt, train_config, r = _evaluate_file(path, args.export is not None, args.split, args.cache_dir)
+        shared = {k: train_config[k] for k in SHARED_SETTINGS}
+        if first_config is not None and shared != first_config:
+            raise ValueError(f"checkpoints must share {SHARED_SETTINGS}: {first_config} vs {shared} ({path})")
+        first_config = shared
+        for key, part in r.items():
+            results.setdefault(key, {"samples": part["samples"], "metrics": {}})["metrics"].update(part["metrics"])
+    titles = {f"synthetic_{args.split}": f"synthetic {args.split} split", "real_pair": "real stereo pair"}
+    for key, title in titles.items():
+        part = results[key]
+        print(format_table(part["metrics"], f"{title} ({part['samples']} samples)"), end="\n\n")
+    if args.export:
+        if "train_config" not in ckpt:
+            raise ValueError("--export needs a training checkpoint (one written by python -m mvdlib.train)")
+        command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
+        export_checkpoint(ckpt, args.export, results, command)
+        print(f"wrote {args.export} and {Path(args.export).with_suffix('.json')}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
