@@ -21,9 +21,6 @@ import torch
 from torch import Tensor, nn
 
 from mvdlib._validation import positive_int, shape_str
-from mvdlib.data.single_view import load_single_views  # noqa: F401  (moved; old path kept for readers' notebooks)
-from mvdlib.metrics import EDGE_RELATIVE_STEP, edge_errors  # noqa: F401  (moved; old path kept for readers' notebooks)
-from mvdlib.training.single_view import fit_depth_network, train_two_stage  # noqa: F401  (moved; old path kept for readers' notebooks)
 
 __all__ = ["COARSE_STRIDE", "OUTPUT_STRIDE", "EigenCoarseFine"]
 
