@@ -119,8 +119,8 @@ def main() -> None:
         "(c) mvdlib": lambda: plane_sweep_cost_volume(ref, src, K, T, s),
     }
     for chunk in args.chunks:
-        methods[f"(c) mvdlib, {chunk} planes/chunk"] = (
-            lambda chunk=chunk: plane_sweep_cost_volume(ref, src, K, T, s, planes_per_chunk=chunk)
+        methods[f"(c) mvdlib, {chunk} planes/chunk"] = lambda chunk=chunk: plane_sweep_cost_volume(
+            ref, src, K, T, s, planes_per_chunk=chunk
         )
 
     with torch.no_grad():
@@ -134,17 +134,23 @@ def main() -> None:
 
     base = times["(a) original loop"]
     threads = torch.get_num_threads() if device.type == "cpu" else "-"
-    print(f"cost volume 1 x {args.planes} x {h} x {w}, C = 3, device {device}, torch threads {threads}, "
-          f"{args.repeats} rounds")
+    print(
+        f"cost volume 1 x {args.planes} x {h} x {w}, C = 3, device {device}, torch threads {threads}, "
+        f"{args.repeats} rounds"
+    )
     print(f"{'method':34s} {'median ms':>10s} {'min ms':>8s} {'speed-up vs (a)':>16s} {'max |diff| vs (c)':>18s}")
     for name, ts in times.items():
         ratio = statistics.median(b / t for b, t in zip(base, ts, strict=True))
         print(f"{name:34s} {1e3 * statistics.median(ts):10.1f} {1e3 * min(ts):8.1f} {ratio:15.2f}x {diffs[name]:18.2e}")
     count = args.planes * h * w
-    print(f"floor, arithmetic: {FLOPS_PER_COST * count / 1e6:.0f} MFLOP at the measured matmul rate "
-          f"{flop_rate / 1e9:.1f} GFLOP/s = {1e3 * FLOPS_PER_COST * count / flop_rate:.1f} ms")
-    print(f"floor, memory traffic: {BYTES_PER_COST * count / 1e6:.0f} MB written at the measured copy bandwidth "
-          f"{bandwidth / 1e9:.1f} GB/s = {1e3 * BYTES_PER_COST * count / bandwidth:.1f} ms")
+    print(
+        f"floor, arithmetic: {FLOPS_PER_COST * count / 1e6:.0f} MFLOP at the measured matmul rate "
+        f"{flop_rate / 1e9:.1f} GFLOP/s = {1e3 * FLOPS_PER_COST * count / flop_rate:.1f} ms"
+    )
+    print(
+        f"floor, memory traffic: {BYTES_PER_COST * count / 1e6:.0f} MB written at the measured copy bandwidth "
+        f"{bandwidth / 1e9:.1f} GB/s = {1e3 * BYTES_PER_COST * count / bandwidth:.1f} ms"
+    )
     print(f"(4 x 3 bilinear taps per value: {12 * count / 1e6:.0f} M gathered loads, the part no vector unit hides)")
     print("what limits (c): grid_sample's bilinear gathers (over half its CPU time), then the coordinate and")
     print("|difference| passes over D x C x H x W values. (a) calls grid_sample once per plane with a batch of one")

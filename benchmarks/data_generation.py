@@ -17,7 +17,7 @@ power-of-two texture sizes (30x faster than np.mod, same bits), the probes skip 
 validation, and a sample's views are cast in one Open3D call and shaded view by view. The
 images are bit-identical (tests/test_synthetic.py checks hashes recorded before). The ray
 casts and the per-pixel NumPy passes that remain are the floor of this design; a second
-core helps through DataLoader workers (``mvdlib.train``, ``num_workers``).
+core helps through DataLoader workers (``mvdlib.training.schedule``, ``num_workers``).
 
     python benchmarks/data_generation.py [--repeats 5] [--scenes 3]
 

@@ -1,9 +1,9 @@
 """MVDepthNet inference speed at 320 x 256: milliseconds per frame, cost volume included (chapter 10).
 
 Prints one row per (device, network, path): the paper's width-1.0 network with 64 planes
-and the CPU preset's network (``mvdlib.train`` defaults) on the same input size, each run
+and the CPU preset's network (``mvdlib.training.config`` defaults) on the same input size, each run
 (a) eagerly, as built (BatchNorm layers, NCHW), and (b) through
-``mvdlib.models.mvdepthnet.inference_model``, the copy ``predict`` runs (BatchNorm folded
+``mvdlib.inference.inference_model``, the copy ``predict`` runs (BatchNorm folded
 into the convolutions, channels_last on the CPU, ``torch.inference_mode``). A frame is one
 reference image with two measurement frames: normalisation, the multi-view plane-sweep
 cost volume and the forward pass. The two paths alternate within each repeat, so a change
@@ -30,8 +30,10 @@ import time
 import torch
 
 from mvdlib import cost_volume as cv
-from mvdlib.models.mvdepthnet import PAPER_SIZE, MVDepthNet, inference_model, normalize_image
-from mvdlib.train import TrainConfig
+from mvdlib.conventions import PAPER_SIZE, normalize_image
+from mvdlib.inference import inference_model
+from mvdlib.models.mvdepthnet import MVDepthNet
+from mvdlib.training.config import TrainConfig
 
 NUM_SOURCES = 2
 

@@ -5,8 +5,8 @@ planes, 2 source views), data loading included, on a warm sample cache, three wa
 
 (a) before: the model in NCHW, ``torch.optim.Adam``'s default for-each update, each batch
     loaded and augmented in the training process (``mvdlib.train`` before issue 16);
-(b) now: what ``python -m mvdlib.train`` does (channels_last model, fused Adam, one
-    DataLoader worker loading the next batches, ``mvdlib.train.step_batches``);
+(b) now: what ``python -m mvdlib.training`` does (channels_last model, fused Adam, one
+    DataLoader worker loading the next batches, ``mvdlib.training.schedule.step_batches``);
 (c) (b) with ``--autocast-bf16 true``: the forward pass in bfloat16 (opt-in: it changes the
     numbers the network learns by about 1%).
 
@@ -39,30 +39,32 @@ from pathlib import Path
 
 import torch
 
-from mvdlib import train as current
 from mvdlib.models.mvdepthnet import MVDepthNet
+from mvdlib.training.config import PRESETS, TrainConfig, config_from_dict
+from mvdlib.training.loop import batch_loss
+from mvdlib.training.schedule import build_datasets, step_batches
 
 
-def before_speed_up(cfg: current.TrainConfig, train_set) -> tuple[MVDepthNet, torch.optim.Optimizer, object]:
+def before_speed_up(cfg: TrainConfig, train_set) -> tuple[MVDepthNet, torch.optim.Optimizer, object]:
     """Model, optimizer and batches as ``mvdlib.train`` set them up before issue 16 (the reference)."""
     model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width))
     in_process = dataclasses.replace(cfg, num_workers=0)
-    return model, torch.optim.Adam(model.parameters(), lr=cfg.lr), iter(current.step_batches(train_set, in_process, 0))
+    return model, torch.optim.Adam(model.parameters(), lr=cfg.lr), iter(step_batches(train_set, in_process, 0))
 
 
-def now(cfg: current.TrainConfig, train_set) -> tuple[MVDepthNet, torch.optim.Optimizer, object]:
-    """Model, optimizer and batches as ``mvdlib.train._train`` sets them up now."""
+def now(cfg: TrainConfig, train_set) -> tuple[MVDepthNet, torch.optim.Optimizer, object]:
+    """Model, optimizer and batches as ``mvdlib.training.loop._train`` sets them up now."""
     model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width))
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
-    return model, optimizer, iter(current.step_batches(train_set, cfg, 0))
+    return model, optimizer, iter(step_batches(train_set, cfg, 0))
 
 
-def one_step(model, optimizer, batches, cfg: current.TrainConfig) -> tuple[float, float]:
+def one_step(model, optimizer, batches, cfg: TrainConfig) -> tuple[float, float]:
     """Wall and CPU seconds (this process's threads) of one training step: fetch the batch, loss, backward, Adam."""
     t0, c0 = time.perf_counter(), time.process_time()
     batch = next(batches)
-    loss = current.batch_loss(model, batch, cfg.num_depths, autocast_bf16=cfg.autocast_bf16)
+    loss = batch_loss(model, batch, cfg.num_depths, autocast_bf16=cfg.autocast_bf16)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -79,12 +81,12 @@ def main() -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        preset = {**dataclasses.asdict(current.TrainConfig()), **current.PRESETS["cpu"]}
+        preset = {**dataclasses.asdict(TrainConfig()), **PRESETS["cpu"]}
         cfg = dataclasses.replace(
-            current.config_from_dict(preset), steps=args.steps + 2, train_scenes=args.train_scenes,
+            config_from_dict(preset), steps=args.steps + 2, train_scenes=args.train_scenes,
             cache_dir=str(Path(tmp) / "cache"),
         )  # fmt: skip
-        train_set = current.build_datasets(cfg)["train"]
+        train_set = build_datasets(cfg)["train"]
         for i in range(len(train_set)):  # warm the cache: every path reads it
             train_set[i]
         paths = {"(a) before": (before_speed_up, cfg), "(b) now": (now, cfg)}
