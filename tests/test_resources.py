@@ -9,7 +9,7 @@ import IPython.display
 import pytest
 
 from mvdlib.capture import DEFAULT_CAPTURE
-from mvdlib.models.mvdepthnet import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT
+from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT
 from mvdlib.notebook import glue
 from mvdlib.resources import data_dir, data_path
 
