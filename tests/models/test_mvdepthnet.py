@@ -17,7 +17,7 @@ from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 
 # The original network's state_dict keys and shapes (the project's shared/reference listing,
 # copied here so that every checkout runs the comparison).
-REFERENCE = Path(__file__).resolve().parent / "data" / "mvdepthnet_state_dict.txt"
+REFERENCE = Path(__file__).resolve().parent / "mvdepthnet_state_dict.txt"
 ORIGINAL_PARAMETERS = 33_898_500  # depthNet_model.py of HKUST-Aerial-Robotics/MVDepthNet
 
 
