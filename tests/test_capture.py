@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import mvdlib.capture
 from mvdlib.capture import (
     DEFAULT_CAPTURE,
     INV_DEPTH_QUANTUM,
@@ -19,9 +22,11 @@ from mvdlib.capture import (
     save_capture,
     sweep_cameras,
 )
-from mvdlib.data.synthetic import SyntheticMultiViewDataset, SyntheticScene
-from mvdlib.models.mvdepthnet import DEFAULT_CHECKPOINT
-from mvdlib.pointcloud import depth_to_points, precision_recall_fscore
+from mvdlib.data.scene import SyntheticScene
+from mvdlib.data.synthetic import SyntheticMultiViewDataset
+from mvdlib.metrics import precision_recall_fscore
+from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT
+from mvdlib.pointcloud import depth_to_points
 from mvdlib.training.config import PRESETS, TrainConfig
 
 
@@ -85,3 +90,36 @@ def test_committed_capture_was_made_with_the_committed_checkpoint():
     provenance = json.loads(DEFAULT_CAPTURE.with_suffix(".json").read_text())
     assert provenance["scene_seed"] == SCENE_SEED
     assert provenance["model_sha256"] == hashlib.sha256(DEFAULT_CHECKPOINT.read_bytes()).hexdigest()
+
+
+# ---- a damaged capture is refused; the command writes a new file, atomically -------------------
+
+
+def test_a_damaged_capture_is_refused(tmp_path):
+    path = tmp_path / DEFAULT_CAPTURE.name
+    data = bytearray(DEFAULT_CAPTURE.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+    shutil.copy(DEFAULT_CAPTURE.with_suffix(".json"), path.with_suffix(".json"))
+    with pytest.raises(ValueError, match="damaged"):
+        load_capture(path)
+
+
+def test_capture_command_does_not_default_to_the_committed_file():
+    default = mvdlib.capture._parser().parse_args([]).out
+    assert Path(default).resolve() != DEFAULT_CAPTURE.resolve()
+    assert not Path(default).is_absolute()
+
+
+def test_save_capture_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "cap.npz"
+    path.write_bytes(b"old")
+
+    def crash(f, **arrays):
+        f.write(b"partial")
+        raise OSError("killed")
+
+    monkeypatch.setattr(np, "savez_compressed", crash)
+    with pytest.raises(OSError, match="killed"):
+        save_capture(path, load_capture())
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["cap.npz"]

@@ -47,22 +47,3 @@ def test_bad_inputs_raise():
         sgbm_depth(img, img, 100.0, 0.1, min_depth=5.0, max_depth=2.0)
     with pytest.raises(ValueError, match="ref_rgb"):
         sgbm_depth(img.astype(np.float32), img, 100.0, 0.1)
-
-
-def test_real_pair_table_has_its_classical_rows():
-    from mvdlib.evaluate import compare_real_pair, evaluate_real_pair
-    from mvdlib.models.mvdepthnet import load_pretrained
-
-    model = load_pretrained()
-    table = compare_real_pair(model)
-    assert list(table) == ["MVDepthNet", "winner-take-all", "winner-take-all, 5x5 window", "OpenCV StereoSGBM"]
-    reference = evaluate_real_pair(model)  # depth_metrics on the same predictions
-    for name in ("MVDepthNet", "winner-take-all"):
-        assert table[name]["no_answer"] == 0.0
-        assert table[name]["abs_rel_holes_fail"] == pytest.approx(reference[name]["abs_rel"], rel=1e-5)
-        assert table[name]["a1_holes_fail"] == pytest.approx(reference[name]["a1"], rel=1e-5)
-    sgbm = table["OpenCV StereoSGBM"]
-    assert 0.0 < sgbm["no_answer"] < 1.0  # SGBM refuses some pixels and answers others
-    assert sgbm["abs_rel_answered"] < sgbm["abs_rel_holes_fail"]
-    window = table["winner-take-all, 5x5 window"]
-    assert window["abs_rel_holes_fail"] < table["winner-take-all"]["abs_rel_holes_fail"]  # aggregation helps WTA

@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from mvdlib.evaluate import IMAGE_ONLY, MVDEPTHNET, WTA, evaluate_checkpoint_dict
-from mvdlib.models.mvdepthnet import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT, load_pretrained
-from mvdlib.train import TEST_SAMPLES_PER_SCENE, TrainConfig
+from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT
+from mvdlib.models.mvdepthnet import load_pretrained
+from mvdlib.training.config import TrainConfig
+from mvdlib.training.evaluate import IMAGE_ONLY, MVDEPTHNET, WTA, evaluate_checkpoint_dict
+from mvdlib.training.schedule import TEST_SAMPLES_PER_SCENE
 
 CHECKPOINTS = [(DEFAULT_CHECKPOINT, MVDEPTHNET), (IMAGE_ONLY_CHECKPOINT, IMAGE_ONLY)]
 

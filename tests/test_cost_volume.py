@@ -336,3 +336,10 @@ def test_cost_volume_from_world_poses_equals_the_relative_pose_assembly() -> Non
     torch.testing.assert_close(got, expected)
     with pytest.raises(ValueError, match="T_world_srcs must be"):
         cost_volume_from_world_poses(ref, srcs, K, poses[:, 0], poses[:, :0], inv)
+
+
+def test_winner_take_all_refuses_nan_costs():
+    cost = torch.rand(1, 4, 3, 3)
+    cost[0, 2, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="cost"):
+        winner_take_all(cost, torch.linspace(0.1, 1, 4))

@@ -236,36 +236,3 @@ def test_apply_init_variances(scheme, variance):
 def test_apply_init_rejects_unknown_scheme():
     with pytest.raises(ValueError, match="scheme"):
         apply_init(nn.Linear(2, 2), "orthogonal")
-
-
-# ---- activation explorer (mvdlib/explorers/activations.py, chapter 7) ---------------------
-
-
-def test_activation_explorer_draws_the_activation_and_the_density():
-    from mvdlib.explorers.activations import EXPLORER_ACTIVATIONS, EXPLORER_SIGMAS, activation_explorer
-
-    explorer = activation_explorer()
-    f, df, density = explorer.view(activation="relu", sigma=2.0).traces
-    assert f.y == pytest.approx([max(0.0, z) for z in f.x])
-    assert df.y == pytest.approx([float(z > 0) for z in df.x])
-    z = torch.as_tensor(density.x)
-    assert density.y == pytest.approx(torch.exp(-0.5 * (z / 2.0) ** 2).tolist(), abs=1e-5)
-    fig = explorer.static()
-    names, sigmas = fig.layout.sliders
-    assert [s.label for s in names.steps] == list(EXPLORER_ACTIVATIONS)
-    assert [float(s.label) for s in sigmas.steps] == list(EXPLORER_SIGMAS)
-    for frame in fig.frames:
-        if frame.name.startswith("sigma="):
-            assert list(frame.traces) == [2]  # sigma moves the density only
-            assert "relu 0.500" in frame.layout.title.text  # E[ReLU'(z)] = 1/2 for every sigma
-
-
-def test_activation_explorer_rejects_bad_arguments():
-    from mvdlib.explorers.activations import activation_explorer
-
-    with pytest.raises(ValueError, match="name"):
-        activation_explorer(names=("softplus",))
-    with pytest.raises(ValueError, match="non-empty"):
-        activation_explorer(names=())
-    with pytest.raises(ValueError, match="sigma must be one of"):
-        activation_explorer().view(sigma=3.0)

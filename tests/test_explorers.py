@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from mvdlib import cost_volume as cv
+from mvdlib.conventions import normalize_image
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.explorers import Explorer, Param, View
 from mvdlib.explorers.activations import activation_explorer
@@ -25,7 +26,6 @@ from mvdlib.explorers.losses import loss_explorer
 from mvdlib.explorers.scales import mvdepthnet_scales_explorer
 from mvdlib.explorers.warp import warp_explorer
 from mvdlib.geometry import relative_pose
-from mvdlib.models.mvdepthnet import normalize_image
 from mvdlib.pointcloud import DepthView
 from mvdlib.viz import plotly_bundle
 
@@ -194,3 +194,114 @@ def test_show_displays_the_live_widget_and_its_kernel_free_twin(monkeypatch):
     assert "<script src" not in html  # plotly.js comes from the book, not a CDN
     assert bundle["application/vnd.plotly.v1+json"]["frames"][0]["name"] == "a=1"
     assert plotly_bundle(explorer.static())["text/html"].count("Plotly.newPlot") == 1
+
+
+# ---- the loss explorer and its helpers (mvdlib.explorers.losses, chapter 5) ----------------------
+
+
+@pytest.mark.parametrize("name", ["L1", "L2", "Huber", "BerHu"])
+def test_fit_line_reaches_the_minimum_found_by_a_grid_search(name):
+    from mvdlib.explorers.losses import fit_line, line_with_outliers, loss_penalty
+
+    x, y, _ = line_with_outliers(n=40, outlier_fraction=0.2, seed=1)
+    a, b = fit_line(x, y, name, delta=1.0, c=1.0)
+    grid_a, grid_b = torch.meshgrid(
+        torch.linspace(a - 0.05, a + 0.05, 51, dtype=torch.float64),
+        torch.linspace(b - 0.3, b + 0.3, 51, dtype=torch.float64),
+        indexing="ij",
+    )
+    residuals = grid_a[..., None] * x + grid_b[..., None] - y  # 51 x 51 x n
+    values = loss_penalty(name, residuals, 1.0, 1.0).mean(-1)
+    best = values.argmin()
+    assert grid_a.flatten()[best].item() == pytest.approx(a, abs=2e-3)
+    assert grid_b.flatten()[best].item() == pytest.approx(b, abs=1.2e-2)
+
+
+def test_fit_line_l2_equals_numpy_polyfit_and_robust_losses_resist_outliers():
+    from mvdlib.explorers.losses import fit_line, line_with_outliers
+
+    x, y, outlier = line_with_outliers(n=60, outlier_fraction=0.2, seed=0)
+    assert outlier.sum().item() == 12
+    a, b = fit_line(x, y, "L2")
+    np.testing.assert_allclose([a, b], np.polyfit(x.numpy(), y.numpy(), 1), rtol=1e-9)
+    for name in ("L1", "Huber"):
+        assert abs(fit_line(x, y, name)[1] - 1.0) < abs(b - 1.0) / 3
+
+
+def test_loss_curves_gradients_match_finite_differences():
+    from mvdlib.explorers.losses import loss_curves
+
+    e = np.linspace(-3, 3, 601)
+    for name, (value, grad) in loss_curves(e, delta=0.7, c=1.3).items():
+        numeric = np.gradient(value, e)
+        inner = slice(2, -2)
+        np.testing.assert_allclose(grad[inner], numeric[inner], atol=2e-2, err_msg=name)
+
+
+def test_loss_explorer_twin_has_four_sliders_and_is_small():
+    from mvdlib.explorers.losses import loss_explorer
+
+    fig = loss_explorer().static()
+    assert [len(s.steps) for s in fig.layout.sliders] == [6, 6, 5, 5]
+    assert len(fig.to_json()) < 2_000_000
+    huber = {f.name: f for f in fig.frames}["delta=2"]  # delta moves the Huber penalty and gradient only
+    assert [fig.data[i].name for i in huber.traces] == ["Huber (delta 1)", "Huber (delta 1)"]
+
+
+def test_loss_explorer_inputs_are_checked():
+    from mvdlib.explorers.losses import line_with_outliers, loss_penalty
+
+    with pytest.raises(ValueError, match="name"):
+        loss_penalty("L3", torch.zeros(3))
+    with pytest.raises(ValueError, match="outlier_fraction"):
+        line_with_outliers(outlier_fraction=1.0)
+
+
+# ---- the activation explorer (mvdlib.explorers.activations, chapter 7) ---------------------
+
+
+def test_activation_explorer_draws_the_activation_and_the_density():
+    from mvdlib.explorers.activations import EXPLORER_ACTIVATIONS, EXPLORER_SIGMAS, activation_explorer
+
+    explorer = activation_explorer()
+    f, df, density = explorer.view(activation="relu", sigma=2.0).traces
+    assert f.y == pytest.approx([max(0.0, z) for z in f.x])
+    assert df.y == pytest.approx([float(z > 0) for z in df.x])
+    z = torch.as_tensor(density.x)
+    assert density.y == pytest.approx(torch.exp(-0.5 * (z / 2.0) ** 2).tolist(), abs=1e-5)
+    fig = explorer.static()
+    names, sigmas = fig.layout.sliders
+    assert [s.label for s in names.steps] == list(EXPLORER_ACTIVATIONS)
+    assert [float(s.label) for s in sigmas.steps] == list(EXPLORER_SIGMAS)
+    for frame in fig.frames:
+        if frame.name.startswith("sigma="):
+            assert list(frame.traces) == [2]  # sigma moves the density only
+            assert "relu 0.500" in frame.layout.title.text  # E[ReLU'(z)] = 1/2 for every sigma
+
+
+def test_activation_explorer_rejects_bad_arguments():
+    from mvdlib.explorers.activations import activation_explorer
+
+    with pytest.raises(ValueError, match="name"):
+        activation_explorer(names=("softplus",))
+    with pytest.raises(ValueError, match="non-empty"):
+        activation_explorer(names=())
+    with pytest.raises(ValueError, match="sigma must be one of"):
+        activation_explorer().view(sigma=3.0)
+
+
+# ---- the warp explorer (mvdlib.explorers.warp) ------------------------------------------------
+
+
+def test_warp_explorer_figure_is_darkest_at_the_true_depth() -> None:
+    from mvdlib.explorers.warp import WARP_EXPLORER_SCALES, warp_error_map, warp_explorer
+
+    h, w = 64, 80
+    sample = SyntheticMultiViewDataset("val", num_scenes=1, samples_per_scene=1, height=h, width=w, cache=False)[0]
+    medians = [np.nanmedian(warp_error_map(sample, 0, s)) for s in WARP_EXPLORER_SCALES]
+    assert int(np.argmin(medians)) == WARP_EXPLORER_SCALES.index(1.0)
+    fig = warp_explorer(sample, step=2).static()
+    assert len(fig.frames) == len(WARP_EXPLORER_SCALES)
+    assert np.asarray(fig.frames[0].data[0].z).shape == (h // 2, w // 2)
+    with pytest.raises(ValueError, match="step"):
+        warp_explorer(sample, step=0)

@@ -604,3 +604,23 @@ def test_outputs_stay_on_the_input_device_and_dtype(device: str) -> None:
         epipolar_line(K, T, torch.tensor([1.0, 2.0], device=device)),
     ):
         assert out.device.type == device and out.dtype == torch.float32
+
+
+def test_epipolar_line_at_the_epipole_is_refused():
+    K = torch.tensor([[100.0, 0, 50], [0, 100, 40], [0, 0, 1]])
+    T = torch.eye(4)
+    T[2, 3] = 1.0  # forward motion: the epipole is the principal point
+    with pytest.raises(ValueError, match="uv.*epipole"):
+        epipolar_line(K, T, torch.tensor([50.0, 40.0]))
+    assert torch.isfinite(epipolar_line(K, T, torch.tensor([10.0, 40.0]))).all()
+
+
+def test_backproject_of_float16_depth_stays_float16():
+    K = torch.tensor([[10.0, 0, 2], [0, 10, 1.5], [0, 0, 1]])
+    points = backproject(torch.full((1, 1, 3, 4), 2.0).half(), K)
+    assert points.dtype == torch.float16
+    torch.testing.assert_close(points.float(), backproject(torch.full((1, 1, 3, 4), 2.0), K), rtol=1e-3, atol=1e-3)
+
+
+def test_invert_pose_accepts_an_empty_batch():
+    assert invert_pose(torch.zeros(0, 4, 4)).shape == (0, 4, 4)

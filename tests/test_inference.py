@@ -13,6 +13,7 @@ import mvdlib.inference
 from mvdlib import cost_volume as cv
 from mvdlib._validation import intrinsics, value_checks_enabled
 from mvdlib.conventions import normalize_image
+from mvdlib.data.camera import default_intrinsics
 from mvdlib.geometry import relative_pose, scale_intrinsics
 from mvdlib.inference import fold_batchnorm, inference_model, predict
 from mvdlib.models.mvdepthnet import MVDepthNet
@@ -230,3 +231,35 @@ def test_predict_checks_K_once_whatever_the_number_of_views(monkeypatch):
     images = torch.rand(1, 3, 3, 64, 96)
     cv.cost_volume_from_world_poses(images[:, 0], images, K, T_ref, T_srcs, cv.inverse_depth_samples(8))
     assert checked == [True]  # the public cost volume checks K once for its three views
+
+
+# ---- predict refuses images in [0, 1] unless told, and never returns inf ---------------------
+
+
+def _scene_inputs():
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    srcs = rng.integers(0, 256, (2, 32, 64, 3), dtype=np.uint8)
+    T_srcs = np.stack([np.eye(4), np.eye(4)])
+    T_srcs[:, 0, 3] = [0.1, -0.1]
+    return ref, srcs, default_intrinsics(32, 64), np.eye(4), T_srcs
+
+
+def test_predict_refuses_images_scaled_to_one_unless_told():
+    model = MVDepthNet(0.125, 8, input_size=(32, 64)).eval()
+    ref, srcs, K, T_ref, T_srcs = _scene_inputs()
+    with pytest.raises(ValueError, match="ref_rgb.*max_value"):
+        predict(model, ref / 255.0, srcs / 255.0, K, T_ref, T_srcs)
+    with pytest.raises(ValueError, match="src_rgbs"):
+        predict(model, ref, srcs * 2.0, K, T_ref, T_srcs)
+    expected = predict(model, ref, srcs, K, T_ref, T_srcs)
+    scaled = predict(model, ref / 255.0, srcs / 255.0, K, T_ref, T_srcs, max_value=1.0)
+    np.testing.assert_allclose(scaled, expected, rtol=1e-4)
+
+
+def test_predict_never_returns_infinite_depth():
+    model = MVDepthNet(0.125, 8, input_size=(32, 64)).eval()
+    with torch.no_grad():
+        model.disp1[0].bias.fill_(-1e4)  # the sigmoid saturates to 0: inverse depth 0
+    depth = predict(model, *_scene_inputs())
+    assert np.isfinite(depth).all() and depth.max() <= 50.0

@@ -265,3 +265,11 @@ def test_moved_names_keep_their_old_paths():
     ):
         for name in names:
             assert getattr(mvdlib.pointcloud, name) is getattr(module, name)
+
+
+def test_consistency_counts_refuses_a_batched_K_per_view():
+    depth = np.full((4, 5), 2.0, np.float32)
+    K = np.array([[10.0, 0, 2], [0, 10, 1.5], [0, 0, 1]])
+    view = DepthView(depth, np.stack([K, 2 * K - np.diag([0, 0, 1.0])]), np.eye(4))
+    with pytest.raises(ValueError, match=r"views\[0\]\.K"):
+        consistency_counts(np.zeros((1, 3)) + [0, 0, 2.0], [view])

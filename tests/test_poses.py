@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mvdlib.data.synthetic import SyntheticScene, default_intrinsics, render_view
+from mvdlib.data.camera import default_intrinsics
+from mvdlib.data.render import render_view
+from mvdlib.data.scene import SyntheticScene
 from mvdlib.geometry import axis_angle_to_matrix, look_at, relative_pose
 from mvdlib.poses import (
     chain_poses,

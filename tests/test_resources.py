@@ -1,16 +1,13 @@
-"""The committed artefacts are found through the package, and chapters glue without a book build."""
+"""Tests of mvdlib.resources: the committed artefacts are found through the package."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import IPython.display
 import pytest
 
 from mvdlib.capture import DEFAULT_CAPTURE
-from mvdlib.models.mvdepthnet import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT
-from mvdlib.notebook import glue
+from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT
 from mvdlib.resources import data_dir, data_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,14 +30,3 @@ def test_library_defaults_point_into_the_data_package() -> None:
 def test_data_path_rejects_anything_but_a_file_name(name) -> None:
     with pytest.raises(ValueError, match="name"):
         data_path(name)
-
-
-def test_glue_without_myst_nb_only_displays(monkeypatch: pytest.MonkeyPatch) -> None:
-    shown = []
-    monkeypatch.setitem(sys.modules, "myst_nb", None)  # as in Colab: importing it fails
-    monkeypatch.setattr(IPython.display, "display", shown.append)
-    glue("hidden", 1.5, display=False)
-    glue("shown", 2.5)
-    assert shown == [2.5]
-    with pytest.raises(ValueError, match="name"):
-        glue("", 1.0)

@@ -1,19 +1,23 @@
 """Tests of the commands: ``python -m mvdlib.training`` and the old ``python -m mvdlib.train`` and
-``python -m mvdlib.evaluate`` (named by the README, the chapters and the committed provenance)."""
+``python -m mvdlib.evaluate`` (named by the README, the chapters and the committed provenance), resume
+from the command line, and the settings checked before any work."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tiny_training import tiny_config
 
 import mvdlib.evaluate
 import mvdlib.train
 import mvdlib.training.__main__ as cli
-from mvdlib.models.mvdepthnet import read_checkpoint
+from mvdlib.models.checkpoint import read_checkpoint
+from mvdlib.training.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--no-progress", "--model-width", "0.125", "--height", "32", "--width", "64", "--num-depths", "8",
@@ -56,3 +60,85 @@ def test_the_old_modules_keep_the_names_readers_import():
     } == {"mvdlib.training.evaluate"}
     assert edge_errors.__module__ == "mvdlib.metrics" and load_single_views.__module__ == "mvdlib.data.single_view"
     assert {fit_depth_network.__module__, train_two_stage.__module__} == {"mvdlib.training.single_view"}
+
+
+# ---- resume from the command line; settings checked before any work ---------------------------
+
+SMALL_RUN = {
+    "--model-width": "0.125",
+    "--height": "32",
+    "--width": "64",
+    "--num-depths": "16",
+    "--batch-size": "2",
+    "--train-scenes": "2",
+    "--samples-per-scene": "2",
+    "--val-scenes": "1",
+    "--test-scenes": "1",
+    "--val-every": "2",
+    "--ckpt-every": "1",
+    "--lr-milestones": "3",
+}
+
+
+def _argv(out: Path, cache: Path, **changes: str) -> list[str]:
+    flags = {**SMALL_RUN, "--out": str(out), "--cache-dir": str(cache), **changes}
+    return [x for kv in flags.items() for x in kv] + ["--no-progress"]
+
+
+def test_resume_writes_to_out_not_to_the_path_stored_in_the_checkpoint(tmp_path, cache):
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    cli.main(_argv(a, cache, **{"--steps": "2"}))
+    shutil.copy(a, b)
+    cli.main(_argv(b, cache, **{"--steps": "3"}) + ["--resume"])
+    assert read_checkpoint(a)["step"] == 2  # untouched
+    assert read_checkpoint(b)["step"] == 3
+    assert read_checkpoint(b)["train_config"]["out"] == str(b)
+
+
+def test_resume_with_only_out_and_steps_takes_the_other_settings_from_the_checkpoint(tmp_path, cache):
+    out = tmp_path / "run.pt"
+    cli.main(_argv(out, cache, **{"--steps": "2"}))
+    cli.main(["--out", str(out), "--cache-dir", str(cache), "--steps", "3", "--resume", "--no-progress"])
+    assert read_checkpoint(out)["train_config"]["model_width"] == 0.125
+
+
+def test_resume_refuses_a_changed_setting_it_cannot_apply(tmp_path, cache, capsys):
+    out = tmp_path / "run.pt"
+    cli.main(_argv(out, cache, **{"--steps": "2"}))
+    with pytest.raises(SystemExit):
+        cli.main(_argv(out, cache, **{"--steps": "3", "--lr": "0.5"}) + ["--resume"])
+    assert "lr" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="lr"):
+        train(tiny_config(tmp_path, cache, out=str(out), steps=3, lr=0.5), resume=True, progress=False)
+
+
+def test_resume_applies_a_new_cache_dir(tmp_path, cache):
+    out = tmp_path / "run.pt"
+    cli.main(_argv(out, cache, **{"--steps": "1"}))
+    other = tmp_path / "other_cache"
+    cli.main(_argv(out, other, **{"--steps": "2"}) + ["--resume"])
+    assert read_checkpoint(out)["train_config"]["cache_dir"] == str(other)
+    assert list(other.rglob("*.npz"))
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--ckpt-every", "0"),
+        ("--val-every", "0"),
+        ("--batch-size", "0"),
+        ("--steps", "0"),
+        ("--steps", "-5"),
+        ("--flip", "flase"),
+        ("--smoothness-weight", "nan"),
+        ("--lr", "-1"),
+        ("--model-width", "inf"),
+        ("--height", "33"),
+    ],
+)
+def test_bad_command_line_settings_are_refused_at_start(tmp_path, cache, capsys, flag, value):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(_argv(tmp_path / "run.pt", cache, **({"--steps": "2"} | {flag: value})))
+    assert exc.value.code == 2
+    assert flag.lstrip("-").replace("-", "_") in capsys.readouterr().err
+    assert not (tmp_path / "run.pt").exists()

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from tiny_training import tiny_config
 
-from mvdlib.models.mvdepthnet import load_pretrained, read_checkpoint
+from mvdlib.models.checkpoint import read_checkpoint
+from mvdlib.models.mvdepthnet import load_pretrained
 from mvdlib.training.export import export_checkpoint, half_precision, save_atomic, save_text_atomic, thin_history
 from mvdlib.training.loop import train
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("mvdlib_cache")
 
 
 def test_save_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
@@ -85,3 +80,14 @@ def test_export_of_a_fine_tuned_run_over_its_starting_file_keeps_the_start_s_pro
     assert p["init_checkpoint"]["sha256"] == old_hash
     assert p["init_checkpoint"]["provenance"]["train_command"] == first["command"]
     assert p["cpu_threads"] == first["cpu_threads"] == torch.get_num_threads()
+
+
+def test_half_precision_names_the_weight_float16_cannot_hold_and_keeps_integers():
+    with pytest.raises(ValueError, match="w.*float16"):
+        half_precision({"w": torch.tensor([1.0, 1e6]), "n": torch.tensor(3)})
+    assert half_precision({"w": torch.tensor([1.0, 2.0])})["w"].dtype == torch.float16
+
+
+def test_thin_history_refuses_zero_points():
+    with pytest.raises(ValueError, match="points"):
+        thin_history({"step": [1, 2], "train_loss": [0.1, 0.2]}, points=0)

@@ -1,5 +1,6 @@
 """Tests of mvdlib.training.loop: the model's input, the loss, loss decrease, the recorded loss curve,
-exact resume (also after a crash), fine-tuning, and DistributedDataParallel with gloo."""
+exact resume (also after a crash), fine-tuning, DistributedDataParallel with gloo, bit-identical seeded
+runs, the checks before the first step, and the floating-point mode restored afterwards."""
 
 from __future__ import annotations
 
@@ -17,17 +18,14 @@ from tiny_training import tiny_config
 import mvdlib.training.loop as loop
 from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples
 from mvdlib.data.sample import collate_samples
-from mvdlib.losses import edge_aware_smoothness
-from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, read_checkpoint
+from mvdlib.models.checkpoint import read_checkpoint
+from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
+from mvdlib.smoothness import edge_aware_smoothness
+from mvdlib.training.export import save_atomic
 from mvdlib.training.loop import batch_loss, cost_volume_for_batch, train
 from mvdlib.training.schedule import build_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("mvdlib_cache")
 
 
 def _batch(cfg, n: int = 2):
@@ -187,3 +185,82 @@ def test_ddp_with_two_gloo_processes(tmp_path, cache):
     model = load_pretrained(out)
     assert model.width == 0.125 and model.num_depths == 8
     assert np.isfinite(ckpt["history"]["val_loss"][-1])
+
+
+# ---- reproducible runs, exact resume, refusals before the first step -------------------------
+
+
+def _weights_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_seeded_cpu_runs_give_bit_identical_weights(tmp_path, cache):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runs = [
+            train(tiny_config(tmp_path, cache, out=str(tmp_path / f"r{i}.pt"), steps=3), progress=False)["model"]
+            for i in range(4)
+        ]
+    finally:
+        torch.set_num_threads(threads)
+    assert all(_weights_equal(runs[0], r) for r in runs[1:])
+
+
+def test_resume_equals_the_uninterrupted_run_and_needs_the_saved_optimizer_state(tmp_path, cache):
+    """Bit-identical after resuming across a learning-rate milestone with augmentation on; and
+    not by luck: resuming without the saved optimizer state (Adam's moments) changes the result,
+    and so does another seed."""
+    full = train(tiny_config(tmp_path, cache, out=str(tmp_path / "full.pt"), steps=5), progress=False)
+    cfg = tiny_config(tmp_path, cache, out=str(tmp_path / "part.pt"), steps=5)
+    train(dataclasses.replace(cfg, steps=2), progress=False)
+    part = read_checkpoint(cfg.out)
+    resumed = train(cfg, resume=True, progress=False)
+    assert _weights_equal(resumed["model"], full["model"])
+    assert resumed["history"]["train_loss"] == full["history"]["train_loss"]
+
+    no_optimizer = dict(part, optimizer={"state": {}, "param_groups": part["optimizer"]["param_groups"]})
+    save_atomic(no_optimizer, cfg.out)
+    assert not _weights_equal(train(cfg, resume=True, progress=False)["model"], full["model"])
+    other_seed = train(tiny_config(tmp_path, cache, out=str(tmp_path / "seed1.pt"), steps=5, seed=1), progress=False)
+    assert not _weights_equal(other_seed["model"], full["model"])
+
+
+def test_unwritable_out_is_refused_before_the_first_step(tmp_path, cache, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    steps = []
+    monkeypatch.setattr(loop, "batch_loss", lambda *a, **k: steps.append(1))
+    with pytest.raises(ValueError, match="out"):
+        train(tiny_config(tmp_path, cache, out=str(blocker / "run.pt"), steps=2), progress=False)
+    assert not steps
+
+
+def test_stale_temporary_files_of_the_run_are_removed(tmp_path, cache):
+    out = tmp_path / "run.pt"
+    dead = tmp_path / "run.pt.tmp999999999-0badc0de"  # no such process
+    dead.write_bytes(b"x" * 100)
+    other_run = tmp_path / "other.pt.tmp999999999-0badc0de"
+    other_run.write_bytes(b"x")
+    train(tiny_config(tmp_path, cache, out=str(out), steps=1), progress=False)
+    assert not dead.exists() and other_run.exists()
+
+
+def test_training_restores_the_denormal_mode_of_every_thread(tmp_path, cache):
+    """In a fresh process (no intra-op threads yet), training with flushed denormals and then
+    restoring the mode must leave no thread flushing: a denormal times 1 stays a denormal."""
+    script = f"""
+import torch
+from mvdlib.training.config import TrainConfig
+from mvdlib.training.loop import train
+torch.set_num_threads(2)
+cfg = TrainConfig(model_width=0.125, height=32, width=64, num_depths=16, batch_size=2, steps=1, lr_milestones=(),
+    train_scenes=2, samples_per_scene=2, val_scenes=1, test_scenes=1, val_every=1, ckpt_every=1,
+    out={str(tmp_path / "run.pt")!r}, cache_dir={str(cache)!r})
+train(cfg, progress=False)
+x = torch.full((1 << 20,), 1e-39)
+print("flushed", (x * 1.0 == 0).float().mean().item())
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    assert "flushed 0.0" in out.stdout, out.stdout + out.stderr

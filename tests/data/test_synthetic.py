@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -241,19 +245,6 @@ def test_warp_to_reference_rejects_bad_inputs() -> None:
         warp_to_reference({"K": sample["K"]})
 
 
-def test_warp_explorer_figure_is_darkest_at_the_true_depth() -> None:
-    from mvdlib.explorers.warp import WARP_EXPLORER_SCALES, warp_error_map, warp_explorer
-
-    sample = SyntheticMultiViewDataset("val", num_scenes=1, samples_per_scene=1, height=H, width=W, cache=False)[0]
-    medians = [np.nanmedian(warp_error_map(sample, 0, s)) for s in WARP_EXPLORER_SCALES]
-    assert int(np.argmin(medians)) == WARP_EXPLORER_SCALES.index(1.0)
-    fig = warp_explorer(sample, step=2).static()
-    assert len(fig.frames) == len(WARP_EXPLORER_SCALES)
-    assert np.asarray(fig.frames[0].data[0].z).shape == (H // 2, W // 2)
-    with pytest.raises(ValueError, match="step"):
-        warp_explorer(sample, step=0)
-
-
 def test_names_moved_out_of_the_module_still_import_from_it() -> None:
     """Readers' notebooks import these from mvdlib.data.synthetic; they now live beside it."""
     from mvdlib.data import camera, render, scene, synthetic, textures, trajectory
@@ -270,3 +261,51 @@ def test_names_moved_out_of_the_module_still_import_from_it() -> None:
         for name in names:
             assert getattr(synthetic, name) is getattr(module, name), name
             assert name not in synthetic.__all__, name
+
+
+# ---- a damaged or mismatched cache entry is detected, logged and rendered again ---------------
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "crc":
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo("ref_image.npy")
+        i = info.header_offset + 30 + len(info.filename) + 200  # inside the member's data
+        path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :])
+    elif how == "missing_key":
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files if k != "K"}
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+    elif how == "other_resolution":
+        big = SyntheticMultiViewDataset("val", 1, 1, height=48, width=64, cache=False)
+        with open(path, "wb") as f:
+            np.savez(f, **big.render(0))
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "crc", "missing_key", "other_resolution"])
+def test_damaged_cache_entry_is_rendered_again(tmp_path, how, caplog):
+    ds = SyntheticMultiViewDataset("val", 1, 1, height=24, width=32, cache_dir=tmp_path)
+    first = ds[0]
+    (path,) = (tmp_path / "synthetic").glob("*.npz")
+    _damage(path, how)
+    with caplog.at_level(logging.WARNING, logger="mvdlib.data.synthetic"):
+        again = ds[0]
+        third = ds[0]
+    assert all(torch.equal(first[k], again[k]) and torch.equal(first[k], third[k]) for k in first)
+    assert sum(str(path.name) in r.getMessage() for r in caplog.records) == 1  # logged once, then repaired
+
+
+def test_cache_files_are_readable_by_the_group(tmp_path):
+    old = os.umask(0o022)
+    try:
+        SyntheticMultiViewDataset("val", 1, 1, height=24, width=32, cache_dir=tmp_path)[0]
+    finally:
+        os.umask(old)
+    (path,) = (tmp_path / "synthetic").glob("*.npz")
+    assert path.stat().st_mode & 0o044 == 0o044

@@ -67,3 +67,8 @@ def test_collate_stacks_every_entry():
         collate_samples([batch], "cpu")
     with pytest.raises(ValueError, match="device"):
         collate_samples([_sample()], "no-such-device")
+
+
+def test_collate_samples_refuses_an_empty_list():
+    with pytest.raises(ValueError, match="samples"):
+        collate_samples([], "cpu")

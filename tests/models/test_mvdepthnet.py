@@ -1,24 +1,23 @@
-"""Tests of mvdlib.models.mvdepthnet and the MVDepthNet blocks of mvdlib.layers."""
+"""Tests of mvdlib.models.mvdepthnet (the network and load_pretrained) and the MVDepthNet blocks of
+mvdlib.layers."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from mvdlib.models.mvdepthnet import (
-    PIXEL_MEAN,
-    PIXEL_STD,
-    MVDepthNet,
-    load_pretrained,
-    normalize_image,
-)
+import mvdlib.models.mvdepthnet as mvd
+from mvdlib.conventions import PIXEL_MEAN, PIXEL_STD, normalize_image
+from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT
+from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 
 # The original network's state_dict keys and shapes (the project's shared/reference listing,
 # copied here so that every checkout runs the comparison).
-REFERENCE = Path(__file__).resolve().parent / "data" / "mvdepthnet_state_dict.txt"
+REFERENCE = Path(__file__).resolve().parent / "mvdepthnet_state_dict.txt"
 ORIGINAL_PARAMETERS = 33_898_500  # depthNet_model.py of HKUST-Aerial-Robotics/MVDepthNet
 
 
@@ -156,3 +155,48 @@ def test_image_only_network_ignores_the_cost_volume():
         c = model(torch.randn(1, 3, 32, 64), torch.zeros(1, 8, 32, 64))[0]
     assert torch.equal(a, b) and not torch.equal(b, c)
     assert "image_only=True" in repr(model)
+
+
+# ---- load_pretrained refuses damaged files, non-finite weights and bad configs -----------------
+
+
+def test_a_flipped_byte_in_a_committed_checkpoint_is_refused(tmp_path):
+    path = tmp_path / DEFAULT_CHECKPOINT.name
+    data = bytearray(DEFAULT_CHECKPOINT.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+    shutil.copy(DEFAULT_CHECKPOINT.with_suffix(".json"), path.with_suffix(".json"))
+    with pytest.raises(ValueError, match=r"mvdepthnet_cpu\.pt.*damaged.*git checkout -- data/mvdepthnet_cpu\.pt"):
+        load_pretrained(path)
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    model = MVDepthNet(0.125, 8, input_size=(32, 32))
+    state = model.state_dict()
+    state["disp1.0.weight"][0, 0, 0, 0] = float("nan")
+    torch.save({"model": state, "config": {"width": 0.125, "num_depths": 8, "input_size": [32, 32]}}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match=r"finite.*disp1\.0\.weight"):
+        load_pretrained(tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize(
+    ("config", "word"),
+    [
+        ({"width": 2.0}, "width"),
+        ({"width": 20}, "width"),
+        ({"num_depths": 100000}, "num_depths"),
+        ({"input_size": [32000, 32000]}, "input_size"),
+        ({"image_only": "no"}, "image_only"),
+        ({"colour": 1}, "colour"),
+        ([1, 2], "config"),
+    ],
+)
+def test_checkpoint_config_is_checked_before_anything_is_built(tmp_path, monkeypatch, config, word):
+    torch.save({"model": {}, "config": config}, tmp_path / "x.pt")
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("MVDepthNet built before its config was checked")
+
+    monkeypatch.setattr(mvd, "MVDepthNet", no_build)
+    with pytest.raises(ValueError, match=word):
+        load_pretrained(tmp_path / "x.pt")

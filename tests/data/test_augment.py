@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mvdlib.data.augment import augment, flip_horizontal, jitter_photometric
+from mvdlib.data.sample import collate_samples
+from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.geometry import axis_angle_to_matrix, project, transform_points
 
 
@@ -111,3 +113,18 @@ def test_augment_refuses_bad_switches_and_generators():
         augment(_sample(), True, True, 0)
     with pytest.raises(ValueError, match="sample"):
         augment({"ref_image": torch.zeros(3, 2, 2)}, True, True, torch.Generator())
+
+
+def _rendered_sample(seed: int = 0) -> dict:
+    ds = SyntheticMultiViewDataset("val", 1, 2, height=24, width=32, cache=False, seed=seed)
+    return ds[seed % 2]
+
+
+def test_flip_horizontal_of_a_batch_flips_each_sample():
+    samples = [_rendered_sample(0), _rendered_sample(1)]
+    samples[1]["K"][0, 1] = 0.5  # a skew, so that its sign flip shows
+    batched = flip_horizontal(collate_samples(samples, "cpu"))
+    for i, s in enumerate(samples):
+        single = flip_horizontal(s)
+        for k, v in single.items():
+            assert torch.equal(batched[k][i], v), k
