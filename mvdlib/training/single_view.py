@@ -117,10 +117,9 @@ def train_two_stage(
     def loss_fn(pred: Tensor, target: Tensor) -> Tensor:
         return scale_invariant_loss(pred, target, lam=lam)
 
-    common = dict(loss_fn=loss_fn, lr=lr, batch_size=batch_size, seed=seed)
     coarse = fit_depth_network(
         model, images, depths, coarse_steps, forward=lambda x: model(x, "coarse"),
-        parameters=model.coarse_parameters(), **common,
+        parameters=model.coarse_parameters(), loss_fn=loss_fn, lr=lr, batch_size=batch_size, seed=seed,
     )  # fmt: skip
 
     def fine_forward(x: Tensor) -> Tensor:
@@ -131,7 +130,16 @@ def train_two_stage(
         return torch.exp(model.fine_log_depth(x, coarse_log))
 
     fine = fit_depth_network(
-        model, images, depths, fine_steps, forward=fine_forward, parameters=model.fine_parameters(), **common
+        model,
+        images,
+        depths,
+        fine_steps,
+        forward=fine_forward,
+        parameters=model.fine_parameters(),
+        loss_fn=loss_fn,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
     )
     model.eval()
     return {"coarse": coarse, "fine": fine}
