@@ -197,12 +197,14 @@ def _train(
     seed_everything(cfg.seed)
     model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width), image_only=cfg.image_only)
     # channels_last: oneDNN's convolutions on the CPU run a fifth faster on NHWC (benchmarks/training.py)
-    model = model.to(device, memory_format=torch.channels_last if device.type == "cpu" else torch.contiguous_format)
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model = model.to(device, memory_format=layout)  # type: ignore[call-overload]  # torch's stub of Module.to lacks memory_format
     if cfg.init is not None and ckpt is None:
         model.load_state_dict(load_pretrained(cfg.init).state_dict())  # shapes checked: a clear error
     # fused: one kernel updates every parameter (the for-each loop costs a tenth of a CPU step)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
-    step, wall, history = 0, 0.0, {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
+    history: dict[str, list[float]] = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
+    step, wall = 0, 0.0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
