@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mvdlib._validation import depth_map, scalar_map, shape_str
+from mvdlib._validation import depth_map, scalar_map, shape_str, value_checks_enabled
 from mvdlib.conventions import as_mask, valid_depth
 
 
@@ -51,7 +51,7 @@ def _pair(pred: Tensor, target: Tensor, mask: Tensor | None) -> tuple[Tensor, Te
         raise ValueError(f"pred and target must have the same shape, got {shape_str(p)} and {shape_str(t)}")
     valid = _valid_mask(t, mask).to(p.device)
     t = t.to(dtype=p.dtype, device=p.device)
-    if not torch.isfinite(p[valid]).all():
+    if value_checks_enabled() and (valid & ~torch.isfinite(p)).any():
         raise ValueError("pred must be finite at valid pixels, got NaN or inf")
     return p, t, valid
 
@@ -65,7 +65,7 @@ def _masked_mean(values: Tensor, valid: Tensor) -> Tensor:
 def _log_pair(pred: Tensor, target: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """log(pred), log(target) (0 at invalid pixels) and the valid mask; checks positivity."""
     p, t, valid = _pair(pred, target, mask)
-    if (p[valid] <= 0).any():
+    if value_checks_enabled() and (valid & (p <= 0)).any():
         raise ValueError(
             f"pred must be positive at valid pixels for a log loss (predict depth, e.g. exp of the "
             f"network output), got minimum {p[valid].min().item():.4g}"

@@ -16,7 +16,7 @@ rules is the conventions page of the book (``book/conventions.md``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -56,6 +56,12 @@ PIXEL_RANGE = 255.0  # the white level of the images the network was trained on
 
 # Seeds: what numpy.random.default_rng, torch.manual_seed and random.seed all accept.
 SEED_LIMIT = 2**32
+
+
+@overload
+def valid_depth(depth: Tensor) -> Tensor: ...
+@overload
+def valid_depth(depth: np.ndarray) -> np.ndarray: ...
 
 
 def valid_depth(depth: Tensor | np.ndarray) -> Tensor | np.ndarray:

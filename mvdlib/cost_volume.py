@@ -40,6 +40,7 @@ from mvdlib._validation import (
     positive_int,
     rigid_pose,
     shape_str,
+    value_checks_enabled,
 )
 from mvdlib.conventions import MAX_DEPTH, MIN_DEPTH, NUM_DEPTHS
 from mvdlib.geometry import _relative_pose, pixel_grid
@@ -69,14 +70,12 @@ OUTSIDE = 3.0
 # behind the source camera (homogeneous z is of order 1, float32 rounding of order 1e-7).
 BEHIND_MARGIN = 1e-4
 
-# On the CPU the planes are warped in chunks whose warped images (chunk x C x H x W
-# floats) stay near 4 MB: small enough to be in cache when their cost is summed, and small
-# enough that the allocator keeps reusing the same memory. At 8 MB per chunk glibc hands
-# the freed blocks back to the kernel after every chunk, and the next chunk faults them in
-# again: about 12,000 minor page faults per 1 x 64 x 256 x 320 volume against about 600 at
-# 4 MB (/usr/bin/time over 100 volumes), and 28 ms against 24 ms per volume (medians on 2
-# threads, benchmarks/cost_volume.py --chunks 4 8). grid_sample spreads a batch over the
-# CPU threads, so each chunk goes in as one batch of planes. On a GPU one chunk holds every plane.
+# On the CPU the planes are warped in chunks whose warped images (chunk x C x H x W floats)
+# stay near 4 MB: in cache when their cost is summed, and reused by the allocator (at 8 MB glibc
+# returns the freed blocks to the kernel after every chunk: about 12,000 minor page faults per
+# 1 x 64 x 256 x 320 volume against 600, and 28 ms against 24 ms; benchmarks/cost_volume.py
+# --chunks 4 8). grid_sample spreads a batch over the CPU threads, so each chunk goes in as one
+# batch of planes. On a GPU one chunk holds every plane.
 CPU_CHUNK_ELEMENTS = 2**20
 
 
@@ -128,7 +127,7 @@ def _inverse_depths(inv_depths: Tensor, like: Tensor) -> Tensor:
     if s.dim() != 1 or s.numel() == 0:
         raise ValueError(f"inv_depths must be a non-empty 1-D tensor of length D, got shape {shape_str(s)}")
     check_finite(s, "inv_depths")
-    if (s <= 0).any():
+    if value_checks_enabled() and (s <= 0).any():
         raise ValueError(f"inv_depths must be positive (1/m), got minimum {s.min().item():.4g}")
     return s.to(like)
 
@@ -146,29 +145,35 @@ def _sweep_coefficients(K: Tensor, T_src_ref: Tensor, h: int, w: int, like: Tens
     return a, b
 
 
-def _plane_grid(a: Tensor, b: Tensor, s: Tensor, xyz: Tensor, a_z_min: float) -> Tensor:
+def _plane_grid(a: Tensor, b: Tensor, s: Tensor, xyz: Tensor, maybe_behind: bool) -> Tensor:
     """grid_sample coordinates of the planes ``s`` (n x 1), computed in place in ``xyz`` (3 x n x HW).
 
     ``x = (a_x + s b_x) / (a_z + s b_z)``, likewise ``y``: one add per coordinate and plane,
     in planar layout so that every step vectorises. Points with ``a_z + s b_z <= MIN_Z``
-    (behind the source camera) get ``OUTSIDE``; ``a_z_min``, the minimum of ``a_z`` over the
-    pixels, tells without a pass over the data whether a plane can have any.
-
-    Returns:
-        2 x n x HW: the x and y planes of ``xyz``.
+    (behind the source camera) get ``OUTSIDE``; without ``maybe_behind`` (:func:`_maybe_behind`)
+    there are none, and the mask pass is skipped. Returns the x and y planes of ``xyz``, 2 x n x HW.
     """
     sb = s * b[:, None, None]  # 3 x n x 1
     # Homogeneous source pixels: a plain broadcast add of the 3 x n products is about three
     # times faster than one fused addcmul over the 3 x n x HW output (benchmarks/cost_volume.py).
     torch.add(a[:, None, :], sb, out=xyz)
     z = xyz[2]
-    # min over pixels of a_z + s b_z is a_z_min + s b_z; the margin covers rounding.
-    maybe_behind = bool((a_z_min + sb[2]).min() <= MIN_Z + BEHIND_MARGIN)
     behind = z <= MIN_Z if maybe_behind else None  # rare: skip the mask pass
     xy = xyz[:2].mul_(z.reciprocal_())
     if behind is not None:
         xy.masked_fill_(behind, OUTSIDE)
     return xy
+
+
+def _maybe_behind(a: Tensor, b: Tensor, s: Tensor, chunk: int) -> list[list[bool]]:
+    """Per batch item of ``a``/``b`` and chunk of planes: can a pixel be behind the source camera?
+
+    ``min(a_z) + s b_z`` is the minimum of ``a_z + s b_z`` over the pixels (no pass over the
+    data); the margin covers rounding. One read-back (``tolist``) per sweep.
+    """
+    z_min = a[:, 2].amin(dim=1)[:, None] + s[None, :] * b[:, 2, None]  # B x D, as in _plane_grid's a + s b
+    chunk_min = torch.stack([z_min[:, d0 : d0 + chunk].amin(dim=1) for d0 in range(0, s.numel(), chunk)], dim=1)
+    return (chunk_min <= MIN_Z + BEHIND_MARGIN).tolist()
 
 
 def _sweep(
@@ -187,10 +192,9 @@ def _sweep(
     chunk = min(planes_per_chunk, num_planes)
     with torch.no_grad():  # the geometry: gradients flow to the images only
         a, b = _sweep_coefficients(K, T_src_ref, h, w, src)
-        a_z_min = a[:, 2].amin(dim=1).tolist()  # per batch item
-    # The coordinate buffer is reused across chunks (a fresh multi-megabyte tensor per chunk
-    # costs page faults); when src needs a gradient, grid_sample saves its grid, so each
-    # chunk then gets its own.
+        maybe_behind = _maybe_behind(a, b, s, chunk)  # per batch item of a and b, and chunk
+    # The coordinate buffer is reused across chunks (a fresh multi-megabyte tensor per chunk costs page
+    # faults); when src needs a gradient, grid_sample saves its grid, so each chunk then gets its own.
     fresh_grids = torch.is_grad_enabled() and src.requires_grad
     xyz_buffer = src.new_empty(3, chunk, h * w)
     for i in range(batch):
@@ -200,7 +204,7 @@ def _sweep(
             n = s_chunk.shape[0]
             xyz = torch.empty_like(xyz_buffer[:, :n]) if fresh_grids else xyz_buffer[:, :n]
             with torch.no_grad():
-                xy = _plane_grid(a_i, b_i, s_chunk, xyz, a_z_min[i % a.shape[0]])
+                xy = _plane_grid(a_i, b_i, s_chunk, xyz, maybe_behind[i % a.shape[0]][d0 // chunk])
             # n x H x W x 2 as a view of the planar x and y (strides HW, W, 1, n HW): grid_sample
             # reads it as fast as an interleaved copy, as long as u runs contiguously.
             grid = xy.view(2, n, h, w).permute(1, 2, 3, 0)

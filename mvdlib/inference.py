@@ -95,7 +95,7 @@ def inference_model(model: nn.Module) -> nn.Module:
     with torch.inference_mode(False), torch.no_grad():  # ordinary tensors, even when called from predict
         fast = fold_batchnorm(model)
         if next(fast.parameters()).device.type == "cpu":  # oneDNN's convolutions are faster on NHWC
-            fast = fast.to(memory_format=torch.channels_last)
+            fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stub lacks memory_format
     _FAST_MODELS[model] = (versions, fast)
     return fast
 

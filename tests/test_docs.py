@@ -123,7 +123,6 @@ def all_bad_citations() -> list[str]:
     return [f"{path}:{line}: {why}" for path, line, why in sorted(found)]
 
 
-@pytest.mark.xfail(strict=False, reason="citations fixed by the lead after the merge")
 def test_docstrings_and_comments_cite_only_what_exists() -> None:
     bad = all_bad_citations()
     assert not bad, "citations of files or sections that do not exist:\n" + "\n".join(bad)

@@ -123,7 +123,7 @@ def load_stereo_pair(height: int | None = None, width: int | None = None) -> dic
     ``Z = b f / (d + doffs)``. Pixels without ground truth have depth 0. (The example in
     scikit-image's docstring pairs ``left[v, u + d]`` with ``right[v, u]``; the images
     agree for ``left[v, u]`` and ``right[v, u - d]``, the Middlebury convention, as
-    ``tests/test_real.py`` checks.)
+    ``tests/data/test_real.py`` checks.)
 
     Args:
         height, width: output size (default: the bundled 500 x 741). Images are resized

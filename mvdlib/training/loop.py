@@ -12,6 +12,7 @@ every global batch; rank 0 writes checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -24,7 +25,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from mvdlib._io import check_writable_folder, remove_stale_temporaries
-from mvdlib._validation import positive_int
+from mvdlib._validation import positive_int, value_checks
 from mvdlib.conventions import normalize_image, valid_depth
 from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples
 from mvdlib.data.sample import Sample, check_sample, collate_samples
@@ -145,6 +146,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command
     Reproducible: on a CPU, a seeded run gives bit-identical weights run after run (at the same
     thread count). For that the run flushes denormal numbers to zero
     (``torch.set_flush_denormal(True)`` on every intra-op thread) and restores the mode after.
+    The value checks of the inputs run on the first step's batch only; the later steps, and
+    validation, run inside ``value_checks(False)`` (:mod:`mvdlib._validation`), their form checks still on.
 
     Args:
         cfg: the run's configuration; ``cfg.out`` is the checkpoint path.
@@ -194,12 +197,14 @@ def _train(
     seed_everything(cfg.seed)
     model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width), image_only=cfg.image_only)
     # channels_last: oneDNN's convolutions on the CPU run a fifth faster on NHWC (benchmarks/training.py)
-    model = model.to(device, memory_format=torch.channels_last if device.type == "cpu" else torch.contiguous_format)
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model = model.to(device, memory_format=layout)  # type: ignore[call-overload]  # torch's stub of Module.to lacks memory_format
     if cfg.init is not None and ckpt is None:
         model.load_state_dict(load_pretrained(cfg.init).state_dict())  # shapes checked: a clear error
     # fused: one kernel updates every parameter (the for-each loop costs a tenth of a CPU step)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
-    step, wall, history = 0, 0.0, {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
+    history: dict[str, list[float]] = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
+    step, wall = 0, 0.0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -232,29 +237,35 @@ def _train(
         }
 
     batches = iter(step_batches(train_set, cfg, step, rank, world))
+    first_step = step
     while step < cfg.steps:
-        lr = cfg.lr * LR_DECAY ** sum(step >= m for m in cfg.lr_milestones)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batch = {k: v.to(device) for k, v in next(batches).items()}
-        loss = batch_loss(net, batch, cfg.num_depths, cfg.image_only, cfg.smoothness_weight, cfg.autocast_bf16)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        value = loss.item()
-        running = value if running is None else 0.95 * running + 0.05 * value
-        history["step"].append(step)
-        history["train_loss"].append(running)
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.4f}", lr=f"{lr:.1e}")
-        if step % cfg.val_every == 0 or step == cfg.steps:
-            val = _validate(model, data["val"], cfg, device)
-            history["val_step"].append(step)
-            history["val_loss"].append(val)
-            if rank == 0:
-                bar.write(f"step {step}: running train loss {running:.4f}, val loss {val:.4f}")
-        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-            save_atomic(checkpoint(), cfg.out)
+        # The value checks (finite, non-negative depth, rigid poses, K's last row) run on the first
+        # batch, as the environment says (book/conventions.md, Value checks); the later batches come
+        # from the same renderer, and their steps run without them: on a GPU each value check makes the
+        # CPU wait. The form checks (shapes, types) always run.
+        with contextlib.nullcontext() if step == first_step else value_checks(False):
+            lr = cfg.lr * LR_DECAY ** sum(step >= m for m in cfg.lr_milestones)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = {k: v.to(device) for k, v in next(batches).items()}
+            loss = batch_loss(net, batch, cfg.num_depths, cfg.image_only, cfg.smoothness_weight, cfg.autocast_bf16)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            value = loss.item()
+            running = value if running is None else 0.95 * running + 0.05 * value
+            history["step"].append(step)
+            history["train_loss"].append(running)
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.4f}", lr=f"{lr:.1e}")
+            if step % cfg.val_every == 0 or step == cfg.steps:
+                val = _validate(model, data["val"], cfg, device)
+                history["val_step"].append(step)
+                history["val_loss"].append(val)
+                if rank == 0:
+                    bar.write(f"step {step}: running train loss {running:.4f}, val loss {val:.4f}")
+            if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+                save_atomic(checkpoint(), cfg.out)
     bar.close()
     return checkpoint()

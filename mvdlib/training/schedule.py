@@ -33,17 +33,17 @@ def build_datasets(cfg: TrainConfig) -> dict[str, SyntheticMultiViewDataset]:
         >>> {split: len(d) for split, d in data.items()}
         {'train': 6, 'val': 2, 'test': 4}
     """
-    common = {
-        "num_sources": cfg.num_sources,
-        "height": cfg.height,
-        "width": cfg.width,
-        "seed": cfg.seed,
-        "cache_dir": cfg.cache_dir,
-    }
+
+    def dataset(split: str, scenes: int, samples_per_scene: int) -> SyntheticMultiViewDataset:
+        return SyntheticMultiViewDataset(
+            split, scenes, samples_per_scene, num_sources=cfg.num_sources, height=cfg.height, width=cfg.width,
+            seed=cfg.seed, cache_dir=cfg.cache_dir,
+        )  # fmt: skip
+
     return {
-        "train": SyntheticMultiViewDataset("train", cfg.train_scenes, cfg.samples_per_scene, **common),
-        "val": SyntheticMultiViewDataset("val", cfg.val_scenes, VAL_SAMPLES_PER_SCENE, **common),
-        "test": SyntheticMultiViewDataset("test", cfg.test_scenes, TEST_SAMPLES_PER_SCENE, **common),
+        "train": dataset("train", cfg.train_scenes, cfg.samples_per_scene),
+        "val": dataset("val", cfg.val_scenes, VAL_SAMPLES_PER_SCENE),
+        "test": dataset("test", cfg.test_scenes, TEST_SAMPLES_PER_SCENE),
     }
 
 
@@ -111,7 +111,9 @@ def step_batches(
         3
     """
     # spawn, not fork: a forked child would inherit Open3D's ray-casting thread pool mid-state
-    extra = {"multiprocessing_context": "spawn", "prefetch_factor": 2} if cfg.num_workers else {}
-    return DataLoader(
-        StepBatches(train_set, cfg, first_step, rank, world), batch_size=None, num_workers=cfg.num_workers, **extra
-    )
+    steps = StepBatches(train_set, cfg, first_step, rank, world)
+    if cfg.num_workers:
+        return DataLoader(
+            steps, batch_size=None, num_workers=cfg.num_workers, multiprocessing_context="spawn", prefetch_factor=2
+        )
+    return DataLoader(steps, batch_size=None, num_workers=0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -11,23 +10,9 @@ from torch import Tensor, nn
 from mvdlib._validation import as_tensor, depth_map, positive_float, positive_int, shape_str
 from mvdlib.conventions import check_seed, valid_depth
 from mvdlib.losses import downsample_target, scale_invariant_loss
-
-if TYPE_CHECKING:  # for the annotation only: mvdlib.models.eigen imports this module
-    from mvdlib.models.eigen import EigenCoarseFine
+from mvdlib.models.eigen import EigenCoarseFine
 
 __all__ = ["fit_depth_network", "train_two_stage"]
-
-
-# The parts of EigenCoarseFine that train_two_stage drives (checked by name: this module sits
-# above mvdlib.models, which re-exports it for chapters 3-4).
-_COARSE_FINE_PARTS = (
-    "coarse_features",
-    "coarse_head",
-    "coarse_log_depth",
-    "fine_log_depth",
-    "coarse_parameters",
-    "fine_parameters",
-)
 
 
 def fit_depth_network(
@@ -120,23 +105,21 @@ def train_two_stage(
         ``{"coarse": [...], "fine": [...]}``, the loss of every step of each stage.
 
     Example:
-        >>> from mvdlib.models.eigen import EigenCoarseFine
         >>> _ = torch.manual_seed(0)
         >>> net = EigenCoarseFine(32, 32, channels=(4, 4, 4, 4), hidden=8, fine_channels=4)
         >>> history = train_two_stage(net, torch.randn(2, 3, 32, 32), torch.ones(2, 1, 32, 32), 2, 1)
         >>> len(history["coarse"]), len(history["fine"])
         (2, 1)
     """
-    if not isinstance(model, nn.Module) or not all(hasattr(model, part) for part in _COARSE_FINE_PARTS):
+    if not isinstance(model, EigenCoarseFine):
         raise TypeError(f"model must be an EigenCoarseFine, got {type(model).__name__}")
 
     def loss_fn(pred: Tensor, target: Tensor) -> Tensor:
         return scale_invariant_loss(pred, target, lam=lam)
 
-    common = dict(loss_fn=loss_fn, lr=lr, batch_size=batch_size, seed=seed)
     coarse = fit_depth_network(
         model, images, depths, coarse_steps, forward=lambda x: model(x, "coarse"),
-        parameters=model.coarse_parameters(), **common,
+        parameters=model.coarse_parameters(), loss_fn=loss_fn, lr=lr, batch_size=batch_size, seed=seed,
     )  # fmt: skip
 
     def fine_forward(x: Tensor) -> Tensor:
@@ -147,7 +130,16 @@ def train_two_stage(
         return torch.exp(model.fine_log_depth(x, coarse_log))
 
     fine = fit_depth_network(
-        model, images, depths, fine_steps, forward=fine_forward, parameters=model.fine_parameters(), **common
+        model,
+        images,
+        depths,
+        fine_steps,
+        forward=fine_forward,
+        parameters=model.fine_parameters(),
+        loss_fn=loss_fn,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
     )
     model.eval()
     return {"coarse": coarse, "fine": fine}
