@@ -58,7 +58,9 @@ def test_the_old_modules_keep_the_names_readers_import():
     assert {
         f.__module__ for f in (compare_real_pair, evaluate_model, evaluate_real_pair, format_table, predict_batch)
     } == {"mvdlib.training.evaluate"}
-    assert edge_errors.__module__ == "mvdlib.metrics" and load_single_views.__module__ == "mvdlib.data.single_view"
+    assert (
+        edge_errors.__module__ == "mvdlib.metrics._edges" and load_single_views.__module__ == "mvdlib.data.single_view"
+    )
     assert {fit_depth_network.__module__, train_two_stage.__module__} == {"mvdlib.training.single_view"}
 
 

@@ -17,10 +17,23 @@ kernel sizes and the fully connected width are arguments.
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 from torch import Tensor, nn
 
 from mvdlib._validation import positive_int, shape_str
+
+# Names that lived here until the layout of issue 20 and that readers' notebooks (the student
+# edition among them) import from this path. Their homes sit above this module (training
+# imports the network), so they are looked up when first asked for (PEP 562), never at import.
+MOVED = {
+    "EDGE_RELATIVE_STEP": "mvdlib.metrics",
+    "edge_errors": "mvdlib.metrics",
+    "load_single_views": "mvdlib.data.single_view",
+    "fit_depth_network": "mvdlib.training.single_view",
+    "train_two_stage": "mvdlib.training.single_view",
+}
 
 __all__ = ["COARSE_STRIDE", "OUTPUT_STRIDE", "EigenCoarseFine"]
 
@@ -131,3 +144,10 @@ class EigenCoarseFine(nn.Module):
 
     def extra_repr(self) -> str:
         return f"input={self.height}x{self.width}, output={self.out_size[0]}x{self.out_size[1]}"
+
+
+def __getattr__(name: str) -> object:
+    """The names in :data:`MOVED`, from their new homes (``from mvdlib.models.eigen import edge_errors``)."""
+    if name in MOVED:
+        return getattr(importlib.import_module(MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
