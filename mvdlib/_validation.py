@@ -18,6 +18,7 @@ Two kinds of check:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import os
@@ -29,14 +30,26 @@ import torch
 from torch import Tensor
 
 VALUE_CHECKS_ENV = "MVDLIB_VALUE_CHECKS"
-_value_checks: list[bool] = []  # the stack of value_checks(...) contexts, innermost last
+_VALUE_CHECKS_OFF = ("0", "false", "no", "off")
+_VALUE_CHECKS_ON = ("", "1", "true", "yes", "on")
+# The innermost value_checks(...) context of this thread (or asyncio task); None outside any.
+_value_checks: contextvars.ContextVar[bool | None] = contextvars.ContextVar("mvdlib_value_checks", default=None)
 
 
 def value_checks_enabled() -> bool:
-    """Whether value checks run: the innermost :func:`value_checks` context, else ``$MVDLIB_VALUE_CHECKS``."""
-    if _value_checks:
-        return _value_checks[-1]
-    return os.environ.get(VALUE_CHECKS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    """Whether value checks run: the innermost :func:`value_checks` context, else ``$MVDLIB_VALUE_CHECKS``.
+
+    The context is per thread: switching checks off in a training thread leaves them on elsewhere.
+    """
+    inner = _value_checks.get()
+    if inner is not None:
+        return inner
+    value = os.environ.get(VALUE_CHECKS_ENV, "1").strip().lower()
+    if value in _VALUE_CHECKS_OFF:
+        return False
+    if value not in _VALUE_CHECKS_ON:
+        raise ValueError(f"${VALUE_CHECKS_ENV} must be one of 0/1, false/true, no/yes, off/on or unset, got {value!r}")
+    return True
 
 
 @contextlib.contextmanager
@@ -52,11 +65,11 @@ def value_checks(enabled: bool) -> Iterator[None]:
     """
     if not isinstance(enabled, bool):
         raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
-    _value_checks.append(enabled)
+    token = _value_checks.set(enabled)
     try:
         yield
     finally:
-        _value_checks.pop()
+        _value_checks.reset(token)
 
 
 def check_shape(x: Any, spec: str, name: str) -> dict[str, int]:

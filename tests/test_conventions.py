@@ -79,3 +79,33 @@ def test_value_checks_switch_off_by_context_and_environment(monkeypatch: pytest.
     # form checks always run
     with pytest.raises(ValueError, match="4x4"):
         v.rigid_pose(torch.eye(3), "T")
+
+
+def test_value_checks_switched_off_in_one_thread_stay_on_in_another() -> None:
+    import threading
+
+    inside, outside = threading.Event(), threading.Event()
+    seen = {}
+
+    def training_thread() -> None:
+        with v.value_checks(False):
+            inside.set()
+            outside.wait(10)
+            seen["training"] = v.value_checks_enabled()
+
+    t = threading.Thread(target=training_thread)
+    t.start()
+    inside.wait(10)
+    seen["main"] = v.value_checks_enabled()
+    outside.set()
+    t.join(10)
+    assert seen == {"main": True, "training": False}
+
+
+def test_value_checks_are_restored_after_an_exception_and_a_bad_setting_is_refused(monkeypatch) -> None:
+    with pytest.raises(RuntimeError), v.value_checks(False):
+        raise RuntimeError("inside")
+    assert v.value_checks_enabled()
+    monkeypatch.setenv(v.VALUE_CHECKS_ENV, "maybe")
+    with pytest.raises(ValueError, match="MVDLIB_VALUE_CHECKS must be one of"):
+        v.value_checks_enabled()
