@@ -1,6 +1,6 @@
 """A ten-view capture of one synthetic room for the point-cloud chapters (12 and 13).
 
-Ten reference cameras stand side by side in the near part of a :class:`~mvdlib.data.synthetic.SyntheticScene` room
+Ten reference cameras stand side by side in the near part of a :class:`~mvdlib.data.scene.SyntheticScene` room
 and look at its far half; each has a few measurement frames a hand's width away. For every
 reference view the capture holds the image, the true depth, and depth estimated four ways:
 winner-take-all (WTA) on a cost volume from one measurement frame and from all of them
@@ -116,7 +116,7 @@ def sweep_cameras(
     """Reference cameras side by side across the room and measurement frames around each.
 
     Args:
-        scene: a random-room :class:`~mvdlib.data.synthetic.SyntheticScene`.
+        scene: a random-room :class:`~mvdlib.data.scene.SyntheticScene`.
         num_views: reference cameras V; num_sources: measurement frames N per reference.
         seed: seed of the measurement frames' offsets.
     Returns:
@@ -178,7 +178,7 @@ def capture(
     """Render the capture and estimate its depth maps (the work behind ``python -m mvdlib.capture``).
 
     Args:
-        scene_seed: the :class:`~mvdlib.data.synthetic.SyntheticScene` seed.
+        scene_seed: the :class:`~mvdlib.data.scene.SyntheticScene` seed.
         num_views, num_sources: reference views and measurement frames per reference.
         height, width: image size.
         model: an MVDepthNet in eval mode, or ``None`` to skip the network's depth maps.

@@ -8,7 +8,7 @@
 * :func:`save_ply` and :func:`save_mesh_ply` write binary PLY files for MeshLab or
   CloudCompare. The write is atomic: Open3D writes a scratch file beside the target, its
   header's vertex (and face) count is checked, and the bytes replace the target in one
-  rename (:func:`mvdlib._io.atomic_write`), so a killed write never leaves a partial file.
+  rename (``mvdlib._io.atomic_write``), so a killed write never leaves a partial file.
 
 Conventions: ``book/conventions.md``.
 """

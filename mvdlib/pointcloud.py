@@ -98,7 +98,7 @@ ViewLike = DepthView | Mapping[str, Any] | Sequence[Any]
 
 
 def single_depth(depth: Array, name: str = "depth") -> Tensor:
-    """One depth map, checked (:func:`mvdlib._validation.depth_map`), as 1 x 1 x H x W; a batch is an error.
+    """One depth map, checked (``mvdlib._validation.depth_map``), as 1 x 1 x H x W; a batch is an error.
 
     Example:
         >>> single_depth(np.ones((2, 3))).shape

@@ -5,7 +5,7 @@ MVDepthNet's 320 x 256 by default; other image sizes are the same camera resized
 pyramid of images is consistent. A pixel ``(u, v)`` (integer = pixel centre,
 ``book/conventions.md``) looks along ``R K^-1 [u, v, 1]^T`` from the camera centre: the
 camera-frame z of that direction is 1, so the distance along it to the first surface hit
-is the pixel's z-depth. :func:`_cast` casts these rays for the renderer
+is the pixel's z-depth. ``_cast`` casts these rays for the renderer
 (:mod:`mvdlib.data.render`) and the camera placement (:mod:`mvdlib.data.trajectory`).
 """
 

@@ -169,7 +169,7 @@ def render_views(
     once.
 
     Args:
-        scene: a :class:`SyntheticScene`.
+        scene: a :class:`~mvdlib.data.scene.SyntheticScene`.
         K: 3 x 3 intrinsics shared by the views (NumPy or torch).
         T_world_cams: 4 x 4 or N x 4 x 4 camera-to-world poses, OpenCV camera frame.
         height, width: image size in pixels.
@@ -229,7 +229,7 @@ def render_view(
     (:func:`render_views` renders several views with one ray cast.)
 
     Args:
-        scene: a :class:`SyntheticScene`.
+        scene: a :class:`~mvdlib.data.scene.SyntheticScene`.
         K: 3 x 3 intrinsics (NumPy or torch).
         T_world_cam: 4 x 4 camera-to-world pose, OpenCV camera frame.
         height, width: image size in pixels.

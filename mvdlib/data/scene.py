@@ -52,7 +52,7 @@ class Surface:
 
     Attributes:
         mesh: the triangle mesh in world coordinates (metres).
-        texture: index into the :func:`texture_bank` atlas.
+        texture: index into the :func:`~mvdlib.data.textures.texture_bank` atlas.
         texel_size: metres per texel of the texture's finest level.
         offset: 3 texture-space offsets in texels (one per triplanar projection).
         tint: RGB multiplier of the texture.

@@ -245,7 +245,7 @@ class SyntheticMultiViewDataset(Dataset):
         return (self.seed * len(SPLITS) + SPLITS.index(self.split)) * SCENES_PER_SPLIT + scene_index
 
     def scene(self, scene_index: int) -> SyntheticScene:
-        """The :class:`SyntheticScene` of scene ``scene_index`` (a few are kept in memory)."""
+        """The :class:`~mvdlib.data.scene.SyntheticScene` of scene ``scene_index`` (a few are kept in memory)."""
         key = self.scene_seed(scene_index)
         if key not in self._scenes:
             self._scenes[key] = SyntheticScene(key)

@@ -83,7 +83,7 @@ class MVDepthNet(nn.Module):
         width: multiplies every channel count (1.0 is the paper's network).
         num_depths: number of cost-volume planes ``D`` (the paper uses 64).
         align_corners: ``align_corners`` of the decoder's bilinear up-sampling (see the module doc).
-        input_size: ``(height, width)`` the network was trained at; :func:`predict` resizes to it.
+        input_size: ``(height, width)`` the network was trained at; :func:`~mvdlib.inference.predict` resizes to it.
         image_only: ablation (chapter 11): replace the cost volume by zeros, which turns the same
             layers into a single-image network.
     """
@@ -139,7 +139,7 @@ class MVDepthNet(nn.Module):
         """Predict inverse depth at four scales.
 
         Args:
-            ref_image: B x 3 x H x W normalised reference image (:func:`normalize_image`).
+            ref_image: B x 3 x H x W normalised reference image (:func:`~mvdlib.conventions.normalize_image`).
             cost_volume: B x D x H x W plane-sweep cost volume; H, W multiples of 32.
         Returns:
             ``[disp1, disp2, disp3, disp4]``: B x 1 x H/2^s x W/2^s inverse depth in (0, 2) m^-1, finest first.
@@ -198,7 +198,7 @@ def load_pretrained(
     Returns:
         The model, in eval mode.
     Raises:
-        ValueError: the file is damaged (see :func:`read_checkpoint`), its config is unknown or
+        ValueError: the file is damaged (:func:`~mvdlib.models.checkpoint.read_checkpoint`), its config is unknown or
             out of range (checked before anything is built), its weights do not fit the network
             or are not finite.
     """

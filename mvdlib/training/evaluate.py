@@ -147,7 +147,7 @@ def compare_real_pair(model: MVDepthNet, window: int = SUPPORT_WINDOW) -> dict[s
     images over the same depth range.
 
     Returns:
-        method -> :func:`mvdlib.classical.hole_aware_metrics`.
+        method -> :func:`mvdlib.metrics.hole_aware_metrics`.
     """
     h, w = model.input_size
     sample = load_stereo_pair(height=h, width=w)

@@ -1,6 +1,6 @@
 """Checkpoints on disk: atomic saves, the small float16 export and its provenance JSON (chapter 11).
 
-Every file is written through :func:`mvdlib._io.atomic_write` (a temporary file beside the
+Every file is written through ``mvdlib._io.atomic_write`` (a temporary file beside the
 target, then a rename): a reader sees the old file or the new one, never a partial one. An
 exported checkpoint holds float16 weights and the network's config; the JSON beside it
 records how it was trained and evaluated, and its sha256 (checked on load).
@@ -47,7 +47,7 @@ def save_atomic(obj: object, path: str | Path) -> None:
 
 
 def save_text_atomic(text: str, path: str | Path) -> None:
-    """Write a text file atomically (:func:`mvdlib._io.atomic_write`).
+    """Write a text file atomically (``mvdlib._io.atomic_write``).
 
     Example:
         >>> import tempfile

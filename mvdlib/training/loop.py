@@ -90,7 +90,7 @@ def batch_loss(
     """The multi-scale inverse-depth L1 loss of ``model`` on a batch (invalid depth masked out).
 
     With ``smoothness_weight > 0``, plus that weight times GeoNet's edge-aware smoothness
-    (:func:`mvdlib.losses.edge_aware_smoothness`) of the finest inverse depth, weighted by the
+    (:func:`mvdlib.smoothness.edge_aware_smoothness`) of the finest inverse depth, weighted by the
     reference image scaled to [0, 1] (chapter 13). With ``autocast_bf16`` the network's forward
     pass runs in bfloat16 (the cost volume and the loss stay float32).
 

@@ -1,8 +1,8 @@
 """Checks for the book's coding exercises: ``check.exercise_9_2(answer)`` and so on.
 
 Each chapter's checks live in a module of their own (``mvdlib/classroom/check/chNN.py``) and are
-collected here; :data:`REGISTRY` lists them all (the grader and the tests use it). See
-:mod:`mvdlib.classroom.check._core` for what a check prints and the two environment variables.
+collected here; ``REGISTRY`` lists them all (the grader and the tests use it). See
+``mvdlib.classroom.check._core`` for what a check prints and the two environment variables.
 """
 
 from __future__ import annotations
