@@ -66,7 +66,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         The files removed.
     """
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     if not path.parent.is_dir():
         return removed
     for tmp in path.parent.glob(f"{glob.escape(path.name)}.tmp*"):

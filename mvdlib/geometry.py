@@ -364,9 +364,9 @@ def axis_angle_to_matrix(axis_angle: TensorLike) -> TensorLike:
     """
     w = as_tensor(axis_angle, "axis_angle")
     single = w.dim() == 1
-    w = w.reshape(-1, 3) if w.shape[-1:] == (3,) and w.dim() <= 2 else None
-    if w is None:
+    if w.shape[-1:] != (3,) or w.dim() > 2:
         raise ValueError(f"axis_angle must be 3 or Bx3, got shape {shape_str(as_tensor(axis_angle, 'axis_angle'))}")
+    w = w.reshape(-1, 3)
     check_finite(w, "axis_angle")
     theta = w.norm(dim=1, keepdim=True)[..., None]  # B x 1 x 1
     k = _skew(w / theta.reshape(-1, 1).clamp_min(1e-12))

@@ -22,7 +22,6 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
@@ -149,7 +148,7 @@ def warp_to_reference(sample: Mapping[str, Tensor], view: int = 0, depth_scale: 
     grid = torch.stack([2 * uv[:, 0] / (w - 1) - 1, 2 * uv[:, 1] / (h - 1) - 1], dim=-1)  # 1 x H x W x 2
     grid = torch.nan_to_num(grid, nan=2.0)  # behind the camera: outside the image
     warped = F.grid_sample(sample["src_images"][view][None], grid, align_corners=True)[0]
-    valid = cast(Tensor, valid_depth(depth[0, 0])) & (grid[0].abs() <= 1).all(-1)
+    valid = valid_depth(depth[0, 0]) & (grid[0].abs() <= 1).all(-1)
     return warped, valid
 
 
