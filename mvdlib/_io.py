@@ -28,7 +28,7 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f"{path.name}.tmp{os.getpid()}-{secrets.token_hex(4)}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, and rename it to ``path``.
 
     Creates the parent folder. On any failure the temporary file is removed and the old
@@ -66,7 +66,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         The files removed.
     """
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     if not path.parent.is_dir():
         return removed
     for tmp in path.parent.glob(f"{glob.escape(path.name)}.tmp*"):

@@ -169,6 +169,12 @@ def numeric_array(x: Any, name: str, ndims: tuple[int, ...], integer: bool = Fal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# What an argument converted by :func:`numpy_in_out` may be. A decorated function annotates
+# those parameters ``TensorLike`` (its body sees a tensor at run time) and, where callers pass
+# NumPy, declares ``@overload`` signatures: NumPy in (the first converted argument given) gives
+# NumPy out, a tensor in gives a tensor out.
+TensorLike = Tensor | np.ndarray
+
 
 def _to_numpy(result: Any) -> Any:
     if isinstance(result, Tensor):

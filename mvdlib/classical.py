@@ -98,7 +98,7 @@ def sgbm_depth(
     block_size = positive_int(block_size, "block_size")
     min_disp = math.floor(focal * baseline / max_depth)
     num_disp = 16 * math.ceil((focal * baseline / min_depth - min_disp + 1) / 16)  # a multiple of 16
-    matcher = cv2.StereoSGBM_create(
+    matcher = cv2.StereoSGBM_create(  # type: ignore[attr-defined]  # cv2 stubs lack StereoSGBM_create
         minDisparity=min_disp,
         numDisparities=num_disp,
         blockSize=block_size,

@@ -13,10 +13,14 @@ NumPy arrays (``numpy_in_out``), and then return NumPy arrays.
 
 from __future__ import annotations
 
+from typing import overload
+
+import numpy as np
 import torch
 from torch import Tensor
 
 from mvdlib._validation import (
+    TensorLike,
     as_tensor,
     batch_size,
     check_finite,
@@ -80,8 +84,12 @@ def _points(points: Tensor, name: str) -> tuple[Tensor, bool]:
     raise ValueError(f"{name} must be 3xN or Bx3x... (x, y, z along dim 1), got shape {shape_str(t)}")
 
 
+@overload
+def backproject(depth: Tensor, K: TensorLike) -> Tensor: ...
+@overload
+def backproject(depth: np.ndarray, K: TensorLike) -> np.ndarray: ...
 @numpy_in_out("depth", "K")
-def backproject(depth: Tensor, K: Tensor) -> Tensor:
+def backproject(depth: TensorLike, K: TensorLike) -> TensorLike:
     """Lift a depth map to camera-frame points, ``X = d * K^-1 [u, v, 1]^T`` (chapter 1).
 
     Args:
@@ -227,8 +235,12 @@ def _relative_pose(T_world_ref: Tensor, T_world_src: Tensor) -> Tensor:
     return _invert_pose(T_world_src.to(T_world_ref)) @ T_world_ref
 
 
+@overload
+def scale_intrinsics(K: Tensor, sx: float, sy: float) -> Tensor: ...
+@overload
+def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray: ...
 @numpy_in_out("K")
-def scale_intrinsics(K: Tensor, sx: float, sy: float) -> Tensor:
+def scale_intrinsics(K: TensorLike, sx: float, sy: float) -> TensorLike:
     """Intrinsics of an image resized by ``sx = W'/W`` and ``sy = H'/H`` (chapter 1).
 
     With pixel centres at integer coordinates, a resize (``cv2.resize``,
@@ -330,8 +342,12 @@ def epipolar_line(K: Tensor, T_src_ref: Tensor, uv: Tensor, K_src: Tensor | None
     return lines
 
 
+@overload
+def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor: ...
+@overload
+def axis_angle_to_matrix(axis_angle: np.ndarray) -> np.ndarray: ...
 @numpy_in_out("axis_angle")
-def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
+def axis_angle_to_matrix(axis_angle: TensorLike) -> TensorLike:
     """Rotation matrices from axis-angle vectors (Rodrigues' formula).
 
     ``R = I + sin(th) [k]_x + (1 - cos(th)) [k]_x^2`` with ``th = |w|``, ``k = w / th``.
@@ -348,9 +364,9 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     """
     w = as_tensor(axis_angle, "axis_angle")
     single = w.dim() == 1
-    w = w.reshape(-1, 3) if w.shape[-1:] == (3,) and w.dim() <= 2 else None
-    if w is None:
+    if w.shape[-1:] != (3,) or w.dim() > 2:
         raise ValueError(f"axis_angle must be 3 or Bx3, got shape {shape_str(as_tensor(axis_angle, 'axis_angle'))}")
+    w = w.reshape(-1, 3)
     check_finite(w, "axis_angle")
     theta = w.norm(dim=1, keepdim=True)[..., None]  # B x 1 x 1
     k = _skew(w / theta.reshape(-1, 1).clamp_min(1e-12))
@@ -359,8 +375,14 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     return R[0] if single else R
 
 
+@overload
+def look_at(eye: Tensor, target: TensorLike, up: TensorLike | tuple[float, float, float] = ...) -> Tensor: ...
+@overload
+def look_at(eye: np.ndarray, target: TensorLike, up: TensorLike | tuple[float, float, float] = ...) -> np.ndarray: ...
 @numpy_in_out("eye", "target", "up")
-def look_at(eye: Tensor, target: Tensor, up: Tensor | tuple[float, float, float] = (0.0, -1.0, 0.0)) -> Tensor:
+def look_at(
+    eye: TensorLike, target: TensorLike, up: TensorLike | tuple[float, float, float] = (0.0, -1.0, 0.0)
+) -> TensorLike:
     """Camera-to-world pose of a camera at ``eye`` looking at ``target`` (OpenCV frame).
 
     The camera's z axis points at the target, its x axis to the right and its y axis

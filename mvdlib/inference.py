@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import weakref
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -64,8 +65,9 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         if not isinstance(block, nn.Sequential):
             continue
         for i in range(1, len(block)):
-            if isinstance(block[i], nn.BatchNorm2d) and isinstance(block[i - 1], nn.Conv2d):
-                block[i - 1] = fuse_conv_bn_eval(block[i - 1], block[i])
+            conv, bn = block[i - 1], block[i]
+            if isinstance(bn, nn.BatchNorm2d) and isinstance(conv, nn.Conv2d):
+                block[i - 1] = fuse_conv_bn_eval(conv, bn)
                 block[i] = nn.Identity()
     return folded.eval()
 
@@ -100,7 +102,7 @@ def inference_model(model: nn.Module) -> nn.Module:
     return fast
 
 
-def _images(x: Tensor | np.ndarray, name: str, batched: bool, max_value: float) -> np.ndarray:
+def _images(x: Tensor | np.ndarray | Sequence[np.ndarray], name: str, batched: bool, max_value: float) -> np.ndarray:
     """RGB images as an array, checked: shape, numbers, finite, within ``0..max_value``.
 
     Float images of a 0..255 call whose values all lie in [0, 1] are refused: they are
@@ -182,7 +184,8 @@ def predict(
         raise ValueError(f"T_world_srcs must be N x 4 x 4 with N = {n} frames, got shape {shape_str(T_srcs)}")
     device = next(model.parameters()).device
     h, w = ref.shape[:2]
-    h_net, w_net = model.input_size
+    # MVDepthNet's plain attributes (_check_network checked they exist); nn.Module types them Tensor | Module
+    h_net, w_net = cast("tuple[int, int]", model.input_size)
     images = torch.from_numpy(np.concatenate([ref[None], srcs]).astype(np.float32)).permute(0, 3, 1, 2)
     if max_value != PIXEL_RANGE:
         images = images * (PIXEL_RANGE / max_value)
@@ -190,7 +193,7 @@ def predict(
     with value_checks(False):  # K, the poses and the images were checked above
         images = normalize_image(images)  # (1 + N) x 3 x h x w
         K_net = scale_intrinsics(Kt[0].float(), w_net / w, h_net / h)
-        inv_depths = inverse_depth_samples(model.num_depths).to(device)
+        inv_depths = inverse_depth_samples(cast(int, model.num_depths)).to(device)
         cost = cost_volume_from_world_poses(images[:1], images[None, 1:], K_net, T_ref, T_srcs[None], inv_depths)
     inv_depth = inference_model(model)(images[:1], cost)[0]  # 1 x 1 x h x w
     inv_depth = F.interpolate(inv_depth, size=(h, w), mode="bilinear", align_corners=False)

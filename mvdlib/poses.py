@@ -119,7 +119,7 @@ def detect_features(image: np.ndarray) -> Features:
     Returns:
         :class:`Features` (N may be 0 for a blank image).
     """
-    keypoints, descriptors = cv2.SIFT_create(contrastThreshold=SIFT_CONTRAST_THRESHOLD).detectAndCompute(
+    keypoints, descriptors = cv2.SIFT_create(contrastThreshold=SIFT_CONTRAST_THRESHOLD).detectAndCompute(  # type: ignore[attr-defined]  # cv2 stubs lack SIFT_create
         _gray(image, "image"), None
     )
     points = np.array([k.pt for k in keypoints], dtype=np.float64).reshape(-1, 2)

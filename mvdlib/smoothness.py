@@ -31,7 +31,7 @@ def _both(m: Tensor, dim: int) -> Tensor:
     return m.narrow(dim, 1, n - 1) & m.narrow(dim, 0, n - 1)
 
 
-def _smoothness_input(disp: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+def _smoothness_input(disp: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
     d = scalar_map(disp, "disp")
     if d.shape[-1] < 3 or d.shape[-2] < 3:
         raise ValueError(f"disp must be at least 3x3 pixels, got shape {shape_str(d)}")

@@ -106,6 +106,7 @@ def find_students(path: Path) -> dict[str, list[Path]]:
 
 def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path) -> None:
     """Execute ``notebook`` in ``workdir`` (this process is the grader's child); write what raised to ``result``."""
+    from jupyter_client.provisioning import LocalProvisioner
     from nbclient import NotebookClient
 
     nb = nbformat.read(notebook, as_version=4)
@@ -113,7 +114,10 @@ def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path) -> Non
     client.resources = {"metadata": {"path": str(workdir)}}
 
     def note_kernel(**_: object) -> None:  # the grader kills the kernel too if the time runs out
-        pid_file.write_text(str(client.km.provisioner.pid))
+        provisioner = client.km.provisioner if client.km is not None else None
+        if not isinstance(provisioner, LocalProvisioner):  # a started kernel of this process has one
+            raise RuntimeError(f"the notebook's kernel has no local process to note, got {provisioner!r}")
+        pid_file.write_text(str(provisioner.pid))
 
     client.on_notebook_start = note_kernel
     client.execute()

@@ -10,7 +10,8 @@ leading ``B`` on every entry (:func:`collate_samples`).
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict, cast
 
 import torch
 from torch import Tensor
@@ -38,6 +39,10 @@ class Sample(TypedDict):
     T_world_ref: Tensor  # 4 x 4 reference camera-to-world pose
     T_world_srcs: Tensor  # N x 4 x 4 source camera-to-world poses
     ref_depth: Tensor  # 1 x H x W reference depth in metres (0 or non-finite: invalid)
+
+
+# A batch (collate_samples): the same keys, each entry with a leading B.
+Batch = Sample
 
 
 # The shape of each entry of one sample (words as in mvdlib._validation.check_shape): every H,
@@ -96,7 +101,7 @@ def check_sample(sample: Any, name: str = "sample") -> bool:
     return batched
 
 
-def collate_samples(samples: list[Sample], device: torch.device | str) -> Sample:
+def collate_samples(samples: Sequence[Sample], device: torch.device | str) -> Batch:
     """Stack samples into a batch (every entry gains a leading ``B``) on ``device``.
 
     Example:
@@ -119,8 +124,9 @@ def collate_samples(samples: list[Sample], device: torch.device | str) -> Sample
         raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}") from err
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device must be available, got {device!r} on a machine without CUDA")
-    shapes = {k: {tuple(s[k].shape) for s in samples} for k in SAMPLE_KEYS}
+    rows = cast(Sequence[Mapping[str, Tensor]], samples)  # indexed by the names in SAMPLE_KEYS
+    shapes = {k: {tuple(s[k].shape) for s in rows} for k in SAMPLE_KEYS}
     differ = {k: sorted(v) for k, v in shapes.items() if len(v) > 1}
     if differ:
         raise ValueError(f"samples must all have the same shapes, got {differ}")
-    return {k: torch.stack([s[k] for s in samples]).to(device) for k in samples[0]}  # type: ignore[return-value]
+    return cast(Batch, {k: torch.stack([s[k] for s in rows]).to(device) for k in rows[0]})

@@ -20,8 +20,8 @@ import logging
 import os
 import zipfile
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
@@ -50,6 +50,7 @@ from mvdlib.data.render import (  # noqa: F401  (moved; old path kept for reader
     render_view,
     render_views,
 )
+from mvdlib.data.sample import Sample
 from mvdlib.data.scene import (  # noqa: F401  (moved; old path kept for readers' notebooks)
     LIGHT_BELOW_CEILING,
     MESH_RESOLUTION,
@@ -109,7 +110,7 @@ SPLITS = ("train", "val", "test")
 SCENES_PER_SPLIT = 1_000_000
 
 
-def warp_to_reference(sample: dict[str, Tensor], view: int = 0, depth_scale: float = 1.0) -> tuple[Tensor, Tensor]:
+def warp_to_reference(sample: Mapping[str, Tensor], view: int = 0, depth_scale: float = 1.0) -> tuple[Tensor, Tensor]:
     """Warp source view ``view`` of a sample into the reference with the reference depth (chapter 2).
 
     A reference pixel ``p`` with depth ``z`` lands in the source at
@@ -147,7 +148,7 @@ def warp_to_reference(sample: dict[str, Tensor], view: int = 0, depth_scale: flo
     grid = torch.stack([2 * uv[:, 0] / (w - 1) - 1, 2 * uv[:, 1] / (h - 1) - 1], dim=-1)  # 1 x H x W x 2
     grid = torch.nan_to_num(grid, nan=2.0)  # behind the camera: outside the image
     warped = F.grid_sample(sample["src_images"][view][None], grid, align_corners=True)[0]
-    valid = cast(Tensor, valid_depth(depth[0, 0])) & (grid[0].abs() <= 1).all(-1)
+    valid = valid_depth(depth[0, 0]) & (grid[0].abs() <= 1).all(-1)
     return warped, valid
 
 
@@ -327,7 +328,7 @@ class SyntheticMultiViewDataset(Dataset):
             atomic_write(path, lambda f: np.savez(f, **sample))  # type: ignore[arg-type]  # readers never see a partial file
         return sample
 
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
+    def __getitem__(self, index: int) -> Sample:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"index must be an int, got {type(index).__name__}")
         if index < 0:

@@ -49,7 +49,7 @@ def fusion_explorer(
         points, colors = fuse(views, min_views, rel_tol, voxel_size=_FUSION_VOXEL, stride=_FUSION_STRIDE)
         p, r, f = precision_recall_fscore(points, gt_points, _FUSION_THRESHOLD, sample=_FUSION_SAMPLE)
         keep = np.random.default_rng(0).permutation(len(points))[:_FUSION_PLOT_POINTS]
-        rgb = "black"
+        rgb: str | list[str] = "black"
         if colors is not None:
             rgb = [f"rgb({r},{g},{b})" for r, g, b in (colors[keep] * 255).round().astype(int)]
         dots = go.Scattergl(x=np.round(points[keep, 0], 4), y=np.round(points[keep, 1], 4), mode="markers",

@@ -27,6 +27,7 @@ from here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -152,7 +153,7 @@ class MVDepthNet(nn.Module):
         if self.image_only:
             cost_volume = torch.zeros_like(cost_volume)
         x = torch.cat((ref_image, cost_volume), 1)  # B x (3 + D) x H x W
-        if self.conv1[0].weight.is_contiguous(memory_format=torch.channels_last):
+        if cast(nn.Conv2d, self.conv1[0]).weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)  # a channels_last model: NHWC throughout
         conv1 = self.conv1(x)  # B x e1 x H/2 x W/2
         conv2 = self.conv2(conv1)  # H/4

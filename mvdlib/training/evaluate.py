@@ -14,7 +14,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -24,7 +24,7 @@ from mvdlib._io import check_writable_folder
 from mvdlib.classical import aggregate_cost, hole_aware_metrics, sgbm_depth
 from mvdlib.conventions import MAX_DEPTH
 from mvdlib.data.real import load_stereo_pair
-from mvdlib.data.sample import Sample, collate_samples
+from mvdlib.data.sample import Batch, Sample, collate_samples
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.metrics import METRIC_NAMES, depth_metrics
 from mvdlib.models.mvdepthnet import (
@@ -74,7 +74,7 @@ def predict_batch(model: MVDepthNet, batch: Sample, num_sources: int | None = No
         ``{"MVDepthNet" or "image-only network": depth, "winner-take-all": depth}``.
     """
     if num_sources is not None:
-        batch = dict(batch)
+        batch = batch.copy()
         batch["src_images"] = batch["src_images"][:, :num_sources]
         batch["T_world_srcs"] = batch["T_world_srcs"][:, :num_sources]
     ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
@@ -128,7 +128,7 @@ def evaluate_real_pair(model: MVDepthNet) -> dict[str, dict[str, float]]:
     h, w = model.input_size
     sample = load_stereo_pair(height=h, width=w)
     device = next(model.parameters()).device
-    batch = {k: v[None].to(device) for k, v in sample.items() if isinstance(v, Tensor)}
+    batch = cast(Batch, {k: v[None].to(device) for k, v in sample.items() if isinstance(v, Tensor)})
     preds = predict_batch(model.eval(), batch)
     return _metrics({k: [v.cpu()] for k, v in preds.items()}, [batch["ref_depth"].cpu()])
 
@@ -152,7 +152,7 @@ def compare_real_pair(model: MVDepthNet, window: int = SUPPORT_WINDOW) -> dict[s
     h, w = model.input_size
     sample = load_stereo_pair(height=h, width=w)
     device = next(model.parameters()).device
-    batch = {k: v[None].to(device) for k, v in sample.items() if isinstance(v, Tensor)}
+    batch = cast(Batch, {k: v[None].to(device) for k, v in sample.items() if isinstance(v, Tensor)})
     ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
     depths = {
         MVDEPTHNET: 1.0 / model.eval()(ref, cost)[0],

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -28,7 +28,7 @@ from mvdlib._io import check_writable_folder, remove_stale_temporaries
 from mvdlib._validation import positive_int, value_checks
 from mvdlib.conventions import normalize_image, valid_depth
 from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples
-from mvdlib.data.sample import Sample, check_sample, collate_samples
+from mvdlib.data.sample import Batch, Sample, check_sample, collate_samples
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.losses import edge_aware_smoothness, multiscale_inverse_depth_l1
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, read_checkpoint
@@ -247,7 +247,7 @@ def _train(
             lr = cfg.lr * LR_DECAY ** sum(step >= m for m in cfg.lr_milestones)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = {k: v.to(device) for k, v in next(batches).items()}
+            batch = cast(Batch, {k: v.to(device) for k, v in next(batches).items()})
             loss = batch_loss(net, batch, cfg.num_depths, cfg.image_only, cfg.smoothness_weight, cfg.autocast_bf16)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -45,15 +45,18 @@ def exercise_3_2(loss_of_scale: Callable) -> None:
 
 def _field_by_autograd(layers: tuple[tuple[int, int], ...]) -> int:
     """Width of the input window one output pixel depends on, found with autograd (1-D convolutions)."""
-    stack = nn.Sequential(*(nn.Conv1d(1, 1, k, stride=s, bias=False) for k, s in layers)).double()
-    for conv in stack:
+    convs = [nn.Conv1d(1, 1, k, stride=s, bias=False) for k, s in layers]
+    for conv in convs:
         nn.init.ones_(conv.weight)  # positive weights: no tap cancels another
+    stack = nn.Sequential(*convs).double()
     size = 1
     for k, s in layers:
         size = size * s + k  # an input comfortably wider than the field
     x = torch.zeros(1, 1, 4 * size, dtype=torch.float64, requires_grad=True)
     out = stack(x)
     out[0, 0, out.shape[-1] // 2].backward()
+    if x.grad is None:  # x requires grad and out depends on it
+        raise RuntimeError("autograd gave no gradient for the input")
     hit = torch.nonzero(x.grad[0, 0]).flatten()
     return int(hit.max() - hit.min() + 1)
 

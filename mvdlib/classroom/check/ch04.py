@@ -22,7 +22,7 @@ def _taps_by_convolution(k: int, s: int) -> list[int]:
         torch.ones(1, 1, n, dtype=torch.float64), torch.ones(1, 1, k, dtype=torch.float64), stride=s
     )
     interior = range(k, s * (n - 1) + 1)  # outputs every input position could reach
-    counts = {}
+    counts: dict[int, int] = {}
     for o in interior:
         counts.setdefault(o % s, round(out[0, 0, o].item()))
     return [counts[r] for r in range(s)]

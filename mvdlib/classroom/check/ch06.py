@@ -17,11 +17,14 @@ __all__ = ["exercise_6_2", "exercise_6_3"]
 def _running_vars_of_torch(batch_vars: list[float], momentum: float) -> list[float]:
     """``nn.BatchNorm2d``'s running variance after each of batches whose unbiased variance is given."""
     bn = nn.BatchNorm2d(1, momentum=momentum).double()
+    running_var = bn.running_var  # updated in place by each call below
+    if running_var is None:  # a BatchNorm that tracks running statistics (the default) has one
+        raise RuntimeError("nn.BatchNorm2d has no running_var")
     out = []
     for v in batch_vars:
         a = (v / 2) ** 0.5  # the batch (+a, -a) has mean 0 and unbiased variance 2 a^2 = v
         bn(torch.tensor([a, -a], dtype=torch.float64).view(2, 1, 1, 1))
-        out.append(bn.running_var.item())
+        out.append(running_var.item())
     return out
 
 
@@ -45,10 +48,9 @@ def exercise_6_2(running_var_after: Callable) -> None:
                 "you gave the momentum to the old value (Keras's convention); in PyTorch momentum = 0.1 "
                 "is the weight of the new batch: v <- (1 - m) v + m var"
             )
-        first, v = [], None
+        first: list[float] = []  # the running variance started at the first batch's
         for b in batch_vars:
-            v = b if v is None else (1 - momentum) * v + momentum * b
-            first.append(v)
+            first.append(b if not first else (1 - momentum) * first[-1] + momentum * b)
         if close(got, first, atol=1e-9):
             raise Hint("the running variance starts at 1 (its initial value), not at the first batch's variance")
         raise Hint(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,7 @@ from torch import Tensor
 
 from mvdlib.classroom.check._answers import as_number, close, diagnose
 from mvdlib.classroom.check._core import Hint, call, exercise
+from mvdlib.data.sample import Sample
 from mvdlib.geometry import axis_angle_to_matrix
 from mvdlib.losses import multiscale_inverse_depth_l1
 from mvdlib.train import collate_samples, cost_volume_for_batch
@@ -61,8 +62,8 @@ def exercise_11_3(flip_vertical: Any) -> None:
     for k in ("ref_image", "src_images", "ref_depth"):
         if not torch.equal(torch.as_tensor(out[k]), original[k].flip(-2)):
             raise Hint(f"{k} should be flipped top-bottom: .flip(-2)")
-    _, cost, _ = cost_volume_for_batch(collate_samples([original], "cpu"), 8)
-    _, cost_flipped, _ = cost_volume_for_batch(collate_samples([out], "cpu"), 8)
+    _, cost, _ = cost_volume_for_batch(collate_samples([cast(Sample, original)], "cpu"), 8)
+    _, cost_flipped, _ = cost_volume_for_batch(collate_samples([cast(Sample, out)], "cpu"), 8)
     if float((cost_flipped - cost.flip(-2)).abs().max()) < 1e-3:  # the test of the chapter
         return
     h = original["ref_image"].shape[-2]
