@@ -77,6 +77,8 @@ def valid_depth(depth: Tensor | np.ndarray) -> Tensor | np.ndarray:
         [True, False, False, False]
     """
     if isinstance(depth, Tensor):
+        if depth.is_complex():
+            raise TypeError(f"depth must be a tensor or an array of real numbers, got dtype {depth.dtype}")
         return torch.isfinite(depth) & (depth > 0)
     d = np.asarray(depth)
     if d.dtype.kind not in "biuf":
@@ -104,7 +106,10 @@ def as_mask(mask: Any, shape: tuple[int, ...], name: str = "mask") -> Tensor:
         m = mask
     else:
         try:
-            m = torch.as_tensor(np.ascontiguousarray(np.asarray(mask)))
+            a = np.asarray(mask)
+            if not a.dtype.isnative:  # torch takes native byte order only
+                a = a.astype(a.dtype.newbyteorder("="))
+            m = torch.as_tensor(np.array(a))  # a contiguous copy that keeps a 0-d mask 0-d
         except (TypeError, ValueError, RuntimeError) as err:
             raise ValueError(
                 f"{name} must be a bool or 0/1 map of shape {tuple(shape)}, got {type(mask).__name__}"

@@ -81,6 +81,7 @@ class TrainConfig:
         """Check every setting at construction, so a bad run fails before it starts."""
         for name in _POSITIVE_INTS:
             positive_int(getattr(self, name), name)
+        check_int(self.num_depths, "num_depths", min=2)  # a sweep has two ends
         for name in _NON_NEGATIVE_INTS:
             check_int(getattr(self, name), name, min=0)
         for name in ("height", "width"):
