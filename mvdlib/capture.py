@@ -34,10 +34,15 @@ from mvdlib._io import atomic_write, check_writable_folder, sha256_of, verify_sh
 from mvdlib._validation import numeric_array
 from mvdlib.conventions import PAPER_SIZE, check_seed, valid_depth
 from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples, winner_take_all
-from mvdlib.data.synthetic import SCENES_PER_SPLIT, SyntheticScene, default_intrinsics, render_view
+from mvdlib.data.camera import default_intrinsics
+from mvdlib.data.render import render_view
+from mvdlib.data.scene import SyntheticScene
+from mvdlib.data.synthetic import SCENES_PER_SPLIT
 from mvdlib.geometry import look_at
-from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, predict
-from mvdlib.pointcloud import DepthView, consistency_counts, voxel_down_sample
+from mvdlib.inference import predict
+from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
+from mvdlib.open3d_io import voxel_down_sample
+from mvdlib.pointcloud import DepthView, consistency_counts
 from mvdlib.resources import data_path
 
 __all__ = [

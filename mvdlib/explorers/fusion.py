@@ -12,7 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mvdlib.explorers.core import Explorer, Param, View
-from mvdlib.pointcloud import DepthView, fuse, precision_recall_fscore
+from mvdlib.metrics import precision_recall_fscore
+from mvdlib.pointcloud import DepthView, fuse
 
 __all__ = ["fusion_explorer"]
 

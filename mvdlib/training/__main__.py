@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mvdlib._io import check_writable_folder
-from mvdlib.models.mvdepthnet import read_checkpoint
+from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.training.config import PRESETS, TrainConfig, _resumed_config, config_from_dict
 from mvdlib.training.loop import train
 

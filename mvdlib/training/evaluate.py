@@ -21,19 +21,14 @@ from torch import Tensor
 
 from mvdlib import cost_volume as cv
 from mvdlib._io import check_writable_folder
-from mvdlib.classical import aggregate_cost, hole_aware_metrics, sgbm_depth
+from mvdlib.classical import aggregate_cost, sgbm_depth
 from mvdlib.conventions import MAX_DEPTH
 from mvdlib.data.real import load_stereo_pair
 from mvdlib.data.sample import Batch, Sample, collate_samples
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
-from mvdlib.metrics import METRIC_NAMES, depth_metrics
-from mvdlib.models.mvdepthnet import (
-    DEFAULT_CHECKPOINT,
-    IMAGE_ONLY_CHECKPOINT,
-    MVDepthNet,
-    load_pretrained,
-    read_checkpoint,
-)
+from mvdlib.metrics import METRIC_NAMES, depth_metrics, hole_aware_metrics
+from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT, read_checkpoint
+from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.runtime import default_device
 from mvdlib.training.config import config_from_dict
 from mvdlib.training.export import export_checkpoint, half_precision

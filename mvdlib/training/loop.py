@@ -30,9 +30,11 @@ from mvdlib.conventions import normalize_image, valid_depth
 from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples
 from mvdlib.data.sample import Batch, Sample, check_sample, collate_samples
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
-from mvdlib.losses import edge_aware_smoothness, multiscale_inverse_depth_l1
-from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained, read_checkpoint
+from mvdlib.losses import multiscale_inverse_depth_l1
+from mvdlib.models.checkpoint import read_checkpoint
+from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.runtime import default_device, seed_everything
+from mvdlib.smoothness import edge_aware_smoothness
 from mvdlib.training.config import TrainConfig, _model_config, _resumed_config
 from mvdlib.training.export import save_atomic
 from mvdlib.training.schedule import build_datasets, step_batches

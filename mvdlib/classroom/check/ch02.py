@@ -9,7 +9,9 @@ import open3d as o3d
 
 from mvdlib.classroom.check._answers import as_array, close
 from mvdlib.classroom.check._core import Hint, call, exercise
-from mvdlib.data.synthetic import SyntheticScene, default_intrinsics, render_view
+from mvdlib.data.camera import default_intrinsics
+from mvdlib.data.render import render_view
+from mvdlib.data.scene import SyntheticScene
 from mvdlib.geometry import axis_angle_to_matrix, backproject
 
 __all__ = ["exercise_2_1", "exercise_2_3"]

@@ -10,14 +10,12 @@ from torch import Tensor
 
 from mvdlib.classroom.check._answers import as_number, close, diagnose
 from mvdlib.classroom.check._core import Hint, call, exercise
-from mvdlib.data.sample import Sample
+from mvdlib.data.sample import CAMERA_KEYS, PIXEL_KEYS, SAMPLE_KEYS, Sample, collate_samples
 from mvdlib.geometry import axis_angle_to_matrix
 from mvdlib.losses import multiscale_inverse_depth_l1
-from mvdlib.train import collate_samples, cost_volume_for_batch
+from mvdlib.training.loop import cost_volume_for_batch
 
 __all__ = ["exercise_11_3", "exercise_11_5"]
-
-GEOMETRY_KEYS = ("ref_image", "src_images", "ref_depth", "K", "T_world_ref", "T_world_srcs")
 
 
 def _pose(axis_angle: list[float], t: list[float]) -> Tensor:
@@ -55,11 +53,11 @@ def exercise_11_3(flip_vertical: Any) -> None:
     sample = flip_case()
     original = {k: v.clone() for k, v in sample.items()}
     out = call(flip_vertical, sample, name="flip_vertical")
-    if not isinstance(out, dict) or any(k not in out for k in GEOMETRY_KEYS):
-        raise Hint(f"flip_vertical should return a sample dict with the keys {', '.join(GEOMETRY_KEYS)}")
+    if not isinstance(out, dict) or any(k not in out for k in SAMPLE_KEYS):
+        raise Hint(f"flip_vertical should return a sample dict with the keys {', '.join(SAMPLE_KEYS)}")
     if any(not torch.equal(sample[k], original[k]) for k in original):
         raise Hint("flip_vertical changed the sample it was given; return new tensors (clone K before editing it)")
-    for k in ("ref_image", "src_images", "ref_depth"):
+    for k in PIXEL_KEYS:
         if not torch.equal(torch.as_tensor(out[k]), original[k].flip(-2)):
             raise Hint(f"{k} should be flipped top-bottom: .flip(-2)")
     _, cost, _ = cost_volume_for_batch(collate_samples([cast(Sample, original)], "cpu"), 8)
@@ -69,10 +67,10 @@ def exercise_11_3(flip_vertical: Any) -> None:
     h = original["ref_image"].shape[-2]
     Fy = torch.diag(torch.tensor([1.0, -1.0, 1.0, 1.0]))
     cy, skew = float(original["K"][1, 2]), float(original["K"][0, 1])
-    got = torch.cat([torch.as_tensor(out[k]).reshape(-1).float() for k in ("K", "T_world_ref", "T_world_srcs")])
+    got = torch.cat([torch.as_tensor(out[k]).reshape(-1).float() for k in CAMERA_KEYS])
     mistakes = {
         "flipping the images alone breaks the sweep: the intrinsics and the poses must be mirrored too": {
-            k: original[k] for k in ("K", "T_world_ref", "T_world_srcs")
+            k: original[k] for k in CAMERA_KEYS
         },
         "the principal point must move: c_y' = H - 1 - c_y": _flipped_geometry(original, Fy, cy, -skew),
         "pixel centres are integers, so v' = H - 1 - v and c_y' = H - 1 - c_y (not H - c_y)": _flipped_geometry(
@@ -85,10 +83,7 @@ def exercise_11_3(flip_vertical: Any) -> None:
     }
     diagnose(
         got,
-        {
-            hint: torch.cat([g[k].reshape(-1).float() for k in ("K", "T_world_ref", "T_world_srcs")])
-            for hint, g in mistakes.items()
-        },
+        {hint: torch.cat([g[k].reshape(-1).float() for k in CAMERA_KEYS]) for hint, g in mistakes.items()},
         rtol=0,
         atol=1e-5,
     )

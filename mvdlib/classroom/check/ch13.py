@@ -10,8 +10,8 @@ from torch import Tensor
 
 from mvdlib.classroom.check._answers import as_answer_tensor, as_number, close, diagnose, same_shape
 from mvdlib.classroom.check._core import Hint, call, exercise
-from mvdlib.losses import edge_aware_smoothness
-from mvdlib.refine import flying_pixels
+from mvdlib.metrics import flying_pixels
+from mvdlib.smoothness import edge_aware_smoothness
 
 __all__ = ["exercise_13_2", "exercise_13_5"]
 
