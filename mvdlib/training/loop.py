@@ -149,7 +149,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command
     thread count). For that the run flushes denormal numbers to zero
     (``torch.set_flush_denormal(True)`` on every intra-op thread) and restores the mode after.
     The value checks of the inputs run on the first step's batch only; the later steps, and
-    validation, run inside ``value_checks(False)`` (:mod:`mvdlib._validation`), their form checks still on.
+    validation, run inside ``value_checks(False)`` (``mvdlib._validation``; book/conventions.md,
+    Value checks), their form checks still on.
 
     Args:
         cfg: the run's configuration; ``cfg.out`` is the checkpoint path.
