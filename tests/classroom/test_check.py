@@ -294,23 +294,6 @@ def make_flying(rule=all):
 # ---- typical mistakes, each with a fragment of the hint it must produce --------------------
 
 
-def _keras_running_var(batch_vars: list[float], momentum: float) -> list[float]:
-    v, out = 1.0, []
-    for b in batch_vars:
-        v = momentum * v + (1 - momentum) * b
-        out.append(v)
-    return out
-
-
-def _fast_upconv_unshifted(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    xp = F.pad(x, (1, 1, 1, 1))
-    out = x.new_zeros(x.shape[0], w.shape[0], 2 * x.shape[2], 2 * x.shape[3])
-    for r in (0, 1):
-        for c in (0, 1):
-            out[..., r::2, c::2] = F.conv2d(xp, w[:, :, r::2, c::2])[..., : x.shape[2], : x.shape[3]]
-    return out
-
-
 # ---- the table: exercise -> (right answer, (typical mistake, words of its hint)) ------------
 
 ANSWERS: dict[str, tuple[Any, tuple[Any, str]]] = {
