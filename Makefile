@@ -1,7 +1,12 @@
 # The two commands of the README:
 #   make book   set up, execute the notebooks (cached), write _build/html/index.html
-#   make test   set up, lint, type check, unit tests, every notebook under nbval, the student edition
-#               under nbval, strict book build, browser checks
+#   make test   set up, lint, type check, unit tests (one worker per core), every notebook executed
+#               once (its outputs cached for the book), the student edition executed, strict book
+#               build from the cached outputs, browser checks
+# The inner loop of a contributor or an instructor:
+#   make check      lint, then the unit tests of the changed files and the changed notebooks
+#   make gpu-check  on a CUDA machine: every chapter under the GPU budget, training and inference
+#                   timings, in _build/gpu_check.json (benchmarks/gpu_check.py)
 # For a course (see the instructors' guide):
 #   make student        the student edition (no solutions) in _build/student/
 #   make student-html   an HTML book of the student edition, _build/student-book/_build/html/
@@ -17,12 +22,19 @@ BROWSER_STAMP := $(VENV)/.browser-stamp
 # (the CPU build on the project's machines), so that no dependency pulls a second torch.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup book book-strict test lint typecheck unit notebooks student student-notebooks student-html browser clean
+.PHONY: setup book book-strict test check gpu-check lint typecheck unit notebooks student student-notebooks student-html browser clean
 
 # The full edition runs every exercise's solution through its check, and a solution that
 # fails its check fails the run; the student edition runs without (its checks say "not
 # attempted yet").
 STRICT := MVDLIB_CHECK_STRICT=1
+
+# Notebooks and unit tests run one per core. The executed chapters go into the book's
+# execution cache (execute_notebooks: cache in _config.yml), so that the book build finds
+# every chapter executed and executes none again.
+JOBS ?= $(shell nproc)
+EXECUTION_CACHE := _build/.jupyter_cache
+EXECUTE := $(PY) scripts/execute_notebooks.py --jobs $(JOBS)
 
 STATIC := book/_static
 # Served by the book itself so that it reads offline: MathJax 3 from the npm registry,
@@ -59,42 +71,43 @@ $(BROWSER_STAMP): scripts/system_deps.sh
 	bash scripts/system_deps.sh chromium
 	@touch $@
 
-book: setup
+book: notebooks
 	@start=$$(date +%s); \
 	$(STRICT) $(BIN)/jupyter-book build . ; \
 	echo "Book built in $$(( $$(date +%s) - start )) s: _build/html/index.html"
 
 # Fails on any Sphinx warning (-W) and on broken references (-n).
-book-strict: setup
+book-strict: notebooks
 	@start=$$(date +%s); \
 	$(STRICT) $(BIN)/jupyter-book build . -W -n --keep-going; \
 	echo "Book built in $$(( $$(date +%s) - start )) s: _build/html/index.html"
 
 lint: setup
-	$(BIN)/ruff check mvdlib tests benchmarks
+	$(BIN)/ruff check mvdlib tests benchmarks scripts
 
 # mypy on mvdlib/ with the settings of pyproject.toml's [tool.mypy] (not strict).
 typecheck: setup
 	$(BIN)/mypy
 
 unit: setup
-	$(BIN)/python -m pytest tests mvdlib --doctest-modules --ignore=mvdlib/check.py -q -m "not book"
+	$(BIN)/python -m pytest tests mvdlib --doctest-modules --ignore=mvdlib/check.py -q -m "not book" \
+		-n $(JOBS) --durations=15
 
 # Opens every page of the built book in headless Chromium (run after book-strict).
 browser: setup $(BROWSER_STAMP)
 	$(BIN)/python -m pytest tests -q -m book
 
+# Every chapter runs top to bottom, each exercise's solution through its check (what
+# `pytest --nbval-lax` checked); the outputs are kept for the book build.
 notebooks: setup
-	$(STRICT) $(BIN)/python -m pytest --nbval-lax chapters -q -p no:randomly
+	$(STRICT) $(EXECUTE) chapters --cache $(EXECUTION_CACHE)
 
 student: setup
 	$(PY) -m mvdlib.classroom.student --src chapters --out _build/student
 
 # Every student notebook runs top to bottom with its exercises left as stubs.
 student-notebooks: student
-	@start=$$(date +%s); \
-	env -u MVDLIB_CHECK_STRICT $(BIN)/python -m pytest --nbval-lax _build/student -q -p no:randomly; \
-	echo "Student edition executed in $$(( $$(date +%s) - start )) s"
+	env -u MVDLIB_CHECK_STRICT $(EXECUTE) _build/student
 
 student-html: setup
 	$(PY) -m mvdlib.classroom.student --src chapters --out _build/student --book _build/student-book
@@ -102,6 +115,14 @@ student-html: setup
 	@echo "Student edition: _build/student-book/_build/html/index.html"
 
 test: lint typecheck unit notebooks student-notebooks book-strict browser
+
+# Lint, then the unit tests of what changed since main (or HEAD) and the changed notebooks.
+check: setup
+	$(BIN)/ruff check mvdlib tests benchmarks scripts
+	$(STRICT) $(PY) scripts/check_changed.py --jobs $(JOBS)
+
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py --out _build/gpu_check.json
 
 clean:
 	rm -rf _build
