@@ -44,7 +44,7 @@ def notebooks_in(paths: list[Path]) -> list[Path]:
 
 def execute(path: Path, timeout: int, threads: int) -> tuple[str, float, str | None]:
     """Run one notebook from its folder; return (executed notebook as JSON text, seconds, error text or None)."""
-    from jupyter_cache.executors.utils import single_nb_execution
+    from jupyter_cache.executors.utils import single_nb_execution  # type: ignore[import-untyped]
 
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = notebooks_in(args.paths)
     cache = None
     if args.cache is not None:
-        from jupyter_cache import get_cache
+        from jupyter_cache import get_cache  # type: ignore[import-untyped]
 
         cache = get_cache(str(args.cache))
         todo = []
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"executed {path} in {seconds:.0f} s", flush=True)
             if cache is not None:
-                from jupyter_cache.base import CacheBundleIn
+                from jupyter_cache.base import CacheBundleIn  # type: ignore[import-untyped]
 
                 record = cache.add_nb_to_project(str(path.resolve()))
                 cache.cache_notebook_bundle(
