@@ -91,16 +91,16 @@ typecheck: setup
 
 unit: setup
 	$(BIN)/python -m pytest tests mvdlib --doctest-modules --ignore=mvdlib/check.py -q -m "not book" \
-		-n $(JOBS) --durations=15
+		-n $(JOBS) --dist loadfile --durations=15
 
 # Opens every page of the built book in headless Chromium (run after book-strict).
 browser: setup $(BROWSER_STAMP)
 	$(BIN)/python -m pytest tests -q -m book
 
-# Every chapter runs top to bottom, each exercise's solution through its check (what
+# Every notebook of the book runs top to bottom, each exercise's solution through its check (what
 # `pytest --nbval-lax` checked); the outputs are kept for the book build.
 notebooks: setup
-	$(STRICT) $(EXECUTE) chapters --cache $(EXECUTION_CACHE)
+	$(STRICT) $(EXECUTE) chapters book --cache $(EXECUTION_CACHE)
 
 student: setup
 	$(PY) -m mvdlib.classroom.student --src chapters --out _build/student
