@@ -71,7 +71,9 @@ def tests_for(changed: list[str], test_files: list[Path]) -> tuple[list[str], li
             package, _, leaf = module.rpartition(".")
             patterns = [rf"\b{re.escape(module)}\b"]
             if leaf != "mvdlib":
-                patterns.append(rf"from\s+{re.escape(package)}\s+import\s+[^\n]*\b{re.escape(leaf)}\b")
+                # one line, or a parenthesised list over several lines
+                listed = r"(\([^)]*|[^\n(]*)"
+                patterns.append(rf"from\s+{re.escape(package)}\s+import\s+{listed}\b{re.escape(leaf)}\b")
             pattern = re.compile("|".join(patterns))
             selected |= {p for p, text in sources.items() if p.name == f"test_{path.stem}.py" or pattern.search(text)}
             doctests.append(name)
