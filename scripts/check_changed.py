@@ -9,7 +9,8 @@ The tests that run:
   ``mvdlib.a.b`` or imports ``b`` from ``mvdlib.a``, and the module's doctests;
 * for a changed test helper (``tests/x.py``): the test files that import ``x``.
 
-The changed chapters and book notebooks run with ``scripts/execute_notebooks.py`` (the
+The changed chapters and book notebooks run with ``scripts/execute_notebooks.py``, each
+exercise's solution through its check (``MVDLIB_CHECK_STRICT=1``, as ``make notebooks``; the
 book's execution cache is filled, so ``make book`` afterwards executes nothing again).
 A change the mapping cannot follow (``pyproject.toml``, ``Makefile``, ``mvdlib/__init__.py``)
 is named, and ``make test`` is the check for it.
@@ -21,6 +22,7 @@ is named, and ``make test`` is the check for it.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if notebooks:
         execute = [python, "scripts/execute_notebooks.py", "--jobs", str(args.jobs), "--cache", "_build/.jupyter_cache"]
-        if subprocess.run([*execute, *notebooks], cwd=ROOT).returncode != 0:
+        strict = {**os.environ, "MVDLIB_CHECK_STRICT": "1"}  # solutions through their checks, as `make notebooks`
+        if subprocess.run([*execute, *notebooks], cwd=ROOT, env=strict).returncode != 0:
             return 1
     return 0
 
