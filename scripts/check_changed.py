@@ -7,7 +7,8 @@ The tests that run:
 * a changed test file itself (``tests/**/test_*.py``);
 * for a changed module ``mvdlib/a/b.py``: ``tests/**/test_b.py``, every test file that names
   ``mvdlib.a.b`` or imports ``b`` from ``mvdlib.a``, and the module's doctests;
-* for a changed test helper (``tests/x.py``): the test files that import ``x``.
+* for a changed test helper (``tests/x.py``): the test files that import ``x``;
+* for a changed script (``benchmarks/x.py``, ``scripts/x.py``): the test files that name ``x``.
 
 The changed chapters and book notebooks run with ``scripts/execute_notebooks.py``, each
 exercise's solution through its check (``MVDLIB_CHECK_STRICT=1``, as ``make notebooks``; the
@@ -65,6 +66,9 @@ def tests_for(changed: list[str], test_files: list[Path]) -> tuple[list[str], li
         path = Path(name)
         if name.startswith("tests/") and path.name.startswith("test_") and path.suffix == ".py":
             selected.add(ROOT / path)
+        elif name.startswith(("benchmarks/", "scripts/")) and path.suffix == ".py":
+            pattern = re.compile(rf"\b{re.escape(path.stem)}\b")
+            selected |= {p for p, text in sources.items() if pattern.search(text)}
         elif name.startswith("tests/") and path.suffix == ".py" and name != "tests/conftest.py":
             pattern = re.compile(rf"\b(import|from)\s+{re.escape(path.stem)}\b")
             selected |= {p for p, text in sources.items() if pattern.search(text)}

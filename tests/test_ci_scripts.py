@@ -45,10 +45,15 @@ def test_changed_tests_and_helpers_select_themselves_and_their_users(tmp_path: P
     monkeypatch.setattr(check_changed, "ROOT", tmp_path)
     files = _tests(
         tmp_path,
-        {"tests/test_a.py": "from tiny_training import run\n", "tests/test_b.py": "import tiny_trainingx\n"},
+        {
+            "tests/test_a.py": "from tiny_training import run\n",
+            "tests/test_b.py": "import tiny_trainingx\n",
+            "tests/test_c.py": 'ROOT / "benchmarks" / "gpu_check.py"\n',
+        },
     )
     tests, doctests = check_changed.tests_for(["tests/test_b.py", "tests/tiny_training.py", "README.md"], files)
     assert tests == ["tests/test_a.py", "tests/test_b.py"] and doctests == []
+    assert check_changed.tests_for(["benchmarks/gpu_check.py"], files) == (["tests/test_c.py"], [])
 
 
 def test_module_names() -> None:
