@@ -137,13 +137,13 @@ def build_venv(venv: Path, constraints: Path, torch_pin: str) -> None:
 def build_wheel(out: Path) -> Path:
     """A wheel of mvdlib from a copy of the checkout."""
     src = out / "src"
-    src.mkdir()
+    src.mkdir(parents=True)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     for name in ("mvdlib", "data"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     pip(Path(sys.executable), "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", out, src)
-    (wheel,) = out.glob("mvdlib-*.whl")
+    (wheel,) = out.glob("mvdlib-*.whl")  # the copy in src/ is left for the temporary folder to remove
     return wheel
 
 

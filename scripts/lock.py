@@ -50,7 +50,9 @@ def freeze(venv: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-venv", type=Path, help="take the tested versions from this venv's pip freeze")
-    parser.add_argument("--python-version", default=f"{sys.version_info[0]}.{sys.version_info[1]}.{sys.version_info[2]}")
+    parser.add_argument(
+        "--python-version", default=f"{sys.version_info[0]}.{sys.version_info[1]}.{sys.version_info[2]}"
+    )
     args = parser.parse_args(argv)
     uv = shutil.which("uv")
     if uv is None:
