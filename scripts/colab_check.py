@@ -22,7 +22,8 @@
    Colab's ipywidgets 7.7.1 and plotly 5.24.1 (``scripts/colab_explorers_probe.py``), and the
    setup cell enabled Colab's custom widget manager; (c) every chapter completes.
    Afterwards the packages the setup cell added are uninstalled, so the cached venv stays as
-   Colab ships; a venv whose versions changed is deleted.
+   Colab ships; a venv whose versions changed is deleted. Packages the setup cell adds that
+   Colab has (dash's dependencies) are in the venv at Colab's versions from the start.
 
 The report (freeze diff, per-chapter times) is printed and written to ``_build/colab-check.json``.
 """
@@ -33,6 +34,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,10 +45,14 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from setup_cells import COLAB_MISSING  # noqa: E402  (what the setup cell installs with its dependencies)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONSTRAINTS = ROOT / "constraints" / "colab-2026-08-19.txt"
 REPRESENTATIVE = ("01", "05", "09", "12")
 KERNEL = "colab-check"
+BUILD = 2  # part of the venv's key: raise it when build_venv changes
 # The packages of Colab's runtime that the book and its setup cell touch, installed at Colab's
 # versions with their dependencies: mvdlib's requirements but torch and Open3D, Open3D's
 # requirements that Colab has, and Colab's Jupyter kernel and widget stack.
@@ -83,10 +89,20 @@ def pip(python: Path, *args: object, **kwargs) -> str:
     return run(python, "-m", "pip", "--disable-pip-version-check", *args, **kwargs)
 
 
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def freeze(python: Path) -> dict[str, str]:
     """``{name: version}`` of everything installed in the venv (names normalised)."""
     out = pip(python, "list", "--format", "json")
-    return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(out)}
+    return {normalise(p["name"]): p["version"] for p in json.loads(out)}
+
+
+def pins(constraints: Path) -> dict[str, str]:
+    """``{name: version}`` of a constraints file."""
+    lines = [line.split("==") for line in constraints.read_text().splitlines() if "==" in line]
+    return {normalise(name): version for name, version in lines}
 
 
 def freeze_diff(before: dict[str, str], after: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -123,6 +139,13 @@ def build_venv(venv: Path, constraints: Path, torch_pin: str) -> None:
     pip(python, "install", "--quiet", "-c", cons, "pip", "setuptools", "wheel")
     pip(python, "install", "--quiet", "--no-deps", torch_pin)
     pip(python, "install", "--quiet", "-c", cons, *TORCH_DEPENDENCIES, *COLAB_BASE)
+    # What the setup cell's second pip install would add, Colab has partly: those at Colab's versions
+    dry = venv / "setup-cell-dry-run.json"
+    pip(python, "install", "--quiet", "--dry-run", "--report", dry, *COLAB_MISSING)
+    would_add = {normalise(p["metadata"]["name"]) for p in json.loads(dry.read_text())["install"]}
+    has = sorted(would_add & set(pins(cons)))
+    if has:
+        pip(python, "install", "--quiet", "-c", cons, *has)
     kernel = venv / "share" / "jupyter" / "kernels" / KERNEL
     kernel.mkdir(parents=True)
     argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -131,7 +154,8 @@ def build_venv(venv: Path, constraints: Path, torch_pin: str) -> None:
     for name, text in FAKE_COLAB.items():
         (fake / name).parent.mkdir(parents=True, exist_ok=True)
         (fake / name).write_text(text)
-    (venv / ".built").write_text(json.dumps({"seconds": round(time.perf_counter() - start), "dropped": dropped}))
+    built = {"seconds": round(time.perf_counter() - start), "dropped": dropped, "colab_has": has}
+    (venv / ".built").write_text(json.dumps(built))
 
 
 def build_wheel(out: Path) -> Path:
@@ -192,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.all:
         chapters = [c for c in chapters if c.name[:2] in REPRESENTATIVE]
     key = hashlib.sha256(b"\n".join([args.constraints.read_bytes(), " ".join(COLAB_BASE).encode(),
-                                     args.torch.encode()])).hexdigest()[:12]  # fmt: skip
+                                     args.torch.encode(), str(BUILD).encode()])).hexdigest()[:12]  # fmt: skip
     venv = ROOT / "_build" / f"colab-venv-{key}"
     build_venv(venv, args.constraints, args.torch)
     python = venv / "bin" / "python"
@@ -223,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
             report["diff"] = freeze_diff(before, after)
             if report["diff"]["changed"] or report["diff"]["removed"]:
                 problems.append(f"the setup cell changed Colab's packages: {report['diff']}")
+            colab = pins(args.constraints)
+            off = {n: f"{v} (Colab: {colab[n]})" for n, v in report["diff"]["added"].items() if colab.get(n, v) != v}
+            if off:  # Colab has it, so the venv should have had it: the check would miss a change
+                problems.append(f"added at other versions than Colab's (add them to COLAB_BASE): {off}")
             check = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True).stdout
             report["pip_check"] = check.splitlines()
             problems += [f"pip check: {line}" for line in check.splitlines()
