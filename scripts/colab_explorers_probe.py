@@ -3,9 +3,10 @@
 Builds each explorer of the book on a small synthetic sample, shows it (``Explorer.show``, with
 ``IPython.display.display`` recorded), then moves every control of the live renderer through
 about four of its values, spread over its range, from Python, as a reader's clicks would, and
-records whether the ``FigureWidget`` changed. Prints one JSON object: the widget stack's versions, and per explorer and control the
-number of values tried that changed the figure; exits 1 if a control never changes it or ``show``
-does not emit a widget view and HTML that loads plotly.js (what plotly's ``colab`` renderer writes).
+records whether the ``FigureWidget`` changed. Prints one JSON object: the widget stack's
+versions, and per explorer and control the number of values tried that changed the figure;
+exits 1 if a control never changes it or ``show`` does not emit a widget view and HTML that
+loads plotly.js (what plotly's ``colab`` renderer writes).
 """
 
 from __future__ import annotations
