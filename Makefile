@@ -54,11 +54,17 @@ $(MATHJAX):
 $(PLOTLY_JS): $(STAMP)
 	cp "$$($(PY) -c 'import os, plotly; print(os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js"))')" $@
 
-$(STAMP): pyproject.toml
+# The exact versions the book is tested with, with their hashes (requirements/lock.txt, written
+# by scripts/lock.py); mvdlib itself is installed editable, without dependencies. The package's
+# ranges (pyproject.toml) are for readers; `make test-latest` tries the newest they allow.
+LOCK := requirements/lock.txt
+
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
 $(SYSTEM_STAMP): scripts/system_deps.sh
@@ -126,3 +132,30 @@ gpu-check: setup
 
 clean:
 	rm -rf _build
+
+# ---- Colab (issue 25) -------------------------------------------------------------------------
+# The chapters on Google Colab's published versions (constraints/colab-*.txt): each copied alone
+# into an empty folder and run through its setup cell, which must change none of Colab's
+# packages; every explorer's controls must change its figure (scripts/colab_check.py). The venv
+# is built once per constraints file under _build/colab-venv-<hash>. colab-check runs a
+# representative set (chapters 1, 5, 9, 12), colab-check-all every chapter.
+.PHONY: colab-check colab-check-all test-latest
+
+colab-check: setup
+	$(PY) scripts/colab_check.py --torch $(TORCH_PIN)
+
+colab-check-all: setup
+	$(PY) scripts/colab_check.py --torch $(TORCH_PIN) --all
+
+# The newest versions pyproject.toml allows, in their own venv (.venv-latest), through the unit
+# tests and every notebook; the resolved versions are written to _build/latest-freeze.txt.
+LATEST := .venv-latest
+
+test-latest:
+	@test -x $(LATEST)/bin/python || python3 -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet $(TORCH_PIN)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev]'
+	@mkdir -p _build; $(LATEST)/bin/python -m pip freeze --exclude-editable > _build/latest-freeze.txt
+	$(LATEST)/bin/python -m pytest tests mvdlib --doctest-modules --ignore=mvdlib/check.py -q -m "not book"
+	$(STRICT) $(LATEST)/bin/python -m pytest --nbval-lax chapters -q -p no:randomly

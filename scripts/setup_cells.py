@@ -7,7 +7,9 @@ The cell is the first code cell of each chapter. Where ``mvdlib`` is importable 
 ``.venv``) it does nothing; elsewhere (Colab, a fresh Jupyter) it pip-installs ``mvdlib`` from
 the repository named by ``_config.yml``'s ``repository.url`` and ``repository.branch`` (the URL
 the launch buttons use too), or from ``$MVDLIB_SOURCE`` when set (a wheel, a folder, any pip
-requirement: the launch test points it at a wheel built from the checkout).
+requirement: the launch test points it at a wheel built from the checkout). In Colab it installs
+mvdlib and Open3D with ``--no-deps`` and then only the packages Colab lacks, so that Colab's own
+versions (ipywidgets 7, plotly 5, ...) stay, and enables Colab's custom widget manager.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,14 +27,30 @@ CELL_ID = "mvdlib-setup"
 SOURCE_ENV = "MVDLIB_SOURCE"
 
 TEMPLATE = """\
-# Setup: a no-op where mvdlib is installed (the book's environment). In Colab or a fresh Jupyter
-# it installs mvdlib from the book's repository, or from ${env} (a wheel, a folder) when set.
+# Setup: a no-op where mvdlib is installed (the book's environment). Elsewhere it installs mvdlib from
+# the book's repository, or from ${env} (a wheel, a folder) when set. In Colab it keeps every package
+# Colab has (its widget stack above all): mvdlib and Open3D come without their dependencies, then
+# only what Colab lacks, and widgets are drawn by Colab's custom widget manager.
 import importlib.util, os, subprocess, sys  # noqa: E401
 
+colab = "google.colab" in sys.modules
 if importlib.util.find_spec("mvdlib") is None:
     source = os.environ.get("{env}", "{requirement}")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
-    importlib.invalidate_caches()"""
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    if colab:
+        subprocess.run([*pip, "--no-deps", source, "{open3d}"], check=True)
+        subprocess.run([*pip, {colab_missing}], check=True)
+    else:
+        subprocess.run([*pip, source], check=True)
+    importlib.invalidate_caches()
+if colab:
+    from google.colab import output
+
+    output.enable_custom_widget_manager()"""
+
+# What Colab lacks of mvdlib's and Open3D's requirements (scripts/colab_check.py checks that
+# nothing else is missing): Open3D imports dash, and lists configargparse.
+COLAB_MISSING = ("dash", "configargparse")
 
 
 def repository(config: Path = ROOT / "_config.yml") -> tuple[str, str]:
@@ -40,9 +59,17 @@ def repository(config: Path = ROOT / "_config.yml") -> tuple[str, str]:
     return repo["url"].rstrip("/"), repo.get("branch", "main")
 
 
+def open3d_requirement(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """mvdlib's requirement on Open3D (``"open3d>=0.19,<0.21"``), from ``pyproject.toml``."""
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    return next(d for d in dependencies if d.startswith("open3d"))
+
+
 def setup_cell_source(url: str, branch: str) -> str:
     """The setup cell's code for a repository URL and branch."""
-    return TEMPLATE.format(env=SOURCE_ENV, requirement=f"git+{url}@{branch}")
+    missing = ", ".join(f'"{name}"' for name in COLAB_MISSING)
+    return TEMPLATE.format(env=SOURCE_ENV, requirement=f"git+{url}@{branch}", open3d=open3d_requirement(),
+                           colab_missing=missing)  # fmt: skip
 
 
 def first_code_cell(nb: nbformat.NotebookNode) -> int | None:

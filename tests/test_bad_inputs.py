@@ -425,6 +425,8 @@ TABLE: dict[str, Entry] = {
     "mvdlib.inference.fold_batchnorm": Entry(lambda: {"model": _net()}),
     "mvdlib.inference.inference_model": Entry(lambda: {"model": _net()}),
     "mvdlib.notebook.glue": Entry(lambda: {"name": "bad_inputs_value", "value": 1.0, "display": False}),
+    "mvdlib.notebook.plotly_bundle": Entry(lambda: {"fig": __import__("plotly.graph_objects").graph_objects.Figure()}),
+    "mvdlib.notebook.widget_bundle": Entry(lambda: {"widget": __import__("ipywidgets").HTML("x")}),
     "mvdlib.resources.data_dir": Entry(lambda: {}),
     "mvdlib.resources.data_path": Entry(lambda: {"name": "ten_views.npz"}),
     "mvdlib.viz.plotly_bundle": Entry(lambda: {"fig": __import__("plotly.graph_objects").graph_objects.Figure()}),
@@ -584,6 +586,8 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.pointcloud.DepthView": "a NamedTuple container; its fields are validated where it is used (fuse, ...)",
     "mvdlib.viz.show_depth": "draws on a matplotlib Axes; matplotlib checks its arguments",
     "mvdlib.viz.show_plotly": "displays a figure; plotly checks its argument",
+    "mvdlib.notebook.in_colab": "takes no argument",
+    "mvdlib.notebook.show_with_widget": "displays; widget_bundle (in the table) checks the widget",
     "mvdlib.widgets": "explorers (figures and ipywidgets) built on the validated functions above",
     "mvdlib.classroom.check": "the exercise machinery: call() runs any student function, is_stub() takes any "
     "object, exercise() is a decorator; tests/classroom/test_check.py covers them",

@@ -20,14 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import IPython.display
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.basedatatypes import BaseTraceType
 
 from mvdlib._validation import positive_int
-from mvdlib.viz import plotly_bundle
+from mvdlib.notebook import plotly_bundle, show_with_widget
 
 __all__ = ["Param", "View", "Explorer", "subplot_axes"]
 
@@ -231,10 +230,12 @@ class Explorer:
     # ---- both -----------------------------------------------------------------------------
 
     def show(self) -> None:
-        """Display the explorer: live in a frontend with ipywidgets, its static twin in the HTML book."""
-        bundle = dict(plotly_bundle(self.static()))
-        bundle.update(self.live()._repr_mimebundle_())
-        IPython.display.display(bundle, raw=True)
+        """Display the explorer: live in a frontend with ipywidgets, its static twin in the HTML book.
+
+        One output holds both, on ipywidgets 7 and 8 and plotly 5 to 7; in Colab the twin is
+        HTML that loads plotly.js itself (:func:`mvdlib.notebook.plotly_bundle`).
+        """
+        show_with_widget(self.live(), plotly_bundle(self.static()))
 
 
 def _differs(a: BaseTraceType, b: BaseTraceType) -> bool:
