@@ -17,7 +17,7 @@ BROWSER_STAMP := $(VENV)/.browser-stamp
 # (the CPU build on the project's machines), so that no dependency pulls a second torch.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup book book-strict test lint typecheck unit notebooks student student-notebooks student-html browser clean
+.PHONY: setup book book-strict test lint typecheck unit gpu-budget notebooks student student-notebooks student-html browser clean
 
 # The full edition runs every exercise's solution through its check, and a solution that
 # fails its check fails the run; the student edition runs without (its checks say "not
@@ -105,3 +105,8 @@ test: lint typecheck unit notebooks student-notebooks book-strict browser
 
 clean:
 	rm -rf _build
+
+# Runs every chapter with budget-dependent settings under MVDLIB_BUDGET=gpu (tests/test_gpu_budget.py);
+# tens of minutes on a CPU, so not part of `unit`.
+gpu-budget: setup
+	MVDLIB_GPU_BUDGET_TESTS=1 $(STRICT) $(BIN)/python -m pytest tests/test_gpu_budget.py -q -p no:randomly
