@@ -6,7 +6,8 @@ maps measure along their rays, truncated to ``+-trunc``; a voxel more than ``tru
 view's surface is hidden from that view and keeps weight 0 from it (unobserved, not -1: Open3D
 integrates only signed distances ``>= -trunc``), so a thin object seen from both sides keeps both
 faces (``tests/test_tsdf.py``). The surface is the zero level set, extracted by marching cubes.
-Open3D's tensor ``VoxelBlockGrid`` does the integration and the extraction (Dong et al., "ASH", 2022); nothing here is hand-written but the glue.
+Open3D's tensor ``VoxelBlockGrid`` does the integration and the extraction (Dong et al., "ASH",
+2022); nothing here is hand-written but the glue.
 
 The grid is Open3D's sparse ``t.geometry.VoxelBlockGrid`` (a dense volume would need ~10^8
 voxels for a room at 1.5 cm). The fused cloud is the vertex set of the extracted mesh:
