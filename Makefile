@@ -22,7 +22,7 @@ BROWSER_STAMP := $(VENV)/.browser-stamp
 # (the CPU build on the project's machines), so that no dependency pulls a second torch.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup book book-strict test check gpu-check lint typecheck unit notebooks student student-notebooks student-html browser clean
+.PHONY: setup book book-strict test check gpu-check gpu-budget lint typecheck unit notebooks student student-notebooks student-html browser clean
 
 # The full edition runs every exercise's solution through its check, and a solution that
 # fails its check fails the run; the student edition runs without (its checks say "not
@@ -159,3 +159,8 @@ test-latest:
 	@mkdir -p _build; $(LATEST)/bin/python -m pip freeze --exclude-editable > _build/latest-freeze.txt
 	$(LATEST)/bin/python -m pytest tests mvdlib --doctest-modules --ignore=mvdlib/check.py -q -m "not book"
 	$(STRICT) $(LATEST)/bin/python -m pytest --nbval-lax chapters -q -p no:randomly
+
+# Runs every chapter with budget-dependent settings under MVDLIB_BUDGET=gpu (tests/test_gpu_budget.py);
+# tens of minutes on a CPU, so not part of `unit`.
+gpu-budget: setup
+	MVDLIB_GPU_BUDGET_TESTS=1 $(STRICT) $(BIN)/python -m pytest tests/test_gpu_budget.py -q -p no:randomly

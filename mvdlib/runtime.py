@@ -49,9 +49,9 @@ CHAPTER_SETTINGS: dict[int, dict[str, dict[str, Any]]] = {
         "cpu": {"train_scenes": 60, "coarse_steps": 1500, "fine_steps": 600},
         "gpu": {"train_scenes": 240, "coarse_steps": 6000, "fine_steps": 2400},
     },
-    4: {  # the three FCRN decoders: training scenes and steps each
-        "cpu": {"train_scenes": 12, "steps": 150},
-        "gpu": {"train_scenes": 48, "steps": 1500},
+    4: {  # the three FCRN decoders: training scenes and steps each; Eigen's two stages, about FCRN's time
+        "cpu": {"train_scenes": 12, "steps": 150, "eigen_coarse_steps": 400, "eigen_fine_steps": 200},
+        "gpu": {"train_scenes": 48, "steps": 1500, "eigen_coarse_steps": 4000, "eigen_fine_steps": 2000},
     },
     6: {"cpu": {"sweep_steps": 60}, "gpu": {"sweep_steps": 300}},  # learning-rate sweep, with and without BN
     # Chapters 7 and 8 measure what a fixed, short budget does (dead ReLUs after a few Adam

@@ -2,9 +2,12 @@
 
 Curless and Levoy (SIGGRAPH 1996), as KinectFusion runs it: every voxel near a surface
 stores the weighted mean of the signed distances ``d_view(voxel) - z(voxel)`` that the depth
-maps measure along their rays, truncated to ``+-trunc``; the surface is the zero level set,
-extracted by marching cubes. Open3D's tensor ``VoxelBlockGrid`` does the integration and
-the extraction (Dong et al., "ASH", 2022); nothing here is hand-written but the glue.
+maps measure along their rays, truncated to ``+-trunc``; a voxel more than ``trunc`` behind a
+view's surface is hidden from that view and keeps weight 0 from it (unobserved, not -1: Open3D
+integrates only signed distances ``>= -trunc``), so a thin object seen from both sides keeps both
+faces (``tests/test_tsdf.py``). The surface is the zero level set, extracted by marching cubes.
+Open3D's tensor ``VoxelBlockGrid`` does the integration and the extraction (Dong et al., "ASH",
+2022); nothing here is hand-written but the glue.
 
 The grid is Open3D's sparse ``t.geometry.VoxelBlockGrid`` (a dense volume would need ~10^8
 voxels for a room at 1.5 cm). The fused cloud is the vertex set of the extracted mesh:

@@ -102,3 +102,27 @@ def test_moved_names_keep_their_old_paths():
 
     assert mvdlib.tsdf.save_mesh_ply is mvdlib.open3d_io.save_mesh_ply
     assert mvdlib.tsdf.plotly_mesh_figure is mvdlib.viz.plotly_mesh_figure
+
+
+def test_voxels_far_behind_a_surface_are_unobserved():
+    """Behind the truncation band a view leaves a voxel's weight at 0 (Curless and Levoy 1996, Open3D).
+
+    View A sees a small plate at 1 m in front of a wall at 3 m; view B, placed at z = 1.5 m past
+    the plate, sees the wall behind it. Were the voxels far behind A's plate set to psi = -1
+    instead, the wall in A's shadow would be averaged with -1 and its zero crossing lost.
+    """
+    voxel = 0.02
+    depth_a = np.full((48, 64), 3.0, np.float32)
+    depth_a[16:32, 24:40] = 1.0  # the plate covers x, y in about [-0.13, 0.14] m at z = 1 m
+    T_b = np.eye(4)
+    T_b[2, 3] = 1.5
+    views = [DepthView(depth_a, K_SMALL, np.eye(4)), DepthView(np.full((48, 64), 1.5, np.float32), K_SMALL, T_b)]
+    fused = tsdf_fuse(views, voxel_size=voxel)
+    p = fused.points
+    # the plate's shadow on the wall spans x, y in about [-0.37, 0.42] m; look at its middle
+    shadow = p[(np.abs(p[:, 0]) < 0.25) & (np.abs(p[:, 1]) < 0.25) & (p[:, 2] > 2.0)]
+    assert len(shadow) > 0.8 * (0.5 / voxel) ** 2, len(shadow)
+    np.testing.assert_allclose(shadow[:, 2], 3.0, atol=1e-3)
+    # and A's plate is there too, at 1 m
+    plate = p[(np.abs(p[:, 0]) < 0.08) & (np.abs(p[:, 1]) < 0.08) & (p[:, 2] < 1.5)]
+    assert len(plate) > 0 and np.allclose(plate[:, 2], 1.0, atol=voxel)

@@ -29,18 +29,18 @@ def exercise_3_2(loss_of_scale: Callable) -> None:
             continue
         log_s = math.log(s)
         if close(got, (1 - lam) * log_s):
-            raise Hint("the loss is quadratic in the log error d_i = log s: square it, (1 - lambda) (log s)^2")
+            raise Hint("the loss is quadratic in the log error e_i = log s: square it, (1 - lambda) (log s)^2")
         if close(got, log_s**2):
             raise Hint(
-                "the scale term -lambda/n^2 (sum d_i)^2 is missing: with every d_i = log s it removes lambda (log s)^2"
+                "the scale term -lambda/n^2 (sum e_i)^2 is missing: with every e_i = log s it removes lambda (log s)^2"
             )
         if close(got, lam * log_s**2):
             raise Hint(
-                "1/n sum d_i^2 = (log s)^2 and the scale term removes lambda of it, leaving (1 - lambda) (log s)^2"
+                "1/n sum e_i^2 = (log s)^2 and the scale term removes lambda of it, leaving (1 - lambda) (log s)^2"
             )
         if close(got, (1 - lam) * math.log10(s) ** 2):
             raise Hint("the loss uses natural logarithms (np.log), not log10")
-        raise Hint(f"for s = {s}, lambda = {lam} the loss is {expected:.4f}, you have {got:.4f}; all d_i equal log s")
+        raise Hint(f"for s = {s}, lambda = {lam} the loss is {expected:.4f}, you have {got:.4f}; all e_i equal log s")
 
 
 def _field_by_autograd(layers: tuple[tuple[int, int], ...]) -> int:

@@ -54,9 +54,9 @@ def exercise_7_4(ratio: Any) -> None:
     )
 
 
-@exercise("7.5", passed="dq/dz = 2 sigma(z) (1 - sigma(z)), at most 1/2.")
+@exercise("7.5", passed="dxi/dz = 2 sigma(z) (1 - sigma(z)), at most 1/2.")
 def exercise_7_5(depth_layer_derivative: Any) -> None:
-    """``depth_layer_derivative(z)``: dq/dz of the depth layer q = 2 sigmoid(z), in closed form."""
+    """``depth_layer_derivative(z)``: dxi/dz of the depth layer xi = 2 sigmoid(z), in closed form."""
     z = torch.linspace(-6.0, 6.0, 25, dtype=torch.float64)
     got = as_answer_tensor(call(depth_layer_derivative, z.clone(), name="depth_layer_derivative"), "the derivative")
     zz = z.clone().requires_grad_()
@@ -68,13 +68,13 @@ def exercise_7_5(depth_layer_derivative: Any) -> None:
     diagnose(
         got,
         {
-            "your slope is half the right one: q = 2 sigma(z), so the factor 2 multiplies sigma'(z) too": s * (1 - s),
+            "your slope is half the right one: xi = 2 sigma(z), so the factor 2 multiplies sigma'(z) too": s * (1 - s),
             "you applied sigma(1 - sigma) to z itself; the formula needs sigma(z): 2 sigma(z) (1 - sigma(z))": 2
             * z
             * (1 - z),
-            "that is the activation, not its derivative: dq/dz = 2 sigma(z) (1 - sigma(z))": 2 * s,
-            "q(1 - q) is the sigmoid's rule, but q = 2 sigma(z) is not a sigmoid; written in q the slope is "
-            "q (2 - q) / 2": 2 * s * (1 - 2 * s),
+            "that is the activation, not its derivative: dxi/dz = 2 sigma(z) (1 - sigma(z))": 2 * s,
+            "xi(1 - xi) is the sigmoid's rule, but xi = 2 sigma(z) is not a sigmoid; written in xi the slope is "
+            "xi (2 - xi) / 2": 2 * s * (1 - 2 * s),
         },
     )
     raise Hint("your derivative differs from autograd's; differentiate 2 / (1 + exp(-z)) and write it with sigma(z)")

@@ -49,7 +49,7 @@ def exercise_9_1(plane_step_px: Any) -> None:
         },
         rtol=0.05,  # a rounded answer, "about 35 pixels", still names the mistake
     )
-    raise Hint(f"got {got:.4g} px; the shift is f b s, so a plane step moves it by f b (s[1] - s[0])")
+    raise Hint(f"got {got:.4g} px; the shift is f b xi, so a plane step moves it by f b (xi[1] - xi[0])")
 
 
 def _reference_loop(
