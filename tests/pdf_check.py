@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PDF = ROOT / "_build" / "pdf" / "learning-depth.pdf"
 SINGLE = ROOT / "_build" / "singlehtml" / "book" / "intro.html"
 # Text that only appears when a formula was printed as its TeX source.
-RAW_TEX = re.compile(r"\$[^$\s][^$]*\$|\\frac|\\mathbf|\\begin\{")
+# (``$`` alone is no sign: the API page names the shell variable ``$MVDLIB_BUDGET``.)
+RAW_TEX = re.compile(r"\$\$|\$\\|\\(frac|mathbf|mathrm|sum|hat|left|right|begin|operatorname|cdot|lambda|sigma)\b")
 
 pypdf = pytest.importorskip("pypdf")
 
@@ -84,16 +85,17 @@ class _Figures(html.parser.HTMLParser):
 
 
 def test_outline_has_every_chapter(reader: pypdf.PdfReader) -> None:
-    entries = [re.sub(r"\s+", " ", t).strip() for t in titles(reader.outline)]
-    missing = [c for c in toc_chapters() if not any(chapter_title(c) in e for e in entries)]
+    # Chromium's outline drops the space at a heading's line break: compare without spaces.
+    entries = [re.sub(r"\s+", "", t) for t in titles(reader.outline)]
+    missing = [c for c in toc_chapters() if not any(re.sub(r"\s+", "", chapter_title(c)) in e for e in entries)]
     assert not missing, f"chapters missing from the PDF outline: {missing} (outline: {entries[:40]})"
 
 
 def test_no_unrendered_tex(reader: pypdf.PdfReader) -> None:
-    bad = []
-    for number, page in enumerate(reader.pages, 1):
-        text = page.extract_text() or ""
-        bad += [(number, m.group(0)[:40]) for m in RAW_TEX.finditer(text)]
+    text = subprocess.run(["pdftotext", str(PDF), "-"], check=True, capture_output=True, text=True).stdout
+    pages = text.split("\f")
+    assert len(pages) >= len(reader.pages), "pdftotext should give the text of every page"
+    bad = [(number, m.group(0)) for number, page in enumerate(pages, 1) for m in RAW_TEX.finditer(page)]
     assert not bad, f"unrendered TeX in the PDF (page, text): {bad[:10]}"
 
 
