@@ -116,3 +116,25 @@ def test_config_executes_with_cache_and_fails_on_errors() -> None:
     # Offline reading: MathJax and plotly.js come from the book's static files, not a CDN.
     assert not cfg["sphinx"]["config"]["mathjax_path"].startswith("http")
     assert "plotly.min.js" in cfg["sphinx"]["config"]["html_js_files"]
+
+
+def test_execution_status_page_is_generated() -> None:
+    """The status page is in the table of contents and holds the two generated tables, no hand-made one."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert "book/execution_status" in files
+    text = (ROOT / "book" / "execution_status.md").read_text(encoding="utf-8")
+    assert "```{nb-exec-table}" in text and "```{build-environment}" in text
+    assert "|" not in text, "the status page's tables come from the build, not from a hand-written table"
+
+
+def test_build_environment_names_budget_and_libraries() -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from print_book import LIBRARIES, build_environment
+
+    rows = dict(build_environment())
+    assert rows["budget"] in {"cpu", "gpu"}
+    assert rows["torch"].split("+")[0] == __import__("torch").__version__.split("+")[0]
+    assert set(LIBRARIES) <= set(rows)
