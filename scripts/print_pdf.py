@@ -37,6 +37,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # A4 at 96 CSS px per inch is 794 px wide; with 12 mm margins the text is about 703 px wide.
 PRINT_WIDTH_PX = 703
 MARGIN = "12mm"
+FOOTER = (
+    '<div style="font-size:8px;width:100%;text-align:center;">'
+    '<span class="pageNumber"></span> / <span class="totalPages"></span></div>'
+)
 TITLE = "Learning Depth: from one image to a dense point cloud"
 
 PRINT_CSS = """
@@ -156,8 +160,7 @@ def print_pdf(html: Path, out: Path, timeout_ms: int = 240_000) -> dict:
             page.pdf(path=str(out), format="A4", print_background=True, outline=True, tagged=True,
                      margin={"top": MARGIN, "bottom": MARGIN, "left": MARGIN, "right": MARGIN},
                      display_header_footer=True, header_template="<span></span>",
-                     footer_template='<div style="font-size:8px;width:100%;text-align:center;">'
-                                     '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')  # fmt: skip
+                     footer_template=FOOTER)  # fmt: skip
             images = page.evaluate("() => document.querySelectorAll('.cell_output img').length")
             browser.close()
     finally:

@@ -77,8 +77,17 @@ def test_every_citation_is_in_the_bibliography() -> None:
     keys = set(re.findall(r"@\w+\{([^,]+),", bib))
     cited = {k.strip() for text in book_sources().values() for c in CITE_ROLE.findall(text) for k in c.split(",")}
     assert cited - keys == set(), f"citations missing from references.bib: {cited - keys}"
-    for key in ["eigen2014depth", "laina2016deeper", "wang2018mvdepthnet", "ummenhofer2017demon",
-                "ioffe2015batch", "he2015delving", "yin2018geonet", "zheng2015crfasrnn", "zhou2017sfmlearner"]:
+    for key in [
+        "eigen2014depth",
+        "laina2016deeper",
+        "wang2018mvdepthnet",
+        "ummenhofer2017demon",
+        "ioffe2015batch",
+        "he2015delving",
+        "yin2018geonet",
+        "zheng2015crfasrnn",
+        "zhou2017sfmlearner",
+    ]:
         assert key in keys, f"the seed's paper {key} is missing from references.bib"
 
 
@@ -100,8 +109,15 @@ def test_toc_lists_every_chapter_once_and_only_existing_files() -> None:
 
 
 def test_toc_parts_follow_the_book_order() -> None:
-    order = ["Getting started", "Foundations", "Single-image depth", "Training mechanics", "MVDepthNet",
-             "Point clouds", "Back matter"]
+    order = [
+        "Getting started",
+        "Foundations",
+        "Single-image depth",
+        "Training mechanics",
+        "MVDepthNet",
+        "Point clouds",
+        "Back matter",
+    ]
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
     captions = [p["caption"] for p in toc["parts"]]
     assert [c for c in order if c in captions] == captions
