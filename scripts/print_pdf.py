@@ -84,7 +84,7 @@ async (width) => {
       note.className = 'print-note';
       note.textContent = 'Interactive in the HTML book (and in the notebook): printed at its initial setting; '
         + 'move its sliders or buttons there.';
-      img.after(note);
+      img.before(note);  // above: the note placed after the image did not show in the PDF
     }
   }
   return [divs.length, interactive];
