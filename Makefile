@@ -164,3 +164,20 @@ test-latest:
 # tens of minutes on a CPU, so not part of `unit`.
 gpu-budget: setup
 	MVDLIB_GPU_BUDGET_TESTS=1 $(STRICT) $(BIN)/python -m pytest tests/test_gpu_budget.py -q -p no:randomly
+
+# The printed edition: the single-page HTML build printed to A4 by Debian's Chromium, then
+# checked (tests/pdf_check.py). Writes _build/pdf/learning-depth.pdf and a JSON of its page
+# count, size and print time beside it.
+PDF := _build/pdf/learning-depth.pdf
+PDF_STAMP := $(VENV)/.pdf-stamp
+$(PDF_STAMP): scripts/system_deps.sh
+	bash scripts/system_deps.sh chromium poppler-utils
+	@touch $@
+
+.PHONY: pdf
+pdf: setup $(BROWSER_STAMP) $(PDF_STAMP)
+	@start=$$(date +%s); \
+	$(STRICT) $(BIN)/jupyter-book build . --builder singlehtml; \
+	$(PY) scripts/print_pdf.py --html _build/singlehtml --out $(PDF); \
+	echo "PDF built in $$(( $$(date +%s) - start )) s: $(PDF)"
+	$(BIN)/python -m pytest tests/pdf_check.py -q -p no:randomly

@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # plotly is imported where a figure is made: most chapters dr
 __all__ = [
     "DEFAULT_PLOT_POINTS",
     "DEFAULT_PLOT_TRIANGLES",
+    "DEPTH_CMAP",
+    "INVALID_COLOR",
+    "INVERSE_DEPTH_CMAP",
     "plotly_bundle",
     "plotly_figure",
     "plotly_mesh_figure",
@@ -47,6 +50,11 @@ DEFAULT_PLOT_POINTS = 20_000
 # Triangles per mesh in an interactive 3D figure: 20k triangles (float32 vertices, int32
 # faces, RGB strings) make about 1 MB of figure JSON.
 DEFAULT_PLOT_TRIANGLES = 20_000
+
+# The book's depth colours (near is bright in both) and the colour of pixels with no valid depth.
+DEPTH_CMAP = "magma_r"
+INVERSE_DEPTH_CMAP = "magma"
+INVALID_COLOR = "#9e9e9e"
 
 Points = Tensor | np.ndarray
 Eye = Sequence[float] | np.ndarray | None
@@ -90,17 +98,24 @@ def show_depth(
     inverse: bool = False,
     vmin: float | None = None,
     vmax: float | None = None,
-    cmap: str = "magma_r",
+    cmap: str | None = None,
 ) -> AxesImage:
     """Show a depth (or inverse-depth) map with a labelled colour bar.
+
+    One colour convention book-wide: near is bright. Depth uses ``magma_r`` and inverse
+    depth ``magma`` (its reverse, as inverse depth grows towards the camera), and pixels
+    without a valid value are painted :data:`INVALID_COLOR` (grey): white would read as
+    "very near" on these maps.
 
     Args:
         ax: the matplotlib axes to draw into.
         depth: H x W depth in metres (or inverse depth in 1/m when ``inverse``);
-            0 or non-finite pixels are shown blank.
+            0 or non-finite pixels are shown in :data:`INVALID_COLOR`.
         title: the axes title.
         inverse: label the colour bar as inverse depth.
         vmin, vmax: colour range (defaults: the valid values' range).
+        cmap: a matplotlib colour map name (default: :data:`DEPTH_CMAP`, or
+            :data:`INVERSE_DEPTH_CMAP` when ``inverse``).
     Returns:
         The image artist.
     """
@@ -108,7 +123,9 @@ def show_depth(
     if d.ndim != 2:
         raise ValueError(f"depth must be HxW, got shape {d.shape}")
     shown = np.where(valid_depth(d), d, np.nan)
-    im = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax)
+    name = cmap or (INVERSE_DEPTH_CMAP if inverse else DEPTH_CMAP)
+    colors = plt.get_cmap(name).with_extremes(bad=INVALID_COLOR)
+    im = ax.imshow(shown, cmap=colors, vmin=vmin, vmax=vmax)
     ax.set_title(title)
     ax.set_xlabel("u (pixels)")
     ax.set_ylabel("v (pixels)")

@@ -77,8 +77,17 @@ def test_every_citation_is_in_the_bibliography() -> None:
     keys = set(re.findall(r"@\w+\{([^,]+),", bib))
     cited = {k.strip() for text in book_sources().values() for c in CITE_ROLE.findall(text) for k in c.split(",")}
     assert cited - keys == set(), f"citations missing from references.bib: {cited - keys}"
-    for key in ["eigen2014depth", "laina2016deeper", "wang2018mvdepthnet", "ummenhofer2017demon",
-                "ioffe2015batch", "he2015delving", "yin2018geonet", "zheng2015crfasrnn", "zhou2017sfmlearner"]:
+    for key in [
+        "eigen2014depth",
+        "laina2016deeper",
+        "wang2018mvdepthnet",
+        "ummenhofer2017demon",
+        "ioffe2015batch",
+        "he2015delving",
+        "yin2018geonet",
+        "zheng2015crfasrnn",
+        "zhou2017sfmlearner",
+    ]:
         assert key in keys, f"the seed's paper {key} is missing from references.bib"
 
 
@@ -100,8 +109,15 @@ def test_toc_lists_every_chapter_once_and_only_existing_files() -> None:
 
 
 def test_toc_parts_follow_the_book_order() -> None:
-    order = ["Getting started", "Foundations", "Single-image depth", "Training mechanics", "MVDepthNet",
-             "Point clouds", "Back matter"]
+    order = [
+        "Getting started",
+        "Foundations",
+        "Single-image depth",
+        "Training mechanics",
+        "MVDepthNet",
+        "Point clouds",
+        "Back matter",
+    ]
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
     captions = [p["caption"] for p in toc["parts"]]
     assert [c for c in order if c in captions] == captions
@@ -116,3 +132,25 @@ def test_config_executes_with_cache_and_fails_on_errors() -> None:
     # Offline reading: MathJax and plotly.js come from the book's static files, not a CDN.
     assert not cfg["sphinx"]["config"]["mathjax_path"].startswith("http")
     assert "plotly.min.js" in cfg["sphinx"]["config"]["html_js_files"]
+
+
+def test_execution_status_page_is_generated() -> None:
+    """The status page is in the table of contents and holds the two generated tables, no hand-made one."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert "book/execution_status" in files
+    text = (ROOT / "book" / "execution_status.md").read_text(encoding="utf-8")
+    assert "```{nb-exec-table}" in text and "```{build-environment}" in text
+    assert "|" not in text, "the status page's tables come from the build, not from a hand-written table"
+
+
+def test_build_environment_names_budget_and_libraries() -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from print_book import LIBRARIES, build_environment
+
+    rows = dict(build_environment())
+    assert rows["budget"] in {"cpu", "gpu"}
+    assert rows["torch"].split("+")[0] == __import__("torch").__version__.split("+")[0]
+    assert set(LIBRARIES) <= set(rows)

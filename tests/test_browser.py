@@ -101,6 +101,7 @@ def broken_internal_links(page: Path) -> list[str]:
 def server() -> Iterator[str]:
     if not (HTML / "index.html").exists():
         pytest.fail("the book is not built: run `make book-strict` first (_build/html/index.html missing)")
+
     class QuietHandler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:
             pass
@@ -344,3 +345,69 @@ def test_interactive_figures_draw_and_respond(page: Path, server: str, browser) 
         problems += check_figure(tab, figures.nth(i), f"figure {i + 1} (#{figures.nth(i).get_attribute('id')})")
     context.close()
     assert not problems, f"{rel}:\n  " + "\n  ".join(problems)
+
+
+# A phone held upright (an iPhone 12-15's CSS viewport), with touch.
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+MIN_PANEL_PX = 250  # narrower than this, a heat map or a curve cannot be read
+
+PANEL_WIDTHS_JS = r"""(gd) => {
+  const fl = gd._fullLayout, out = {};
+  for (const [id, p] of Object.entries(fl._plots || {})) out[id] = Math.round(p.xaxis._length);
+  for (const id of fl._subplots.gl3d || [])
+    out[id] = Math.round((fl[id].domain.x[1] - fl[id].domain.x[0]) * fl._size.w);
+  return out;
+}"""
+
+
+# The explorers and multi-panel figures do not reflow to one column yet (issue 26): this
+# check fails on them (chapter 5 seen failing); remove the xfail once they do.
+@pytest.mark.xfail(strict=False, reason="explorers and multi-panel figures do not reflow on a phone yet (issue 26)")
+@pytest.mark.parametrize("page", figure_pages(), ids=lambda p: str(p.relative_to(HTML)))
+def test_interactive_figures_on_a_phone(page: Path, server: str, browser) -> None:
+    """At 390 x 844 with touch: no sideways scrolling of the page, every panel at least
+    ``MIN_PANEL_PX`` wide, and the desktop checks (titles apart, sliders that move the plots)."""
+    rel = page.relative_to(HTML).as_posix()
+    context = browser.new_context(**PHONE)
+    tab = context.new_page()
+    tab.goto(f"{server}/{rel}", wait_until="load")
+    tab.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')].every(d => d._fullLayout)")
+    problems = []
+    overflow = tab.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
+    if overflow > 1:
+        problems.append(f"the page scrolls sideways by {overflow} px")
+    figures = tab.locator(".plotly-graph-div")
+    for i in range(figures.count()):
+        name = f"figure {i + 1} (#{figures.nth(i).get_attribute('id')})"
+        narrow = {k: w for k, w in figures.nth(i).evaluate(PANEL_WIDTHS_JS).items() if w < MIN_PANEL_PX}
+        if narrow:
+            problems.append(f"{name}: panels narrower than {MIN_PANEL_PX} px: {narrow}")
+        problems += check_figure(tab, figures.nth(i), name)
+    context.close()
+    assert not problems, f"{rel} at a phone's width:\n  " + "\n  ".join(problems)
+
+
+README_PICTURES = ROOT / "book" / "_static" / "readme"
+# (page, figure index on the page, picture): what the README's first screen shows.
+README_SHOTS = [
+    ("chapters/05_depth_losses.html", 0, "loss_explorer.png"),
+    ("chapters/12_dense_point_cloud.html", 1, "fused_cloud.png"),
+]
+
+
+def test_readme_pictures_from_the_built_book(server: str, browser) -> None:
+    """The README's pictures are screenshots of the built book's figures, retaken by every browser check."""
+    README_PICTURES.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=FIGURE_VIEWPORT)
+    tab = context.new_page()
+    for rel, index, name in README_SHOTS:
+        tab.goto(f"{server}/{rel}", wait_until="load")
+        tab.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')].every(d => d._fullLayout)")
+        figure = tab.locator(".plotly-graph-div").nth(index)
+        figure.scroll_into_view_if_needed()
+        tab.wait_for_timeout(SLIDER_SETTLE_MS)
+        figure.screenshot(path=str(README_PICTURES / name))
+        image = cv2.imread(str(README_PICTURES / name))
+        assert image is not None and image.shape[1] >= 600, f"{name}: screenshot missing or too small"
+        assert image.std() > 10, f"{name}: the screenshot is blank"
+    context.close()

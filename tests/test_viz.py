@@ -48,3 +48,24 @@ def test_plotly_mesh_figure_caps_triangles_and_switches():
     assert fig.data[0].vertexcolor[0] == "rgb(90,90,90)"
     with pytest.raises(ValueError, match="triangles"):
         plotly_mesh_figure({"empty": o3d.geometry.TriangleMesh()})
+
+
+def test_show_depth_near_is_bright_and_invalid_is_grey() -> None:
+    """Depth and inverse depth of the same scene give the near pixel the same (bright) colour; holes are grey."""
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    from mvdlib.viz import INVALID_COLOR, show_depth
+
+    depth = np.array([[1.0, 4.0], [2.0, 0.0]])  # 0: no depth
+    fig, (a, b) = plt.subplots(1, 2)
+    im_d = show_depth(a, depth, "depth")
+    inv = np.where(depth > 0, 1.0 / np.where(depth > 0, depth, 1.0), 0.0)
+    im_i = show_depth(b, inv, "inverse depth", inverse=True)
+    near_d, near_i = im_d.to_rgba(im_d.get_array())[0, 0], im_i.to_rgba(im_i.get_array())[0, 0]
+    far_d = im_d.to_rgba(im_d.get_array())[0, 1]
+    np.testing.assert_allclose(near_d, near_i, atol=1e-6)
+    assert sum(near_d[:3]) > sum(far_d[:3]), "near should be brighter than far"
+    hole = im_d.to_rgba(im_d.get_array())[1, 1]
+    np.testing.assert_allclose(hole, mcolors.to_rgba(INVALID_COLOR), atol=1e-6)
+    plt.close(fig)
