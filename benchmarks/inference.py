@@ -8,7 +8,11 @@ into the convolutions, channels_last on the CPU, ``torch.inference_mode``). A fr
 reference image with two measurement frames: normalisation, the multi-view plane-sweep
 cost volume and the forward pass. The two paths alternate within each repeat, so a change
 of load on a shared machine hits both; the ratio is the median over repeats of (a)/(b),
-and the largest difference of their inverse-depth outputs is printed beside it.
+and the largest difference of their inverse-depth outputs is printed beside it. (c) is
+``predict(..., precision="bf16")``'s path: the same copy under ``torch.autocast`` in
+bfloat16 (the cost volume stays float32); its ratio is (b)/(c), median over repeats, with its
+largest inverse-depth difference from (b). On a CPU without native bfloat16 (AVX512-BF16 or
+AMX) oneDNN emulates it and (c) may be slower than (b); the header says which CPU this is.
 
 Where the time goes (torch.profiler, width 1.0, eager, one CPU thread): the 24 convolutions
 are 92% of a frame, oneDNN's reorders of NCHW tensors to and from its blocked layout
@@ -54,32 +58,45 @@ def _frame_inputs(device: torch.device, num_depths: int):
     return ref, srcs, K, T, cv.inverse_depth_samples(num_depths, device=device)
 
 
-def run_frame(net: MVDepthNet, inputs) -> torch.Tensor:
-    """One frame: normalise, build the cost volume, run the network; the finest inverse depth."""
+def run_frame(net: MVDepthNet, inputs, bf16: bool = False) -> torch.Tensor:
+    """One frame: normalise, build the cost volume, run the network (in bfloat16 autocast if ``bf16``)."""
     ref, srcs, K, T, inv_depths = inputs
     r, s = normalize_image(ref), normalize_image(srcs)
-    return net(r, cv.multi_view_cost_volume(r, s, K, T, inv_depths))[0]
+    cost = cv.multi_view_cost_volume(r, s, K, T, inv_depths)
+    with torch.autocast(ref.device.type, dtype=torch.bfloat16, enabled=bf16):
+        return net(r, cost)[0].float()
 
 
 @torch.inference_mode()
-def time_paths(model: MVDepthNet, device: torch.device, repeats: int) -> tuple[float, float, float, float, float]:
-    """Median ms per frame of the eager model and its inference copy, median wall and CPU ratios, max |diff|."""
+def time_paths(model: MVDepthNet, device: torch.device, repeats: int) -> dict[str, float]:
+    """Median ms per frame of (a) the eager model, (b) its inference copy, (c) the copy in bf16; ratios, max |diff|."""
     fast = inference_model(model)
     inputs = _frame_inputs(device, model.num_depths)
-    diff = (run_frame(model, inputs) - run_frame(fast, inputs)).abs().max().item()  # also the warm-up
-    times: dict[str, list[float]] = {"eager": [], "fast": [], "eager cpu": [], "fast cpu": []}
+    fp32 = run_frame(fast, inputs)  # also the warm-ups
+    diff = (run_frame(model, inputs) - fp32).abs().max().item()
+    bf16_diff = (run_frame(fast, inputs, bf16=True) - fp32).abs().max().item()
+    paths = (("eager", model, False), ("fast", fast, False), ("bf16", fast, True))
+    times: dict[str, list[float]] = {k: [] for name, _, _ in paths for k in (name, name + " cpu")}
     for _ in range(repeats):
-        for name, net in (("eager", model), ("fast", fast)):
+        for name, net, bf16 in paths:
             _synchronize(device)
             t0, c0 = time.perf_counter(), time.process_time()
-            run_frame(net, inputs)
+            run_frame(net, inputs, bf16)
             _synchronize(device)
             times[name].append(1000 * (time.perf_counter() - t0))
             times[name + " cpu"].append(1000 * (time.process_time() - c0))
-    med = {k: statistics.median(v) for k, v in times.items()}
-    ratio = statistics.median(a / b for a, b in zip(times["eager"], times["fast"], strict=True))
-    cpu_ratio = statistics.median(a / b for a, b in zip(times["eager cpu"], times["fast cpu"], strict=True))
-    return med["eager"], med["fast"], ratio, cpu_ratio, diff
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
+    return {
+        **{k: statistics.median(v) for k, v in times.items()},
+        "ratio": ratio("eager", "fast"),
+        "cpu ratio": ratio("eager cpu", "fast cpu"),
+        "diff": diff,
+        "bf16 ratio": ratio("fast", "bf16"),
+        "bf16 diff": bf16_diff,
+    }
 
 
 def main() -> None:
@@ -100,19 +117,21 @@ def main() -> None:
     else:
         devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     size = f"{PAPER_SIZE[1]} x {PAPER_SIZE[0]}"
+    native = "native" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no native"
     print(
         f"MVDepthNet inference at {size}, {NUM_SOURCES} measurement frames, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} CPU threads"
+        f"{torch.get_num_threads()} CPU threads, CPU with {native} bfloat16 ({torch.backends.cpu.get_cpu_capability()})"
     )
     print(f"{'device':<8}{'network':<38}{'(a) eager ms':>13}{'(b) predict ms':>15}", end="")
-    print(f"{'ratio':>8}{'CPU ratio':>10}{'max |diff|':>12}")
+    print(f"{'ratio':>8}{'CPU ratio':>10}{'max |diff|':>12}{'(c) bf16 ms':>12}{'(b)/(c)':>9}{'bf16 |diff|':>12}")
     for device in devices:
         for name, width, depths in nets:
             torch.manual_seed(0)
             model = MVDepthNet(width=width, num_depths=depths).to(device).eval()
-            eager, fast, ratio, cpu_ratio, diff = time_paths(model, device, args.repeats)
-            print(f"{device.type:<8}{name:<38}{eager:>13.1f}{fast:>15.1f}{ratio:>7.2f}x{cpu_ratio:>9.2f}x", end="")
-            print(f"{diff:>12.1e}", flush=True)
+            r = time_paths(model, device, args.repeats)
+            print(f"{device.type:<8}{name:<38}{r['eager']:>13.1f}{r['fast']:>15.1f}", end="")
+            print(f"{r['ratio']:>7.2f}x{r['cpu ratio']:>9.2f}x{r['diff']:>12.1e}", end="")
+            print(f"{r['bf16']:>12.1f}{r['bf16 ratio']:>8.2f}x{r['bf16 diff']:>12.1e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -103,29 +104,56 @@ def sha256_of(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def verify_sha256(path: str | os.PathLike) -> None:
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def verify_sha256(path: str | os.PathLike, self_verified: bool = False) -> bool:
     """Check ``path`` against the ``sha256`` its provenance JSON (``path`` with ``.json``) records.
 
-    Files without a provenance JSON, or whose JSON records no hash, are not checked.
+    Whether the JSON is the file's provenance is decided from its content: a JSON object with
+    a ``sha256`` key is; anything else beside the file (no JSON, unreadable, another kind of
+    JSON) is not, and the file is not checked against it.
 
+    Args:
+        path: the file.
+        self_verified: the file carries a digest of its content that was verified (checkpoints
+            and captures written by mvdlib). A differing sha256 then means a stale JSON (a write
+            interrupted between the file and its JSON, or a file replaced later): a warning, not
+            an error.
+    Returns:
+        Whether the JSON's sha256 matched the file.
     Raises:
-        ValueError: the file's bytes differ from the recorded hash (a damaged artefact),
-            naming the file and how to restore it.
+        ValueError: the JSON's sha256 is not 64 hex digits (e.g. null), or it differs from the
+            file's bytes and the file does not vouch for itself (a damaged artefact), naming
+            the file and how to restore it.
     """
     path = Path(path)
     sidecar = path.with_suffix(".json")
-    if not sidecar.is_file():
-        return
     try:
-        recorded = json.loads(sidecar.read_text()).get("sha256")
-    except (ValueError, AttributeError) as err:
-        raise ValueError(f"provenance {sidecar} of {path.name} is not valid JSON ({err})") from err
-    if recorded is None:
-        return
-    actual = sha256_of(path)
-    if actual != recorded:
+        record = json.loads(sidecar.read_text())
+    except (OSError, ValueError):  # no JSON beside the file, or not JSON: not its provenance
+        return False
+    if not isinstance(record, dict) or "sha256" not in record:
+        return False
+    recorded = record["sha256"]
+    if not isinstance(recorded, str) or not _SHA256.fullmatch(recorded):
         raise ValueError(
-            f"{path} is damaged: its sha256 {actual[:16]}... differs from {recorded[:16]}... recorded in "
-            f"{sidecar.name}. Restore the committed file with `git checkout -- data/{path.name}` "
-            f"(or reinstall mvdlib), or write it again with the command in {sidecar.name}"
+            f"provenance {sidecar} of {path.name} must record its sha256 as 64 hex digits, got {recorded!r:.80}"
         )
+    actual = sha256_of(path)
+    if actual == recorded:
+        return True
+    if self_verified:
+        warnings.warn(
+            f"{sidecar.name} is stale: it records sha256 {recorded[:16]}... but {path.name} has {actual[:16]}... "
+            f"(a write interrupted between the file and its JSON, or a file replaced later); the file's own "
+            "digest of its content verifies, so it is loaded",
+            UserWarning,
+            stacklevel=3,
+        )
+        return False
+    raise ValueError(
+        f"{path} is damaged: its sha256 {actual[:16]}... differs from {recorded[:16]}... recorded in "
+        f"{sidecar.name}. Restore the committed file with `git checkout -- data/{path.name}` "
+        f"(or reinstall mvdlib), or write it again with the command in {sidecar.name}"
+    )

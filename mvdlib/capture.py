@@ -230,8 +230,21 @@ def _encode_points(points: np.ndarray) -> dict[str, np.ndarray]:
     return {"gt_origin": origin, "gt_points_mm": code.astype(np.uint16)}
 
 
+def _arrays_digest(arrays: Any) -> str:
+    """Hex sha256 of a capture's arrays (names, dtypes, shapes, bytes), the ``digest`` entry excluded."""
+    h = hashlib.sha256()
+    for name in sorted(k for k in arrays if k != "digest"):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def save_capture(path: str | Path, data: dict[str, Any]) -> Path:
-    """Write a capture to a compressed ``.npz`` (depths as uint16 inverse depth, images as PNG), atomically."""
+    """Write a capture to a compressed ``.npz`` (depths as uint16 inverse depth, images as PNG), atomically.
+
+    The file stores the digest of its arrays (``digest``), which :func:`load_capture` verifies.
+    """
     if not isinstance(data, dict):
         raise TypeError(f"data must be a capture dict (see capture()), got {type(data).__name__}")
     missing = sorted({"K", "T_world_refs", "T_world_srcs", "gt_points", "provenance", "rgb", "depth"} - set(data))
@@ -252,20 +265,25 @@ def save_capture(path: str | Path, data: dict[str, Any]) -> Path:
         arrays[f"rgb_{i}"] = png
     for method, maps in data["depth"].items():
         arrays[f"invdepth_{method}"] = np.stack([encode_inverse_depth(d) for d in maps])
+    arrays["digest"] = np.array(_arrays_digest(arrays))
     return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 def load_capture(path: str | Path | None = None) -> dict[str, Any]:
     """Read a capture written by :func:`save_capture` (default: the committed ``data/ten_views.npz``).
 
-    A file with a provenance JSON beside it that records a ``sha256`` (the committed one) is
-    checked against it first.
+    A file that stores the digest of its arrays (written by :func:`save_capture`) is verified
+    against it; a provenance JSON beside it that records a ``sha256`` is checked too. The
+    committed ``data/ten_views.npz`` predates the digest and is verified by its JSON alone;
+    when the digest verifies but the JSON differs (a run killed between writing the file and
+    its JSON), the JSON is stale: a warning, and the file loads.
 
     Returns:
         The dict of :func:`capture`; ``depth`` holds the methods the file has.
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file differs from its recorded sha256 (damaged), naming how to restore it.
+        ValueError: the file differs from its own digest or its recorded sha256 (damaged), naming
+            how to restore it.
     """
     if path is not None and not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str, Path or None, got {type(path).__name__}")
@@ -274,8 +292,11 @@ def load_capture(path: str | Path | None = None) -> dict[str, Any]:
         raise FileNotFoundError(
             f"path must be a capture file, but it is not found: {path}; create it with python -m mvdlib.capture"
         )
-    verify_sha256(path)
     with np.load(path) as f:
+        recorded = str(f["digest"]) if "digest" in f else None
+        if recorded is not None and recorded != _arrays_digest({k: f[k] for k in f.files}):
+            raise ValueError(f"capture {path} is damaged: its arrays differ from the digest stored in it")
+        verify_sha256(path, self_verified=recorded is not None)
         num_views = len(f["T_world_refs"])
         rgb = [cv2.cvtColor(cv2.imdecode(f[f"rgb_{i}"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for i in range(num_views)]
         return {

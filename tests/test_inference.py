@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -80,7 +83,9 @@ def test_predict_validates_inputs():
     with pytest.raises(ValueError, match="eval mode"):
         predict(model.train(), img, img[None], K, eye, eye[None])
     model.eval()
-    out = predict(model, img, [img, img], K, eye, np.stack([eye, eye]))
+    moved = eye.copy()
+    moved[0, 3] = 0.1
+    out = predict(model, img, [img, img], K, eye, np.stack([moved, 2 * moved - eye]))
     assert out.shape == (32, 32) and np.isfinite(out).all() and (out > 0.5).all()
 
 
@@ -141,6 +146,59 @@ def test_inference_model_is_reused_until_the_weights_change():
     ref, cost = _inputs()
     with torch.no_grad():
         torch.testing.assert_close(renewed(ref, cost)[0], model(ref, cost)[0], rtol=0, atol=1e-4)
+
+
+def _change_by_optimizer_step(model):
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    ref, cost = _inputs()
+    model(ref, cost)[0].mean().backward()
+    opt.step()
+
+
+def _change_by_data_write(model):
+    for p in model.parameters():
+        p.data.mul_(0.5)
+
+
+def _change_by_load_state_dict(model):
+    model.load_state_dict(_model_with_trained_statistics(0.125, seed=5).state_dict())
+
+
+def _change_by_vector_to_parameters(model):
+    vec = torch.nn.utils.parameters_to_vector(model.parameters())
+    torch.nn.utils.vector_to_parameters(vec * 0.5, model.parameters())
+
+
+def _change_by_buffer_data_write(model):
+    model.conv1[1].running_mean.data.add_(1.0)
+
+
+def _change_by_dtype(model):
+    model.to(torch.float64)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _change_by_optimizer_step,
+        _change_by_data_write,
+        _change_by_load_state_dict,
+        _change_by_vector_to_parameters,
+        _change_by_buffer_data_write,
+        _change_by_dtype,
+    ],
+)
+def test_predict_sees_every_change_of_the_weights(change):
+    """The fast copy is remade whatever way the weights change, also those that bump no version counter."""
+    model = _model_with_trained_statistics(0.125)
+    ref, srcs, K, T_ref, T_srcs = _posed_views(n=1, h=64, w=96)
+    before = predict(model, ref, srcs, K, T_ref, T_srcs)
+    change(model)
+    model.eval()
+    after = predict(model, ref, srcs, K, T_ref, T_srcs)
+    fresh = _predict_by_hand(copy.deepcopy(model).float(), ref, srcs, K, T_ref, T_srcs)  # a new object: no cache
+    assert not np.array_equal(after, before) or change is _change_by_dtype
+    np.testing.assert_allclose(after, fresh, rtol=1e-4)
 
 
 def test_fold_batchnorm_rejects_a_training_model():
@@ -207,9 +265,11 @@ def test_predict_refuses_a_batch_of_intrinsics():
     model = MVDepthNet(width=0.125, num_depths=8, input_size=(32, 32)).eval()
     img = np.zeros((32, 32, 3), np.uint8)
     K = np.array([[30.0, 0, 16], [0, 30, 16], [0, 0, 1]])
+    T_src = np.eye(4)
+    T_src[0, 3] = 0.2
     with pytest.raises(ValueError, match="K must be one 3 x 3 matrix"):
-        predict(model, img, img[None], np.stack([K, 2 * K - np.diag([0, 0, 1])]), np.eye(4), np.eye(4)[None])
-    out = predict(model, img, img[None], K[None], np.eye(4), np.eye(4)[None])  # a batch of one is one matrix
+        predict(model, img, img[None], np.stack([K, 2 * K - np.diag([0, 0, 1])]), np.eye(4), T_src[None])
+    out = predict(model, img, img[None], K[None], np.eye(4), T_src[None])  # a batch of one is one matrix
     assert out.shape == (32, 32)
 
 
@@ -263,3 +323,84 @@ def test_predict_never_returns_infinite_depth():
         model.disp1[0].bias.fill_(-1e4)  # the sigmoid saturates to 0: inverse depth 0
     depth = predict(model, *_scene_inputs())
     assert np.isfinite(depth).all() and depth.max() <= 50.0
+
+
+# ---- degenerate geometry, dtypes, precision, channel order ------------------------------------
+
+
+def _moved(T_srcs: np.ndarray, j: int, baseline: float) -> np.ndarray:
+    T = T_srcs.copy()
+    T[j, :3, 3] = [baseline, 0, 0]
+    return T
+
+
+@pytest.mark.parametrize(
+    ("case", "bad"),
+    [("zero baseline", 1), ("1e-7 m baseline", 0), ("tiny K", None), ("source 1e6 m away", 1)],
+)
+def test_predict_warns_on_degenerate_geometry_naming_the_view(case, bad):
+    model = _model_with_trained_statistics(0.125)
+    ref, srcs, K, T_ref, T_srcs = _posed_views(n=2)
+    if case == "zero baseline":
+        T_srcs = _moved(T_srcs, 1, 0.0)
+    elif case == "1e-7 m baseline":
+        T_srcs = _moved(T_srcs, 0, 1e-7)
+    elif case == "tiny K":
+        K = K.copy()
+        K[:2] *= 1e-3
+    else:
+        T_srcs = _moved(T_srcs, 1, 1e6)
+    with pytest.warns(mvdlib.inference.DegenerateGeometryWarning) as record:
+        predict(model, ref, srcs, K, T_ref, T_srcs)
+    named = sorted(int(str(w.message).split()[2]) for w in record)
+    assert named == ([0, 1] if bad is None else [bad])
+
+
+def test_predict_does_not_warn_on_ordinary_geometry():
+    model = _model_with_trained_statistics(0.125)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict(model, *_posed_views(n=2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_predict_runs_models_of_any_float_dtype(dtype):
+    model = _model_with_trained_statistics(0.125)
+    views = _posed_views(n=1)
+    expected = predict(model, *views)
+    depth = predict(copy.deepcopy(model).to(dtype), *views)
+    assert depth.dtype == np.float32 and np.isfinite(depth).all()
+    tol = {torch.float64: 1e-4, torch.float16: 2e-2, torch.bfloat16: 1e-1}[dtype]
+    np.testing.assert_allclose(1 / depth, 1 / expected, rtol=0, atol=tol)  # inverse depth, 1/m
+
+
+def test_predict_bf16_is_close_to_fp32_and_says_when_the_cpu_lacks_bf16():
+    model = _model_with_trained_statistics(0.125)
+    views = _posed_views(n=1)
+    fp32 = predict(model, *views)
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        bf16 = predict(model, *views, precision="bf16")
+    slow = [w for w in record if "without native bfloat16" in str(w.message)]
+    assert len(slow) == (0 if native else 1)
+    assert not np.array_equal(bf16, fp32)  # it did run in bfloat16
+    np.testing.assert_allclose(1 / bf16, 1 / fp32, rtol=0, atol=5e-2)
+    with pytest.raises(ValueError, match="precision"):
+        predict(model, *views, precision="fp16")
+
+
+def test_predict_bgr_input_with_channel_order_bgr_equals_rgb_input():
+    model = _model_with_trained_statistics(0.125)
+    ref, srcs, K, T_ref, T_srcs = _posed_views(n=2)
+    rgb = predict(model, ref, srcs, K, T_ref, T_srcs)
+    bgr = predict(model, ref[..., ::-1], srcs[..., ::-1], K, T_ref, T_srcs, channel_order="bgr")
+    np.testing.assert_array_equal(bgr, rgb)
+    assert not np.array_equal(predict(model, ref[..., ::-1], srcs[..., ::-1], K, T_ref, T_srcs), rgb)
+    model.channel_order = "bgr"  # what load_pretrained(channel_order="bgr") sets: the network is fed BGR
+    np.testing.assert_array_equal(
+        predict(model, ref, srcs, K, T_ref, T_srcs),
+        predict(model, ref[..., ::-1], srcs[..., ::-1], K, T_ref, T_srcs, channel_order="bgr"),
+    )
+    with pytest.raises(ValueError, match="channel_order"):
+        predict(model, ref, srcs, K, T_ref, T_srcs, channel_order="rgba")

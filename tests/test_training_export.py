@@ -11,6 +11,7 @@ from tiny_training import tiny_config
 
 from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.models.mvdepthnet import load_pretrained
+from mvdlib.training import export
 from mvdlib.training.export import export_checkpoint, half_precision, save_atomic, save_text_atomic, thin_history
 from mvdlib.training.loop import train
 
@@ -91,3 +92,24 @@ def test_half_precision_names_the_weight_float16_cannot_hold_and_keeps_integers(
 def test_thin_history_refuses_zero_points():
     with pytest.raises(ValueError, match="points"):
         thin_history({"step": [1, 2], "train_loss": [0.1, 0.2]}, points=0)
+
+
+def test_an_export_killed_between_the_file_and_its_json_leaves_loadable_new_weights(tmp_path, cache, monkeypatch):
+    """The new file vouches for itself (its stored digest); the old JSON beside it is reported stale."""
+    first = train(tiny_config(tmp_path / "a", cache, steps=1), progress=False, command="python -m mvdlib.train a")
+    exported = tmp_path / "net.pt"
+    export_checkpoint(first, exported, {}, "python -m mvdlib.evaluate --export net.pt")
+    second = train(tiny_config(tmp_path / "b", cache, steps=2), progress=False, command="python -m mvdlib.train b")
+
+    def killed(text, path):
+        raise KeyboardInterrupt  # the process dies before the JSON is written
+
+    monkeypatch.setattr(export, "save_text_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_checkpoint(second, exported, {}, "python -m mvdlib.evaluate --export net.pt")
+    with pytest.warns(UserWarning, match="stale"):
+        model = load_pretrained(exported)
+    expected = {k: v.half().float() for k, v in second["model"].items() if v.is_floating_point()}
+    for k, v in model.state_dict().items():
+        if k in expected:
+            torch.testing.assert_close(v, expected[k])

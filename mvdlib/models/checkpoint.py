@@ -9,6 +9,8 @@ builds none (``mvdlib.models.mvdepthnet.load_pretrained`` builds the network fro
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,19 @@ from mvdlib.resources import data_path
 
 __all__ = [
     "CONFIG_KEYS",
+    "WEIGHTS_DIGEST_KEY",
     "DEFAULT_CHECKPOINT",
     "IMAGE_ONLY_CHECKPOINT",
     "checked_config",
     "checkpoint_state",
     "load_weights",
     "read_checkpoint",
+    "weights_digest",
+    "with_weights_digest",
 ]
+
+# The key under which a checkpoint written by mvdlib stores the digest of its weights and config.
+WEIGHTS_DIGEST_KEY = "weights_sha256"
 
 # The checkpoint our own `python -m mvdlib.train --preset cpu` wrote (provenance beside it).
 DEFAULT_CHECKPOINT = data_path("mvdepthnet_cpu.pt")
@@ -44,30 +52,72 @@ MAX_NUM_DEPTHS = 256
 MAX_INPUT_SIDE = 4096
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint file safely (``weights_only=True``), with clear errors.
+def weights_digest(ckpt: dict) -> str:
+    """Hex sha256 of a checkpoint's weights (``model`` or ``state_dict``: names, dtypes, shapes, bytes) and ``config``.
 
-    A file with a provenance JSON beside it that records a ``sha256`` (the committed and the
-    exported checkpoints) is checked against it first.
+    Example:
+        >>> a = weights_digest({"model": {"w": torch.ones(2)}})
+        >>> a == weights_digest({"model": {"w": torch.ones(2)}}), a == weights_digest({"model": {"w": torch.zeros(2)}})
+        (True, False)
+    """
+    state = ckpt.get("model", ckpt.get("state_dict", {}))
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint weights must be a dict of tensors, got {type(state).__name__}")
+    h = hashlib.sha256(json.dumps(ckpt.get("config"), sort_keys=True, default=repr).encode())
+    for name in sorted(state):
+        t = state[name]
+        if not isinstance(t, Tensor):
+            raise ValueError(f"checkpoint weight {name!r} must be a tensor, got {type(t).__name__}")
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def with_weights_digest(obj: object) -> object:
+    """A checkpoint dict with weights (``model`` or ``state_dict``) gets ``WEIGHTS_DIGEST_KEY``; others unchanged."""
+    if isinstance(obj, dict) and isinstance(obj.get("model", obj.get("state_dict")), dict):
+        return {**obj, WEIGHTS_DIGEST_KEY: weights_digest(obj)}
+    return obj
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint file safely (``weights_only=True``), with clear errors and integrity checks.
+
+    Two checks, each where it applies: a checkpoint written by mvdlib (``save_atomic``,
+    ``export_checkpoint``) stores ``WEIGHTS_DIGEST_KEY``, the :func:`weights_digest` of its
+    weights and config, verified here, so a copy vouches for itself; a provenance JSON beside
+    the file that records a ``sha256`` is checked too (``mvdlib._io.verify_sha256``). Files
+    without the digest (the authors' weights, and the committed checkpoints in ``data/``,
+    written before it existed) are verified by their JSON's sha256 alone. When the file's
+    digest verifies but the JSON's sha256 differs (an export killed between the two writes),
+    the JSON is stale: a warning, and the file loads.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is truncated, corrupt, differs from its recorded sha256, or not a dict.
+        ValueError: the file is truncated, corrupt, differs from its own digest or its recorded
+            sha256, its JSON's sha256 is malformed, or it is not a dict.
     """
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path must be a checkpoint file, but it is not found: {path}")
-    verify_sha256(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError/UnpicklingError/EOFError for damaged files
+        verify_sha256(path)  # a damaged file with a recorded sha256: say so and how to restore it
         raise ValueError(
             f"checkpoint {path} could not be read: it is truncated, corrupt, or not a PyTorch checkpoint ({err})"
         ) from err
     if not isinstance(ckpt, dict):
         raise ValueError(f"checkpoint {path} must hold a dict, got {type(ckpt).__name__}")
+    recorded = ckpt.get(WEIGHTS_DIGEST_KEY)
+    if recorded is not None and recorded != weights_digest(ckpt):
+        raise ValueError(
+            f"checkpoint {path} is damaged: its weights differ from the digest stored in it ({WEIGHTS_DIGEST_KEY}); "
+            "restore or re-export the file"
+        )
+    verify_sha256(path, self_verified=recorded is not None)
     return ckpt
 
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mvdlib._validation import check_shape, positive_float, positive_int
+from mvdlib._validation import check_choice, check_shape, positive_float, positive_int
 from mvdlib.conventions import (  # noqa: F401  (PIXEL_*, normalize_image: old path kept for readers' notebooks)
     NUM_DEPTHS,
     PAPER_SIZE,
@@ -42,6 +42,7 @@ from mvdlib.conventions import (  # noqa: F401  (PIXEL_*, normalize_image: old p
     normalize_image,
 )
 from mvdlib.inference import (  # noqa: F401  (moved; old path kept for readers' notebooks)
+    CHANNEL_ORDERS,
     fold_batchnorm,
     inference_model,
     predict,
@@ -179,7 +180,10 @@ def _up(disp: Tensor) -> Tensor:
 
 
 def load_pretrained(
-    path: str | Path | None = None, device: torch.device | str | None = None, align_corners: bool | None = None
+    path: str | Path | None = None,
+    device: torch.device | str | int | None = None,
+    align_corners: bool | None = None,
+    channel_order: str = "rgb",
 ) -> MVDepthNet:
     """An :class:`MVDepthNet` in eval mode with weights from a checkpoint file (chapters 10-11).
 
@@ -196,6 +200,10 @@ def load_pretrained(
         align_corners: the decoder's up-sampling mode; default: what the checkpoint's config
             says, else ``False``. The authors' weights were trained with PyTorch 0.3, whose
             bilinear ``nn.Upsample`` aligned corners: load them with ``align_corners=True``.
+        channel_order: the channel order the weights were trained on, ``"rgb"`` (ours) or
+            ``"bgr"``: the authors' ``example2.py`` fed ``cv2.imread`` images, so load their
+            weights with ``channel_order="bgr"``. Stored as the model's ``channel_order``;
+            :func:`~mvdlib.inference.predict` reorders its input images to it.
     Returns:
         The model, in eval mode.
     Raises:
@@ -206,6 +214,15 @@ def load_pretrained(
     path = DEFAULT_CHECKPOINT if path is None else path
     if align_corners is not None and not isinstance(align_corners, bool):
         raise TypeError(f"align_corners must be True, False or None, got {align_corners!r}")
+    check_choice(channel_order, "channel_order", CHANNEL_ORDERS)
+    if device is not None and (isinstance(device, bool) or not isinstance(device, (torch.device, str, int))):
+        raise TypeError(
+            f"device must be a torch.device, a str such as 'cpu' or 'cuda:0', or a CUDA index, got {device!r}"
+        )
+    try:
+        target = torch.device("cpu" if device is None else device)
+    except RuntimeError as err:
+        raise ValueError(f"device must name a device such as 'cpu' or 'cuda:0', got {device!r} ({err})") from err
     ckpt = read_checkpoint(path)
     path = Path(path)
     state = checkpoint_state(ckpt, path)
@@ -218,4 +235,5 @@ def load_pretrained(
         image_only=config.get("image_only", False),
     )
     load_weights(model, state, path)
-    return model.to(device if device is not None else "cpu").eval()
+    model.channel_order = channel_order  # type: ignore[assignment]  # a plain attribute; nn.Module types them Tensor | Module
+    return model.to(target).eval()

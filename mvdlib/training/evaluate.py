@@ -21,11 +21,13 @@ from torch import Tensor
 
 from mvdlib import cost_volume as cv
 from mvdlib._io import check_writable_folder
+from mvdlib._validation import check_choice
 from mvdlib.classical import aggregate_cost, sgbm_depth
 from mvdlib.conventions import MAX_DEPTH
 from mvdlib.data.real import load_stereo_pair
 from mvdlib.data.sample import Batch, Sample, collate_samples
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
+from mvdlib.inference import PRECISIONS
 from mvdlib.metrics import METRIC_NAMES, depth_metrics, hole_aware_metrics
 from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT, read_checkpoint
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
@@ -58,22 +60,28 @@ MIN_INVERSE_DEPTH = 1.0 / MAX_DEPTH  # 1/m
 
 
 @torch.no_grad()
-def predict_batch(model: MVDepthNet, batch: Sample, num_sources: int | None = None) -> dict[str, Tensor]:
+def predict_batch(
+    model: MVDepthNet, batch: Sample, num_sources: int | None = None, precision: str = "fp32"
+) -> dict[str, Tensor]:
     """Depth of the network and of winner-take-all on the same cost volume, B x 1 x H x W each.
 
     Args:
         model: the network (eval mode).
         batch: collated samples at the network's resolution (:func:`mvdlib.training.loop.cost_volume_for_batch`).
         num_sources: use only the first ``num_sources`` measurement frames (default: all).
+        precision: ``"fp32"`` or ``"bf16"`` (the network under bfloat16 autocast, as
+            ``mvdlib.inference.predict(..., precision="bf16")``; the cost volume stays float32).
     Returns:
         ``{"MVDepthNet" or "image-only network": depth, "winner-take-all": depth}``.
     """
+    check_choice(precision, "precision", PRECISIONS)
     if num_sources is not None:
         batch = batch.copy()
         batch["src_images"] = batch["src_images"][:, :num_sources]
         batch["T_world_srcs"] = batch["T_world_srcs"][:, :num_sources]
     ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
-    inv = model(ref, cost)[0].clamp_min(MIN_INVERSE_DEPTH)  # an image_only network ignores the cost volume
+    with torch.autocast(ref.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        inv = model(ref, cost)[0].float().clamp_min(MIN_INVERSE_DEPTH)  # an image_only network ignores the volume
     return {IMAGE_ONLY if model.image_only else MVDEPTHNET: 1.0 / inv, WTA: 1.0 / cv.winner_take_all(cost, inv_depths)}
 
 
@@ -88,6 +96,7 @@ def evaluate_model(
     dataset: SyntheticMultiViewDataset,
     batch_size: int = 4,
     num_sources: int | None = None,
+    precision: str = "fp32",
 ) -> dict[str, dict[str, float]]:
     """Metrics of MVDepthNet and winner-take-all over a dataset at the network's resolution.
 
@@ -96,6 +105,7 @@ def evaluate_model(
         dataset: samples whose size equals ``model.input_size``.
         batch_size: samples per forward pass.
         num_sources: use only the first ``num_sources`` measurement frames (default: all).
+        precision: ``"fp32"`` or ``"bf16"`` (see :func:`predict_batch`).
     Returns:
         ``{"MVDepthNet" (or "image-only network"): metrics, "winner-take-all": metrics}``.
     """
@@ -108,23 +118,24 @@ def evaluate_model(
     gts = []
     for start in range(0, len(dataset), batch_size):
         batch = collate_samples([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))], device)
-        for name, depth in predict_batch(model, batch, num_sources).items():
+        for name, depth in predict_batch(model, batch, num_sources, precision).items():
             preds.setdefault(name, []).append(depth.cpu())
         gts.append(batch["ref_depth"].cpu())
     return _metrics(preds, gts)
 
 
 @torch.no_grad()
-def evaluate_real_pair(model: MVDepthNet) -> dict[str, dict[str, float]]:
+def evaluate_real_pair(model: MVDepthNet, precision: str = "fp32") -> dict[str, dict[str, float]]:
     """Metrics of MVDepthNet and winner-take-all on the real stereo pair of ``mvdlib.data.real``.
 
-    The pair is loaded at the network's resolution (``load_stereo_pair`` rescales ``K``).
+    The pair is loaded at the network's resolution (``load_stereo_pair`` rescales ``K``);
+    ``precision`` as in :func:`predict_batch`.
     """
     h, w = model.input_size
     sample = load_stereo_pair(height=h, width=w)
     device = next(model.parameters()).device
     batch = cast(Batch, {k: v[None].to(device) for k, v in sample.items() if isinstance(v, Tensor)})
-    preds = predict_batch(model.eval(), batch)
+    preds = predict_batch(model.eval(), batch, precision=precision)
     return _metrics({k: [v.cpu()] for k, v in preds.items()}, [batch["ref_depth"].cpu()])
 
 

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from mvdlib._io import atomic_write, sha256_of
 from mvdlib._validation import positive_int
+from mvdlib.models.checkpoint import with_weights_digest
 
 __all__ = [
     "FLOAT16_MAX",
@@ -37,13 +38,18 @@ PROVENANCE_HISTORY_POINTS = 500
 def save_atomic(obj: object, path: str | Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: never a partial file.
 
+    A checkpoint dict with weights (``model`` or ``state_dict``) is saved with the digest of its
+    weights and config (``mvdlib.models.checkpoint.with_weights_digest``), which
+    ``read_checkpoint`` verifies on every load.
+
     Example:
         >>> import tempfile
         >>> path = Path(tempfile.mkdtemp()) / "ckpt.pt"
         >>> save_atomic({"step": 1}, path); torch.load(path)
         {'step': 1}
     """
-    atomic_write(path, lambda f: torch.save(obj, f))
+    saved = with_weights_digest(obj)
+    atomic_write(path, lambda f: torch.save(saved, f))
 
 
 def save_text_atomic(text: str, path: str | Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,12 @@ from mvdlib.models.checkpoint import (
     CONFIG_KEYS,
     DEFAULT_CHECKPOINT,
     IMAGE_ONLY_CHECKPOINT,
+    WEIGHTS_DIGEST_KEY,
     checked_config,
     checkpoint_state,
     load_weights,
     read_checkpoint,
+    weights_digest,
 )
 
 
@@ -67,3 +70,75 @@ def test_load_weights_lists_what_does_not_fit():
         load_weights(model, {"weight": torch.zeros(2, 2)}, Path("x.pt"))
     load_weights(model, {"weight": torch.ones(3, 2).half(), "bias": torch.zeros(3)}, Path("x.pt"))
     assert model.weight.dtype == torch.float32 and bool((model.weight == 1).all())
+
+
+# ---- a checkpoint vouches for itself ---------------------------------------------------------
+
+
+def _saved(tmp_path, name="m.pt", value=1.5):
+    from mvdlib.training.export import save_atomic
+
+    path = tmp_path / name
+    save_atomic({"model": {"w": torch.full((64,), value), "n": torch.tensor(3)}, "config": {"width": 0.5}}, path)
+    return path
+
+
+def test_a_saved_checkpoint_carries_the_digest_of_its_weights(tmp_path):
+    path = _saved(tmp_path)
+    ckpt = read_checkpoint(path)
+    assert ckpt[WEIGHTS_DIGEST_KEY] == weights_digest(ckpt)
+    assert weights_digest({**ckpt, "model": {**ckpt["model"], "w": ckpt["model"]["w"] + 1}}) != ckpt[WEIGHTS_DIGEST_KEY]
+    assert weights_digest({**ckpt, "config": {"width": 0.25}}) != ckpt[WEIGHTS_DIGEST_KEY]
+
+
+def test_a_damaged_checkpoint_without_its_json_is_refused(tmp_path):
+    path = _saved(tmp_path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["model"]["w"][3] = 2.5  # the weights changed, the recorded digest did not
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="damaged.*digest"):
+        read_checkpoint(path)
+    raw = _saved(tmp_path, "raw.pt").read_bytes()
+    one = torch.tensor(1.5).numpy().tobytes()
+    (tmp_path / "raw.pt").write_bytes(raw.replace(one * 2, torch.tensor(2.5).numpy().tobytes() + one, 1))
+    with pytest.raises(ValueError, match="damaged|corrupt"):
+        read_checkpoint(tmp_path / "raw.pt")
+
+
+@pytest.mark.parametrize("recorded", [None, 12345, "abc"])
+def test_a_json_with_a_missing_or_malformed_sha256_is_refused_clearly(tmp_path, recorded):
+    path = _saved(tmp_path)
+    path.with_suffix(".json").write_text(json.dumps({"checkpoint": "m.pt", "sha256": recorded}))
+    with pytest.raises(ValueError, match=r"m\.json.*sha256.*64 hex digits"):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize("text", ['{"lr": 0.1}', "[1, 2]", "not json at all", ""])
+def test_an_unrelated_json_beside_the_file_does_not_refuse_it(tmp_path, text):
+    path = _saved(tmp_path)
+    path.with_suffix(".json").write_text(text)
+    assert read_checkpoint(path)["model"]["n"] == 3
+
+
+def test_new_weights_with_the_old_json_load_with_a_warning(tmp_path):
+    """An export killed between writing the file and its JSON: the file's own digest vouches for it."""
+    from mvdlib._io import sha256_of
+
+    path = _saved(tmp_path)
+    path.with_suffix(".json").write_text(json.dumps({"checkpoint": "m.pt", "sha256": sha256_of(path)}))
+    _saved(tmp_path, value=0.5)  # the new file; its JSON was not written
+    with pytest.warns(UserWarning, match="stale"):
+        ckpt = read_checkpoint(path)
+    assert float(ckpt["model"]["w"][0]) == 0.5
+
+
+def test_an_old_file_without_a_digest_is_still_checked_against_its_json(tmp_path):
+    from mvdlib._io import sha256_of
+
+    path = tmp_path / "old.pt"
+    torch.save({"model": {"w": torch.ones(3)}}, path)
+    path.with_suffix(".json").write_text(json.dumps({"sha256": sha256_of(path)}))
+    assert "w" in read_checkpoint(path)["model"]
+    torch.save({"model": {"w": torch.zeros(3)}}, path)
+    with pytest.raises(ValueError, match="damaged"):
+        read_checkpoint(path)

@@ -200,3 +200,16 @@ def test_checkpoint_config_is_checked_before_anything_is_built(tmp_path, monkeyp
     monkeypatch.setattr(mvd, "MVDepthNet", no_build)
     with pytest.raises(ValueError, match=word):
         load_pretrained(tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize(("device", "error"), [(3.5, TypeError), (True, TypeError), ("gpu7", ValueError)])
+def test_load_pretrained_refuses_a_device_that_is_not_one(device, error):
+    with pytest.raises(error, match="device"):
+        load_pretrained(device=device)
+
+
+def test_load_pretrained_records_the_channel_order_predict_feeds():
+    assert load_pretrained().channel_order == "rgb"
+    assert load_pretrained(channel_order="bgr").channel_order == "bgr"
+    with pytest.raises(ValueError, match="channel_order"):
+        load_pretrained(channel_order="BGRA")
