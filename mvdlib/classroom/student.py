@@ -28,6 +28,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from mvdlib.classroom.answers import DIGEST_KEY, cell_digest
+
 __all__ = [
     "Stripped",
     "strip_code",
@@ -43,6 +45,8 @@ END = "### END SOLUTION"
 STUB = "...  # your code here"
 #: Tags of a solution cell in the full edition; ``hide-input`` folds it in the HTML book.
 SOLUTION_TAG = "solution"
+#: The tag of the cell the student edition adds under an open question, for the written answer.
+ANSWER_TAG = "answer"
 FOLD_TAG = "hide-input"
 
 # The opening line of a {solution} directive (backtick or colon fence, any length) and its
@@ -135,6 +139,12 @@ def student_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
                 cell.metadata["tags"] = [t for t in tags if t != FOLD_TAG]
         cells.append(cell)
     nb.cells = cells
+    # The grader flags a submission whose instructor cells changed (nbgrader's checksums).
+    nb.metadata[DIGEST_KEY] = {
+        c.id: cell_digest(c.source)
+        for c in cells
+        if c.get("id") and not {SOLUTION_TAG, ANSWER_TAG} & set(c.metadata.get("tags", []))
+    }
     return nb, removed
 
 

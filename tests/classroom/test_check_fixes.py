@@ -11,9 +11,7 @@ from mvdlib.classroom.check._core import FAIL, PASS
 def test_1_3_accepts_the_chapters_four_element_wise_formulas() -> None:
     def my_scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
         fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-        return np.array(
-            [[sx * fx, 0.0, sx * (cx + 0.5) - 0.5], [0.0, sy * fy, sy * (cy + 0.5) - 0.5], [0.0, 0.0, 1.0]]
-        )
+        return np.array([[sx * fx, 0.0, sx * (cx + 0.5) - 0.5], [0.0, sy * fy, sy * (cy + 0.5) - 0.5], [0.0, 0.0, 1.0]])
 
     assert check.exercise_1_3(my_scale_intrinsics).status == PASS
 
