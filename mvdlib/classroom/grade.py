@@ -146,10 +146,7 @@ def find_students(path: Path) -> dict[str, list[Path]]:
 _WARM_UP = "import numpy, torch, mvdlib.classroom.check, mvdlib.classroom.isolated"
 
 # Appended to the executed notebook: writes the value answers (tensors, numbers, containers only).
-_FETCH = """
-import torch as _t, mvdlib.classroom.isolated as _i
-_t.save({{k: _i.pack(globals().get(n, None)) for k, n in {names!r}.items()}}, {path!r})
-"""
+_FETCH = "import mvdlib.classroom.isolated as _i\n_i.fetch(globals(), {names!r}, {path!r})"
 
 
 def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path, cell_timeout: str, values: str) -> None:

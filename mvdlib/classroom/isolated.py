@@ -27,7 +27,7 @@ import torch
 
 from mvdlib.classroom.check._core import ERROR, NOT_ATTEMPTED, STRICT_ENV
 
-__all__ = ["run_check", "pack", "unpack", "main"]
+__all__ = ["run_check", "fetch", "pack", "unpack", "main"]
 
 _NDARRAY = "__ndarray__"
 # Seconds a checker may spend starting (two interpreters importing torch) on top of the calls' limits.
@@ -60,6 +60,17 @@ def unpack(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(unpack(v) for v in value)
     return value
+
+
+def fetch(namespace: dict[str, Any], expressions: dict[str, str], path: str) -> None:
+    """Run in the executed kernel: save each value answer (key -> the check call's argument) to ``path``."""
+    values = {}
+    for key, expression in expressions.items():
+        try:
+            values[key] = pack(eval(expression, namespace))  # noqa: S307 - the student's own expression, in its kernel
+        except Exception:  # an answer that cannot be evaluated is reported as not reached
+            continue
+    torch.save(values, path)
 
 
 def _dump(value: Any) -> bytes:

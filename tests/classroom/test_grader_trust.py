@@ -16,10 +16,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from mvdlib import grade as old_grade  # the old path, kept for instructors' scripts
+from mvdlib.classroom import grade as grade_module
 from mvdlib.classroom.export import StreamingCsv
-from mvdlib.classroom.grade import Assignment, grade, grade_student
+from mvdlib.classroom.grade import Assignment, find_students, grade, grade_student, load_assignment
 from mvdlib.classroom.student import student_notebook
-
 
 TIMEOUT_S = 10.0
 KEYS = ["1.3", "1.5", "9.1"]
@@ -108,7 +109,8 @@ FORGERIES = {
             "1.3": "import json, mvdlib\nfrom pathlib import Path\n"
             "def my_scale_intrinsics(K, sx, sy):\n"
             f"    cells = json.loads({SOLUTION_FILE}.read_text())['cells']\n"
-            "    code = next(''.join(c['source']) for c in cells if 'def my_scale_intrinsics' in ''.join(c['source']))\n"
+            "    sources = [''.join(c['source']) for c in cells]\n"
+            "    code = next(s for s in sources if 'def my_scale_intrinsics' in s)\n"
             "    ns = {'np': np, 'check': check}\n"
             "    exec(code.replace('check.exercise_1_3', 'print'), ns)\n"
             "    return ns['my_scale_intrinsics'](K, sx, sy)"
@@ -218,3 +220,34 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], mes
         return
     run = subprocess.run([sys.executable, "-m", "mvdlib.grade", *argv], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_students_are_notebooks_or_folders(tmp_path: Path) -> None:
+    (tmp_path / "eve").mkdir()
+    for path in (tmp_path / "frank.ipynb", tmp_path / "eve" / "01.ipynb", tmp_path / "eve" / "02.ipynb"):
+        nbformat.write(nbformat.v4.new_notebook(), path)
+    students = find_students(tmp_path)
+    assert {k: [p.name for p in v] for k, v in students.items()} == {
+        "frank": ["frank.ipynb"],
+        "eve": ["01.ipynb", "02.ipynb"],
+    }
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no notebooks"):
+        find_students(tmp_path / "empty")
+
+
+def test_the_shipped_assignments_load_and_name_checked_exercises() -> None:
+    from mvdlib.classroom.check import REGISTRY
+
+    for name in ("week1", "week4"):
+        assignment = load_assignment(name)
+        assert assignment.points and set(assignment.points) <= set(REGISTRY), name
+    with pytest.raises(ValueError, match="assignment"):
+        load_assignment("week9")
+
+
+def test_the_old_module_path_runs_the_same_command_line() -> None:
+    assert old_grade.main is grade_module.main and old_grade.grade is grade_module.grade
+    command = [sys.executable, "-m", "mvdlib.grade", "--help"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    assert printed.startswith("usage: python -m mvdlib.grade") and "--jobs" in printed
