@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 from threading import Lock
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mvdlib.classroom.check._core import ERROR, FAIL, NOT_ATTEMPTED, PASS
 
@@ -34,10 +34,10 @@ def _points(assignment: Assignment | None) -> dict[str, float]:
     return dict(assignment.points) if assignment else {}
 
 
-def rows(reports: list[Report], keys: list[str], assignment: Assignment | None = None) -> list[list[object]]:
+def rows(reports: list[Report], keys: list[str], assignment: Assignment | None = None) -> list[list[Any]]:
     """The header and one row per student in the given order."""
     points = _points(assignment)
-    header: list[object] = ["student", "id", "total", "max", "attempted", *keys, "flagged"]
+    header: list[Any] = ["student", "id", "total", "max", "attempted", *keys, "flagged"]
     header += [f"{k} status" for k in keys] + ["notebook"]
     out = [header]
     for r in reports:
@@ -71,7 +71,7 @@ class StreamingCsv:
     def finish(self, reports: list[Report]) -> None:
         keys = columns(reports, self.assignment)
         table = rows(reports, keys, self.assignment)
-        body = sorted(table[1:], key=lambda row: (-float(row[2]), -int(row[4]), str(row[0])))  # type: ignore[arg-type]
+        body = sorted(table[1:], key=lambda row: (-float(row[2]), -int(row[4]), str(row[0])))
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows([table[0], *body])

@@ -39,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 
 import nbformat
-import tomllib
+import yaml
 
 from mvdlib.classroom.answers import answers_in, edited_cells, tampering
 from mvdlib.classroom.check._core import NOT_ATTEMPTED, PASS
@@ -76,21 +76,24 @@ class Assignment:
 
 
 def load_assignment(name_or_path: str) -> Assignment:
-    """An assignment file: a path to a TOML file, or the name of a shipped one ("week1", "week4")."""
+    """An assignment file: a path to a YAML file, or the name of a shipped one ("week1", "week4")."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" and path.is_file():
+    if path.suffix in (".yaml", ".yml") and path.is_file():
         text = path.read_text(encoding="utf-8")
     else:
-        shipped = resources.files("mvdlib.classroom") / "assignments" / f"{name_or_path}.toml"
+        folder = resources.files("mvdlib.classroom") / "assignments"
+        shipped = folder / f"{name_or_path}.yaml"
         if not shipped.is_file():
-            names = sorted(p.name[:-5] for p in (resources.files("mvdlib.classroom") / "assignments").iterdir())
-            raise ValueError(f"assignment must be a .toml file or one of {names}, got {name_or_path!r}")
+            names = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir())
+            raise ValueError(f"assignment must be a .yaml file or one of {names}, got {name_or_path!r}")
         text = shipped.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(text)
+        data = yaml.safe_load(text)
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a mapping, got {type(data).__name__}")
         points = {str(k): float(v) for k, v in data.get("points", {}).items()}
         rubric = {str(k): [float(x) for x in v] for k, v in data.get("open", {}).items()}
-    except (tomllib.TOMLDecodeError, TypeError, ValueError) as error:
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError) as error:
         raise ValueError(f"assignment {name_or_path!r} is not a valid assignment file ({error})") from None
     bad = [k for k in [*points, *rubric] if not _KEY.fullmatch(k)]
     if bad or any(not (math.isfinite(v) and v >= 0) for v in points.values()):
@@ -352,13 +355,13 @@ def _check_output(path: Path | None, what: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--run-one"]:  # internal: the child process that runs one notebook
-        _run_one(*(Path(a) for a in argv[1:5]), *argv[5:7])
+        _run_one(Path(argv[1]), Path(argv[2]), Path(argv[3]), Path(argv[4]), argv[5], argv[6])
         return 0
     from mvdlib.classroom.export import StreamingCsv, summary, write_feedback
 
     parser = argparse.ArgumentParser(prog="python -m mvdlib.grade", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a student notebook, or a folder of them")
-    parser.add_argument("--assignment", help="a shipped set (week1, week4) or an assignment .toml file")
+    parser.add_argument("--assignment", help="a shipped set (week1, week4) or an assignment .yaml file")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per cell and per check")
     parser.add_argument("--jobs", type=int, default=1, help="students graded at the same time")
     parser.add_argument("--csv", type=Path, help="the table, one row per student, best score first")

@@ -20,7 +20,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -83,12 +83,12 @@ def _load(data: bytes) -> Any:
     return unpack(torch.load(io.BytesIO(data), weights_only=True))
 
 
-def _send(stream: BinaryIO, data: bytes) -> None:
+def _send(stream: IO[bytes], data: bytes) -> None:
     stream.write(struct.pack("<Q", len(data)) + data)
     stream.flush()
 
 
-def _receive(stream: BinaryIO) -> bytes:
+def _receive(stream: IO[bytes]) -> bytes:
     header = stream.read(8)
     if len(header) < 8:
         raise EOFError("the student's process ended")
