@@ -340,16 +340,23 @@ def grade(
 
 
 def _check_output(path: Path | None, what: str) -> None:
-    """Refuse an output path that cannot be written before any grading starts."""
+    """Make sure an output can be written before any grading starts (missing folders are created)."""
     if path is None:
         return
-    if path.is_dir() and what == "--csv":
-        raise ValueError(f"{what} must be a file path, got the folder {path}")
-    parent = path.parent if what == "--csv" else path
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ValueError(f"{what} {path} cannot be written (its folder {parent} is missing or not writable)")
+    try:
+        if what == "--csv":
+            if path.is_dir():
+                raise IsADirectoryError(f"{path} is a folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            existed = path.exists()
+            with open(path, "a", encoding="utf-8"):
+                pass
+            if not existed:
+                path.unlink()
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{what} {path} cannot be written ({error.strerror or error})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
