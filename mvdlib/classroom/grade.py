@@ -184,7 +184,9 @@ def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path, cell_t
     client.execute()
     nb.cells.pop(0)
     errors = [
-        f"cell {i} raised {out.ename}: {out.evalue}"
+        f"cell {i} was interrupted after {timeout:g} s (the limit per cell)"
+        if out.ename == "KeyboardInterrupt"
+        else f"cell {i} raised {out.ename}: {out.evalue}"
         for i, cell in enumerate(nb.cells)
         if cell.cell_type == "code"
         for out in cell.get("outputs", [])
