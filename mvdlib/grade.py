@@ -6,17 +6,15 @@ import sys
 
 from mvdlib.classroom.grade import (  # noqa: F401  (moved; old path kept for instructors' scripts)
     DEFAULT_TIMEOUT_S,
+    Assignment,
     Report,
-    columns,
     exercise_sort_key,
-    exercises_in,
     find_students,
     grade,
     grade_student,
+    load_assignment,
     main,
     run_notebook,
-    summary,
-    write_csv,
 )
 
 __all__: list[str] = []

@@ -1,29 +1,32 @@
-"""Grade a class's notebooks: run each in its own kernel and tabulate the exercise checks.
+"""Grade a class's notebooks where the students' code cannot forge the result (issue 21).
 
-``python -m mvdlib.classroom.grade NOTEBOOK_OR_FOLDER [--timeout S] [--csv out.csv]``
+``python -m mvdlib.classroom.grade NOTEBOOK_OR_FOLDER [--assignment week1] [--timeout S]
+[--jobs N] [--csv out.csv] [--feedback DIR] [--keep-executed DIR]``
 
-A folder holds one notebook per student (named after the file) or one sub-folder per
-student (named after the folder; all its notebooks are run). Each notebook is copied into
-a fresh temporary working folder and executed there by its own process and kernel
-(nbclient), with a wall-clock limit, ``MVDLIB_CHECK_LOG`` pointing at a file of that
-student's check results (:mod:`mvdlib.classroom.check`) and ``MVDLIB_CHECK_STRICT`` unset. Like a
-grader should, execution continues past a cell that raises, so one broken exercise does not
-cost the others. Every exercise is reported per student as ``pass``, ``fail: <hint>``,
-``not attempted`` or ``error: <reason>`` (the check's own "could not check", or a
-notebook that raised or ran out of time before the check ran); the ``notebook`` column says
-whether the notebook ran cleanly, and names files it deleted from its working folder.
+A folder holds one notebook per student (named after the file) or one sub-folder per student.
+Each notebook is copied into a fresh temporary folder and executed there by its own process and
+kernel (nbclient) with a limit of ``--timeout`` seconds *per cell*: a cell that runs out is
+interrupted and the run goes on, as it does past a cell that raises. The executed kernel only
+supplies *value* answers. Pass or fail is decided elsewhere (:mod:`mvdlib.classroom.isolated`):
+each answer is read from its answer cell (:mod:`mvdlib.classroom.answers`) and checked in a fresh
+process with a pristine ``mvdlib``, the student's function called across a process boundary;
+``MVDLIB_CHECK_LOG`` is never read. An answer cell that touches the checks, runs ``exec`` or
+names the library's reference function scores 0 and is flagged; so is an edited instructor cell.
 
-This isolates students from one another and from a hung or crashing notebook. It is *not*
-a sandbox: a notebook runs with the grader's permissions and can read, change or delete
-anything the grader's user can. Grade untrusted code inside a container or a throwaway
-account.
+Each exercise is ``pass``, ``fail: <hint>``, ``not attempted`` (blank), ``error: <reason>``
+(attempted; the answer raised or timed out) or ``flagged: <reason>``. Rows are written as each
+student is graded and re-sorted by score at the end; nothing a student submits stops the run.
+
+This is *not* a sandbox: notebooks run with the grader's permissions. Grade untrusted code
+inside a container or a throwaway account.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import concurrent.futures
 import json
+import math
 import os
 import re
 import shutil
@@ -32,29 +35,70 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import nbformat
+import yaml
 
-from mvdlib.classroom.check._core import ERROR, FAIL, LOG_ENV, NOT_ATTEMPTED, PASS, STRICT_ENV
+from mvdlib.classroom.answers import answers_in, edited_cells, tampering
+from mvdlib.classroom.check._core import NOT_ATTEMPTED, PASS
+from mvdlib.classroom.isolated import STARTUP_S, run_check
 
 __all__ = [
+    "Assignment",
     "Report",
+    "load_assignment",
     "exercise_sort_key",
-    "exercises_in",
     "find_students",
     "run_notebook",
     "grade_student",
     "grade",
-    "columns",
-    "write_csv",
-    "summary",
     "main",
 ]
 
-DEFAULT_TIMEOUT_S = 600.0
-# A check call in a notebook: check.exercise_9_2(...)
-_CHECK_CALL = re.compile(r"\bcheck\.exercise_(\d+)_(\d+)\s*\(")
+DEFAULT_TIMEOUT_S = 120.0
+FLAGGED = "flagged"
+_KEY = re.compile(r"\d+\.\d+")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Exercises and their points: ``points`` for checked ones, ``open`` (rubric levels) for hand-graded ones."""
+
+    title: str
+    points: dict[str, float]
+    open: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(self.points.values())
+
+
+def load_assignment(name_or_path: str) -> Assignment:
+    """An assignment file: a path to a YAML file, or the name of a shipped one ("week1", "week4")."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        folder = resources.files("mvdlib.classroom") / "assignments"
+        shipped = folder / f"{name_or_path}.yaml"
+        if not shipped.is_file():
+            names = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir())
+            raise ValueError(f"assignment must be a .yaml file or one of {names}, got {name_or_path!r}")
+        text = shipped.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a mapping, got {type(data).__name__}")
+        points = {str(k): float(v) for k, v in data.get("points", {}).items()}
+        rubric = {str(k): [float(x) for x in v] for k, v in data.get("open", {}).items()}
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError) as error:
+        raise ValueError(f"assignment {name_or_path!r} is not a valid assignment file ({error})") from None
+    bad = [k for k in [*points, *rubric] if not _KEY.fullmatch(k)]
+    if bad or any(not (math.isfinite(v) and v >= 0) for v in points.values()):
+        raise ValueError(f"assignment {name_or_path!r}: keys must be 'chapter.number', points finite >= 0")
+    return Assignment(str(data.get("title", name_or_path)), points, rubric)
 
 
 @dataclass
@@ -64,25 +108,22 @@ class Report:
     student: str
     exercises: dict[str, str] = field(default_factory=dict)
     notebook: list[str] = field(default_factory=list)  # problems of the run, empty when clean
+    flags: list[str] = field(default_factory=list)  # what looks forged
 
     @property
     def passed(self) -> int:
         return sum(v == PASS for v in self.exercises.values())
 
+    def score(self, points: dict[str, float]) -> float:
+        return sum(points.get(k, 1.0) for k, v in self.exercises.items() if v == PASS)
+
+    def attempted(self) -> int:
+        return sum(v != NOT_ATTEMPTED for v in self.exercises.values())
+
 
 def exercise_sort_key(key: str) -> tuple[int, int]:
     chapter, number = key.split(".")
     return int(chapter), int(number)
-
-
-def exercises_in(notebook: Path) -> list[str]:
-    """The exercise keys ("9.2") whose checks a notebook's code cells call (none for an unreadable file)."""
-    try:
-        nb = nbformat.read(notebook, as_version=4)
-    except (OSError, ValueError):  # reported for that student when the run fails
-        return []
-    keys = {f"{m[0]}.{m[1]}" for c in nb.cells if c.cell_type == "code" for m in _CHECK_CALL.findall(c.source)}
-    return sorted(keys, key=exercise_sort_key)
 
 
 def find_students(path: Path) -> dict[str, list[Path]]:
@@ -104,30 +145,56 @@ def find_students(path: Path) -> dict[str, list[Path]]:
     return students
 
 
-def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path) -> None:
+# Run before the student's cells with a limit of its own.
+_WARM_UP = "import numpy, torch, mvdlib.classroom.check, mvdlib.classroom.isolated"
+
+# Appended to the executed notebook: writes the value answers (tensors, numbers, containers only).
+_FETCH = "import mvdlib.classroom.isolated as _i\n_i.fetch(globals(), {names!r}, {path!r})"
+
+
+def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path, cell_timeout: str, values: str) -> None:
     """Execute ``notebook`` in ``workdir`` (this process is the grader's child); write what raised to ``result``."""
     from jupyter_client.provisioning import LocalProvisioner
     from nbclient import NotebookClient
 
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=None, allow_errors=True, kernel_name="python3")
+    names = json.loads(values)
+    if names:
+        nb.cells.append(nbformat.v4.new_code_cell(_FETCH.format(names=names, path=str(result) + ".values")))
+    timeout = float(cell_timeout)
+    warm_up = nbformat.v4.new_code_cell(_WARM_UP)  # importing torch is no part of any cell's time limit
+    nb.cells.insert(0, warm_up)
+    client = NotebookClient(
+        nb,
+        timeout_func=lambda cell: STARTUP_S if cell is warm_up else timeout,
+        interrupt_on_timeout=True,
+        error_on_timeout={"ename": "TimeoutError", "evalue": f"cell interrupted after {timeout:g} s", "traceback": []},
+        allow_errors=True,
+        kernel_name="python3",
+    )
     client.resources = {"metadata": {"path": str(workdir)}}
 
     def note_kernel(**_: object) -> None:  # the grader kills the kernel too if the time runs out
         provisioner = client.km.provisioner if client.km is not None else None
-        if not isinstance(provisioner, LocalProvisioner):  # a started kernel of this process has one
+        if not isinstance(provisioner, LocalProvisioner):
             raise RuntimeError(f"the notebook's kernel has no local process to note, got {provisioner!r}")
         pid_file.write_text(str(provisioner.pid))
 
     client.on_notebook_start = note_kernel
     client.execute()
+    nb.cells.pop(0)
     errors = [
-        f"cell {i} raised {out.ename}: {out.evalue}"
+        f"cell {i} was interrupted after {timeout:g} s (the limit per cell)"
+        if out.ename == "KeyboardInterrupt"
+        else f"cell {i} raised {out.ename}: {out.evalue}"
         for i, cell in enumerate(nb.cells)
         if cell.cell_type == "code"
         for out in cell.get("outputs", [])
         if out.output_type == "error"
     ]
+    if names:
+        nb.cells.pop()
+    nbformat.write(nb, str(result) + ".ipynb")
     result.write_text(json.dumps({"errors": errors}))
 
 
@@ -144,133 +211,192 @@ def _kill(process: subprocess.Popen, pid_file: Path) -> None:
     process.wait()
 
 
-def run_notebook(notebook: Path, log: Path, timeout_s: float) -> list[str]:
-    """Run one notebook in a fresh temporary folder with a wall-clock limit; returns its problems."""
+def run_notebook(
+    notebook: Path, private: Path, timeout_s: float, values: dict[str, str], keep: Path | None = None
+) -> list[str]:
+    """Run one notebook in a fresh folder, ``timeout_s`` per cell; value answers go to ``private/result.json.values``.
+
+    Returns the run's problems (cells that raised or were interrupted, files it deleted).
+    """
     problems = []
+    nb = nbformat.read(notebook, as_version=4)
+    wall_s = timeout_s * (len(nb.cells) + 2) + 60  # a last resort: each cell has its own limit
     with tempfile.TemporaryDirectory(prefix="mvdlib-grade-") as tmp:
-        workdir, private = Path(tmp) / "work", Path(tmp) / "grader"
-        workdir.mkdir()
-        private.mkdir()
+        workdir = Path(tmp)
         copy = workdir / notebook.name
         shutil.copy2(notebook, copy)
         before = {p.relative_to(workdir) for p in workdir.rglob("*")}
         result, pid_file = private / "result.json", private / "kernel.pid"
-        env = {k: v for k, v in os.environ.items() if k != STRICT_ENV}
-        env[LOG_ENV] = str(log)
-        command = [
-            sys.executable,
-            "-m",
-            "mvdlib.classroom.grade",
-            "--run-one",
-            str(copy),
-            str(workdir),
-            str(result),
-            str(pid_file),
-        ]
+        env = {k: v for k, v in os.environ.items() if k not in ("MVDLIB_CHECK_STRICT", "MVDLIB_CHECK_LOG")}
+        command = [sys.executable, "-m", "mvdlib.classroom.grade", "--run-one", str(copy), str(workdir)]
+        command += [str(result), str(pid_file), str(timeout_s), json.dumps(values)]
         process = subprocess.Popen(
             command, cwd=workdir, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         try:
-            _, stderr = process.communicate(timeout=timeout_s)
+            _, stderr = process.communicate(timeout=wall_s)
         except subprocess.TimeoutExpired:
             _kill(process, pid_file)
-            problems.append(f"{notebook.name}: timed out after {timeout_s:g} s")
+            problems.append(f"{notebook.name}: timed out after {wall_s:g} s")
         else:
             if result.exists():
-                problems += [f"{notebook.name}: {e}" for e in json.loads(result.read_text())["errors"][:1]]
+                problems += [f"{notebook.name}: {e}" for e in json.loads(result.read_text())["errors"]]
             else:
                 last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
                 problems.append(f"{notebook.name}: could not be run ({last[0]})")
+        if keep is not None and Path(str(result) + ".ipynb").exists():
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(str(result) + ".ipynb", keep / notebook.name)
         gone = sorted(str(p) for p in before if not (workdir / p).exists())
         if gone:
             problems.append(f"{notebook.name}: deleted {', '.join(gone)} from its working folder")
-    if not notebook.exists():
-        problems.append(f"{notebook.name}: the submitted file itself was deleted")
     return problems
 
 
 def _cell(status: str, message: str) -> str:
-    if status == PASS:
-        return PASS
-    if status == NOT_ATTEMPTED:
-        return NOT_ATTEMPTED
-    if status == FAIL:
-        return f"{FAIL}: {message}"
-    return f"{ERROR}: {message}"
+    return status if status in (PASS, NOT_ATTEMPTED) else f"{status}: {message}"
 
 
-def grade_student(name: str, notebooks: list[Path], timeout_s: float, keys: list[str]) -> Report:
-    """Run one student's notebooks and read back their check log."""
+def _reference_names() -> dict[str, set[str]]:
+    """Exercise key -> the library functions its check module compares against."""
+    from mvdlib.classroom.check import REGISTRY
+
+    names = {}
+    for key, check in REGISTRY.items():
+        module = sys.modules[check.__module__]
+        names[key] = {
+            n
+            for n, obj in vars(module).items()
+            if callable(obj)
+            and str(getattr(obj, "__module__", "")).startswith("mvdlib.")
+            and not str(obj.__module__).startswith("mvdlib.classroom")
+        }
+    return names
+
+
+def grade_student(
+    name: str, notebooks: list[Path], timeout_s: float, keys: list[str], keep: Path | None = None
+) -> Report:
+    """Run one student's notebooks, then check each answer in a fresh process."""
+    from mvdlib.classroom.check import REGISTRY
+
     report = Report(name)
-    with tempfile.TemporaryDirectory(prefix="mvdlib-grade-log-") as tmp:
-        log = Path(tmp) / "checks.jsonl"
-        for notebook in notebooks:
-            report.notebook += run_notebook(notebook, log, timeout_s)
-        lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-    for line in lines:
+    references = _reference_names()
+    for notebook in notebooks:
         try:
-            entry = json.loads(line)
-            report.exercises[entry["exercise"]] = _cell(entry["status"], entry["message"])  # the last run counts
-        except (json.JSONDecodeError, KeyError, TypeError):
-            report.notebook.append("the check log was tampered with")
+            nb = nbformat.read(notebook, as_version=4)
+        except Exception as error:  # any unreadable file is that student's problem, never the run's
+            report.notebook.append(f"{notebook.name}: not a readable notebook ({type(error).__name__})")
+            continue
+        answers = {k: a for k, a in answers_in(nb).items() if k in REGISTRY and (not keys or k in keys)}
+        flags = tampering(nb, references) + edited_cells(nb)
+        report.flags += [f"{notebook.name}: {f}" for f in flags]
+        with tempfile.TemporaryDirectory(prefix="mvdlib-grade-private-") as tmp:
+            private = Path(tmp)
+            values = {k: a.name for k, a in answers.items() if not a.is_function}
+            keep_dir = keep / name if keep is not None else None
+            report.notebook += run_notebook(notebook, private, timeout_s, values, keep_dir)
+            for key, answer in answers.items():
+                forged = [f for f in flags if f.startswith(f"cell {answer.cell} ")]
+                if forged:
+                    report.exercises[key] = f"{FLAGGED}: {forged[0]}"
+                    continue
+                status, message = run_check(
+                    key, answer.name, answer.source, private / "result.json.values", private, timeout_s
+                )
+                report.exercises[key] = _cell(status, message)
     for key in keys:
-        if key not in report.exercises:
-            report.exercises[key] = f"{ERROR}: {report.notebook[0]}" if report.notebook else NOT_ATTEMPTED
+        report.exercises.setdefault(key, NOT_ATTEMPTED)
     return report
 
 
-def grade(path: Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Report]:
-    """Grade every student under ``path``; each notebook gets ``timeout_s`` seconds of wall clock."""
-    if not timeout_s > 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout_s}")
+def grade(
+    path: Path,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    assignment: Assignment | None = None,
+    jobs: int = 1,
+    keep: Path | None = None,
+    on_report: object = None,
+) -> list[Report]:
+    """Grade every student under ``path`` (``timeout_s`` per cell); ``on_report(report)`` sees each as it is done."""
+    if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s) and timeout_s > 0):
+        raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout_s}")
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs}")
     students = find_students(Path(path))
-    keys = sorted({k for nbs in students.values() for nb in nbs for k in exercises_in(nb)}, key=exercise_sort_key)
-    return [grade_student(name, notebooks, timeout_s, keys) for name, notebooks in students.items()]
+
+    keys = sorted(assignment.points, key=exercise_sort_key) if assignment else []
+    reports = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(grade_student, n, nbs, timeout_s, keys, keep) for n, nbs in students.items()]
+        for future in concurrent.futures.as_completed(futures):
+            report = future.result()
+            reports.append(report)
+            if callable(on_report):
+                on_report(report)
+    every = sorted({k for r in reports for k in r.exercises}, key=exercise_sort_key)
+    for report in reports:
+        for key in every:
+            report.exercises.setdefault(key, NOT_ATTEMPTED)
+    return sorted(reports, key=lambda r: r.student)
 
 
-def columns(reports: list[Report]) -> list[str]:
-    return sorted({k for r in reports for k in r.exercises}, key=exercise_sort_key)
-
-
-def write_csv(reports: list[Report], path: Path) -> None:
-    """One row per student: name, exercises passed, one column per exercise, the notebook's problems."""
-    keys = columns(reports)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "passed", *keys, "notebook"])
-        for r in reports:
-            writer.writerow([r.student, r.passed, *(r.exercises[k] for k in keys), "; ".join(r.notebook) or "ok"])
-
-
-def summary(reports: list[Report]) -> str:
-    """The printed summary: each student's score and problems, then each exercise's pass rate."""
-    keys = columns(reports)
-    lines = [f"{len(reports)} students, {len(keys)} exercises"]
-    for r in reports:
-        lines.append(
-            f"  {r.student}: {r.passed}/{len(keys)} passed" + (f"  ({'; '.join(r.notebook)})" if r.notebook else "")
-        )
-    for k in keys:
-        statuses = [r.exercises[k].split(":")[0] for r in reports]
-        counts = ", ".join(f"{statuses.count(s)} {s}" for s in (PASS, FAIL, NOT_ATTEMPTED, ERROR) if s in statuses)
-        lines.append(f"  exercise {k}: {counts}")
-    return "\n".join(lines)
+def _check_output(path: Path | None, what: str) -> None:
+    """Make sure an output can be written before any grading starts (missing folders are created)."""
+    if path is None:
+        return
+    try:
+        if what == "--csv":
+            if path.is_dir():
+                raise IsADirectoryError(f"{path} is a folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            existed = path.exists()
+            with open(path, "a", encoding="utf-8"):
+                pass
+            if not existed:
+                path.unlink()
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{what} {path} cannot be written ({error.strerror or error})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--run-one"]:  # internal: the child process that runs one notebook
-        _run_one(*(Path(a) for a in argv[1:5]))
+        _run_one(Path(argv[1]), Path(argv[2]), Path(argv[3]), Path(argv[4]), argv[5], argv[6])
         return 0
-    parser = argparse.ArgumentParser(prog="python -m mvdlib.classroom.grade", description=__doc__.splitlines()[0])
+    from mvdlib.classroom.export import StreamingCsv, summary, write_feedback
+
+    parser = argparse.ArgumentParser(prog="python -m mvdlib.grade", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a student notebook, or a folder of them")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="wall-clock seconds per notebook")
-    parser.add_argument("--csv", type=Path, help="write the table (one row per student) to this CSV file")
+    parser.add_argument("--assignment", help="a shipped set (week1, week4) or an assignment .yaml file")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per cell and per check")
+    parser.add_argument("--jobs", type=int, default=1, help="students graded at the same time")
+    parser.add_argument("--csv", type=Path, help="the table, one row per student, best score first")
+    parser.add_argument("--feedback", type=Path, help="a folder for one feedback file per student")
+    parser.add_argument("--keep-executed", type=Path, help="a folder for the executed notebooks (open questions)")
     args = parser.parse_args(argv)
-    reports = grade(args.path, args.timeout)
-    if args.csv:
-        write_csv(reports, args.csv)
-    print(summary(reports))
+    try:
+        if not (math.isfinite(args.timeout) and args.timeout > 0):
+            raise ValueError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        find_students(args.path)
+        assignment = load_assignment(args.assignment) if args.assignment else None
+        _check_output(args.csv, "--csv")
+        _check_output(args.feedback, "--feedback")
+        _check_output(args.keep_executed, "--keep-executed")
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = StreamingCsv(args.csv, assignment) if args.csv else None
+    reports = grade(args.path, args.timeout, assignment, args.jobs, args.keep_executed, out.add if out else None)
+    if out:
+        out.finish(reports)
+    if args.feedback:
+        write_feedback(reports, args.feedback, assignment)
+    print(summary(reports, assignment))
     return 0
 
 

@@ -28,10 +28,13 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from mvdlib.classroom.answers import DIGEST_KEY, cell_digest
+
 __all__ = [
     "Stripped",
     "strip_code",
     "strip_markdown",
+    "plain_exercises",
     "student_notebook",
     "write_student_edition",
     "write_student_book",
@@ -43,6 +46,8 @@ END = "### END SOLUTION"
 STUB = "...  # your code here"
 #: Tags of a solution cell in the full edition; ``hide-input`` folds it in the HTML book.
 SOLUTION_TAG = "solution"
+#: The tag of the cell the student edition adds under an open question, for the written answer.
+ANSWER_TAG = "answer"
 FOLD_TAG = "hide-input"
 
 # The opening line of a {solution} directive (backtick or colon fence, any length) and its
@@ -114,16 +119,84 @@ def strip_markdown(source: str) -> tuple[str, int]:
     return text, count
 
 
-def student_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, Stripped]:
-    """The student edition of one notebook (a copy) and what was removed from it."""
+# The opening of an {exercise} directive, e.g. ````{exercise} Depth or ray length?
+_EXERCISE = re.compile(r"^[ \t]*(?P<fence>`{3,}|:{3,})\{exercise\}[ \t]*(?P<title>.*)$")
+
+
+def plain_exercises(source: str, chapter: int | None) -> list[tuple[str, str | None]]:
+    """Markdown with each ``{exercise}`` directive as a plain heading "Exercise C.N: title", split per exercise.
+
+    Returns ``(markdown, key)`` chunks: the text before the first exercise (key None), then one
+    chunk per exercise starting at its heading (key "C.N", or "N" without a chapter). Plain
+    Jupyter and Colab render headings and ``$math$`` but not MyST directives.
+    """
+    lines = source.splitlines()
+    chunks: list[tuple[list[str], str | None]] = [([], None)]
+    i = 0
+    while i < len(lines):
+        opening = _EXERCISE.match(lines[i])
+        if not opening:
+            chunks[-1][0].append(lines[i])
+            i += 1
+            continue
+        fence = opening.group("fence")
+        closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        end = next((j for j in range(i + 1, len(lines)) if closing.match(lines[j])), len(lines))
+        body = lines[i + 1 : end]
+        label = ""
+        while body and re.match(r"^:[\w-]+:", body[0]):
+            if body[0].startswith(":label:"):
+                label = body[0].split(":", 2)[2].strip()
+            body = body[1:]
+        number = re.search(r"-(\d+)$", label)
+        key = (f"{chapter}." if chapter is not None else "") + (number[1] if number else "?")
+        title = opening.group("title").strip()
+        heading = f"### Exercise {key}" + (f": {title}" if title else "")
+        chunks.append(([heading, "", *body], key))
+        i = end + 1
+    out = [(re.sub(r"\n{3,}", "\n\n", "\n".join(text)).strip("\n"), key) for text, key in chunks]
+    return [(text, key) for text, key in out if text or key]
+
+
+def _answer_cell(key: str) -> nbformat.NotebookNode:
+    """The cell under an open question where the student writes (tagged for the grader)."""
+    cell = nbformat.v4.new_markdown_cell(f"**Your answer to exercise {key}:**\n\n*(write here)*")
+    cell.id = f"answer-{key.replace('.', '-')}"
+    cell.metadata["tags"] = [ANSWER_TAG]
+    cell.metadata["exercise"] = key
+    return cell
+
+
+def _calls_check(cell: nbformat.NotebookNode | None, key: str) -> bool:
+    return cell is not None and cell.cell_type == "code" and f"exercise_{key.replace('.', '_')}(" in cell.source
+
+
+def student_notebook(nb: nbformat.NotebookNode, chapter: int | None = None) -> tuple[nbformat.NotebookNode, Stripped]:
+    """The student edition of one notebook (a copy) and what was removed from it.
+
+    Exercise directives become plain headings (:func:`plain_exercises`; ``chapter`` numbers
+    them) and every exercise not answered by a checked code cell gets an answer cell.
+    """
     nb = copy.deepcopy(nb)
     removed = Stripped()
     cells = []
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             cell.source, n = strip_markdown(cell.source)
             removed.solution_directives += n
             if n and not cell.source.strip():
+                continue
+            chunks = plain_exercises(cell.source, chapter)
+            if any(key for _, key in chunks):
+                following = nb.cells[index + 1] if index + 1 < len(nb.cells) else None
+                for k, (text, key) in enumerate(chunks):
+                    part = copy.deepcopy(cell)
+                    part.source = text
+                    if k and cell.get("id"):
+                        part.id = f"{cell.id}-{k}"
+                    cells.append(part)
+                    if key and not (k == len(chunks) - 1 and _calls_check(following, key)):
+                        cells.append(_answer_cell(key))
                 continue
         elif cell.cell_type == "code":
             cell.source, n = strip_code(cell.source)
@@ -135,6 +208,12 @@ def student_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
                 cell.metadata["tags"] = [t for t in tags if t != FOLD_TAG]
         cells.append(cell)
     nb.cells = cells
+    # The grader flags a submission whose instructor cells changed (nbgrader's checksums).
+    nb.metadata[DIGEST_KEY] = {
+        c.id: cell_digest(c.source)
+        for c in cells
+        if c.get("id") and not {SOLUTION_TAG, ANSWER_TAG} & set(c.metadata.get("tags", []))
+    }
     return nb, removed
 
 
@@ -147,7 +226,8 @@ def write_student_edition(src: Path, out: Path) -> dict[str, Stripped]:
     out.mkdir(parents=True, exist_ok=True)
     report = {}
     for path in notebooks:
-        student, removed = student_notebook(nbformat.read(path, as_version=4))
+        chapter = int(path.name[:2]) if path.name[:2].isdigit() else None
+        student, removed = student_notebook(nbformat.read(path, as_version=4), chapter)
         nbformat.write(student, out / path.name)
         report[path.name] = removed
     return report

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from mvdlib.classroom import check
+from mvdlib.classroom.answers import DIGEST_KEY
 from mvdlib.classroom.check._core import NOT_ATTEMPTED
 from mvdlib.classroom.student import (
     STUB,
@@ -81,8 +82,13 @@ def test_student_edition_keeps_every_other_cell_and_clears_outputs(path: Path, e
     kept = [
         c.id for c in full.cells if not (c.cell_type == "markdown" and SOLUTION_FENCE.sub("", c.source).strip() == "")
     ]
-    assert [c.id for c in student.cells] == kept
-    for before, after in zip([c for c in full.cells if c.id in kept], student.cells, strict=True):
+    original = [c for c in student.cells if c.id in kept]
+    assert [c.id for c in original] == kept
+    added = [c for c in student.cells if c.id not in kept]  # exercises split per cell, open questions' answer cells
+    assert all(
+        c.cell_type == "markdown" and (c.id.startswith("answer-") or c.id.rsplit("-", 1)[0] in kept) for c in added
+    )
+    for before, after in zip([c for c in full.cells if c.id in kept], original, strict=True):
         if before.cell_type == "code":
             assert after.outputs == [] and after.execution_count is None
             if "### BEGIN SOLUTION" not in before.source:
@@ -158,3 +164,13 @@ def test_the_command_line_writes_the_edition_under_its_new_and_its_old_module_pa
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     assert "01.ipynb: 1 solution blocks stubbed" in printed
     assert nbformat.read(out / "01.ipynb", as_version=4).cells[0].source == f"def f(s):\n    {STUB}"
+
+
+def test_exercises_are_plain_numbered_headings_and_open_questions_get_answer_cells(edition: Path) -> None:
+    student = nbformat.read(edition / "01_camera_geometry.ipynb", as_version=4)
+    markdown = text_of(student, "markdown")
+    assert "{exercise}" not in markdown and ":label:" not in markdown
+    assert "### Exercise 1.3: Write `scale_intrinsics` yourself" in markdown and "$f_x, f_y, c_x, c_y$" in markdown
+    answers = {c.metadata.get("exercise") for c in student.cells if "answer" in c.metadata.get("tags", [])}
+    assert "1.2" in answers and "1.3" not in answers  # 1.3 is answered in its checked code cell
+    assert DIGEST_KEY in student.metadata

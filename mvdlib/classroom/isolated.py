@@ -1,0 +1,227 @@
+"""Run one exercise's check where the student's code cannot reach it (issue 21).
+
+Three processes take part. The grader (:mod:`mvdlib.classroom.grade`) starts a *checker*,
+``python -m mvdlib.classroom.isolated CHECK.json``, a fresh interpreter with a pristine
+``mvdlib`` and no check log. For a function answer the checker starts a *server* holding only
+the student's function (defined from its source); the check calls it through a proxy, so the
+arguments and results cross a process boundary as tensors (results are read back with
+``torch.load(weights_only=True)``, which runs no code). The student's code thus never shares an
+interpreter with the check or the grader. A value answer arrives the same way, from the file the
+executed notebook's kernel wrote. The checker writes ``{"status", "message"}`` to a result file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+
+from mvdlib.classroom.check._core import ERROR, NOT_ATTEMPTED, STRICT_ENV
+
+__all__ = ["run_check", "fetch", "pack", "unpack", "main"]
+
+_NDARRAY = "__ndarray__"
+# Seconds a checker may spend starting (two interpreters importing torch) on top of the calls' limits.
+STARTUP_S = 120.0
+
+
+def pack(value: Any) -> Any:
+    """A value made of tensors, numbers, strings and containers only (NumPy arrays become tagged tensors)."""
+    if isinstance(value, np.ndarray):
+        return {_NDARRAY: torch.from_numpy(np.ascontiguousarray(value))}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if value is None or value is ... or isinstance(value, bool | int | float | str):
+        return None if value is ... else value
+    if isinstance(value, list | tuple):
+        return type(value)(pack(v) for v in value)
+    if isinstance(value, dict):
+        return {str(k): pack(v) for k, v in value.items()}
+    return f"<{type(value).__name__} object>"
+
+
+def unpack(value: Any) -> Any:
+    """The inverse of :func:`pack`."""
+    if isinstance(value, dict):
+        if set(value) == {_NDARRAY}:
+            return value[_NDARRAY].numpy()
+        return {k: unpack(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(unpack(v) for v in value)
+    return value
+
+
+def fetch(namespace: dict[str, Any], expressions: dict[str, str], path: str) -> None:
+    """Run in the executed kernel: save each value answer (key -> the check call's argument) to ``path``."""
+    values = {}
+    for key, expression in expressions.items():
+        try:
+            values[key] = pack(eval(expression, namespace))  # noqa: S307 - the student's own expression, in its kernel
+        except Exception:  # an answer that cannot be evaluated is reported as not reached
+            continue
+    torch.save(values, path)
+
+
+def _dump(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(pack(value), buffer)
+    return buffer.getvalue()
+
+
+def _load(data: bytes) -> Any:
+    return unpack(torch.load(io.BytesIO(data), weights_only=True))
+
+
+def _send(stream: IO[bytes], data: bytes) -> None:
+    stream.write(struct.pack("<Q", len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> bytes:
+    header = stream.read(8)
+    if len(header) < 8:
+        raise EOFError("the student's process ended")
+    return stream.read(struct.unpack("<Q", header)[0])
+
+
+def _serve(source: str, name: str) -> None:
+    """The server: define the student's function, then answer calls until stdin closes."""
+    channel_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # the student's prints go to stderr, never into the channel
+    channel_in = sys.stdin.buffer
+    namespace: dict[str, Any] = {"__name__": "__student__"}
+    exec(compile(source, "<answer>", "exec"), namespace)  # noqa: S102 - the student's own code, in its own process
+    function = namespace[name]
+    _send(channel_out, _dump(("ready", None)))
+    while True:
+        try:
+            request = _receive(channel_in)
+        except EOFError:
+            return
+        args, kwargs = unpack(torch.load(io.BytesIO(request), weights_only=False))  # from the trusted checker
+        try:
+            reply = ("ok", function(*args, **kwargs))
+        except Exception as error:  # reported to the check as the student's exception
+            reply = ("raised", [type(error).__name__, str(error)])
+        _send(channel_out, _dump(reply))
+
+
+class _Proxy:
+    """The student's function as the check sees it: each call crosses to the server process."""
+
+    def __init__(self, source: str, name: str, call_timeout_s: float) -> None:
+        self.call_timeout_s = call_timeout_s
+        env = {k: v for k, v in os.environ.items() if k != STRICT_ENV}
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "mvdlib.classroom.isolated", "--serve", name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        assert self.server.stdin is not None
+        _send(self.server.stdin, source.encode("utf-8"))
+        self.__name__ = name
+        self.ready = self._reply(STARTUP_S) is not None  # the start (imports, definition) has a limit of its own
+
+    def _reply(self, timeout_s: float) -> Any:
+        """The server's next reply, or None when it ended without one."""
+        assert self.server.stdout is not None
+        ready, _, _ = select.select([self.server.stdout], [], [], timeout_s)
+        if not ready:
+            raise TimeoutError(f"your function ran out of time ({timeout_s:g} s for one call)")
+        try:
+            return _load(_receive(self.server.stdout))
+        except EOFError:
+            return None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        assert self.server.stdin is not None and self.server.stdout is not None
+        if not self.ready:
+            raise RuntimeError("the answer's code could not be run (it does not define the function)")
+        buffer = io.BytesIO()
+        torch.save(pack((list(args), kwargs)), buffer)
+        _send(self.server.stdin, buffer.getvalue())
+        reply = self._reply(self.call_timeout_s)
+        if reply is None:
+            raise RuntimeError("the answer's code ended the process it ran in")
+        status, value = reply
+        if status == "raised":
+            raise type(str(value[0]), (Exception,), {})(value[1])
+        return value
+
+    def close(self) -> None:
+        self.server.kill()
+        self.server.wait()
+
+
+def _check(spec: dict[str, Any]) -> tuple[str, str]:
+    """Run the check named in ``spec`` on its answer; returns (status, message)."""
+    from mvdlib.classroom.answers import is_stub_source
+    from mvdlib.classroom.check import REGISTRY
+
+    check = REGISTRY[spec["key"]]
+    if spec["source"]:
+        if is_stub_source(spec["source"], spec["name"]):
+            return NOT_ATTEMPTED, "not attempted yet"
+        proxy = _Proxy(spec["source"], spec["name"], float(spec["call_timeout_s"]))
+        try:
+            result = check(proxy)
+        finally:
+            proxy.close()
+    else:
+        data = Path(spec["value_file"]).read_bytes() if Path(spec["value_file"]).is_file() else None
+        values = _load(data) if data else {}
+        if spec["key"] not in values:
+            return ERROR, "the notebook did not reach the answer"
+        value = values[spec["key"]]
+        if isinstance(value, str) and value.startswith("<") and value.endswith(" object>"):
+            return ERROR, f"the answer {spec['name']} is a {value[1:-8]}, not a function defined in the answer cell"
+        result = check(... if value is None else value)
+    return result.status, result.message
+
+
+def run_check(key: str, name: str, source: str, value_file: Path, workdir: Path, timeout_s: float) -> tuple[str, str]:
+    """Check one answer in a fresh checker process; (status, message), an error on a time-out or a crash."""
+    spec_path, result_path = workdir / f"check-{key}.json", workdir / f"result-{key}.json"
+    spec = {"key": key, "name": name, "source": source, "value_file": str(value_file), "call_timeout_s": timeout_s}
+    spec_path.write_text(json.dumps(spec))
+    wall_s = 10 * timeout_s + 2 * STARTUP_S  # a last resort: each call of the student's function has ``timeout_s``
+    env = {k: v for k, v in os.environ.items() if k not in (STRICT_ENV, "MVDLIB_CHECK_LOG")}
+    command = [sys.executable, "-m", "mvdlib.classroom.isolated", str(spec_path), str(result_path)]
+    try:
+        process = subprocess.run(command, cwd=workdir, env=env, capture_output=True, timeout=wall_s)
+    except subprocess.TimeoutExpired:
+        return ERROR, f"the check ran out of time ({wall_s:g} s)"
+    if process.returncode != 0 or not result_path.is_file():
+        last = process.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        return ERROR, f"the check could not run ({last[0]})"
+    result = json.loads(result_path.read_text())
+    return str(result["status"]), str(result["message"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        _serve(_receive(sys.stdin.buffer).decode("utf-8"), argv[1])
+        return 0
+    spec = json.loads(Path(argv[0]).read_text())
+    sys.stdout = sys.stderr  # the check's printed line is not the result
+    status, message = _check(spec)
+    Path(argv[1]).write_text(json.dumps({"status": status, "message": message}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

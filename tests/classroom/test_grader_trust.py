@@ -1,0 +1,253 @@
+"""A class of submissions the grader must get right: honest ones, broken ones and six forgeries (issue 21).
+
+A small full-edition notebook (exercises 1.3, 1.5 and 9.1) goes through the student edition
+(:func:`mvdlib.classroom.student.student_notebook`); each student fills its answer cells. Each
+student is graded in its own test (``pytest -n`` runs them in parallel); per-cell limits are a
+few seconds so the hang stays short.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mvdlib import grade as old_grade  # the old path, kept for instructors' scripts
+from mvdlib.classroom import grade as grade_module
+from mvdlib.classroom.export import StreamingCsv
+from mvdlib.classroom.grade import Assignment, find_students, grade, grade_student, load_assignment
+from mvdlib.classroom.student import student_notebook
+
+TIMEOUT_S = 10.0
+KEYS = ["1.3", "1.5", "9.1"]
+ASSIGNMENT = Assignment("mini", {"1.3": 2.0, "1.5": 2.0, "9.1": 1.0})
+
+SETUP = "import numpy as np\nfrom mvdlib import check"
+RIGHT = {
+    "1.3": "def my_scale_intrinsics(K, sx, sy):\n"
+    "    S = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])\n"
+    "    return S @ K",
+    "1.5": "def strided_intrinsics(K, step):\n    return np.diag([1 / step, 1 / step, 1.0]) @ K",
+    "9.1": "plane_step_px = 285.0 * 0.1 * (2.0 - 0.02) / 63",
+}
+STUB = {
+    "1.3": "def my_scale_intrinsics(K, sx, sy):\n    ...  # your code here",
+    "1.5": "def strided_intrinsics(K, step):\n    ...  # your code here",
+    "9.1": "plane_step_px = ...  # your answer",
+}
+CALL = {
+    "1.3": "check.exercise_1_3(my_scale_intrinsics)",
+    "1.5": "check.exercise_1_5(strided_intrinsics)",
+    "9.1": "check.exercise_9_1(plane_step_px)",
+}
+WRONG = {
+    "1.3": "def my_scale_intrinsics(K, sx, sy):\n    return np.diag([sx, sy, 1.0]) @ K",
+    "1.5": "def strided_intrinsics(K, step):\n    return np.diag([step, step, 1.0]) @ K",
+    "9.1": "plane_step_px = 285.0 * 0.1 * (2.0 - 0.02) / 64",
+}
+SOLUTION_FILE = "Path(mvdlib.__file__).parents[1] / 'chapters' / '01_camera_geometry.ipynb'"
+
+
+def full_edition() -> nbformat.NotebookNode:
+    """The instructor's notebook: a setup cell, a prose cell, one solution cell per exercise."""
+    cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_markdown_cell("## Exercises\n\nSee the chapter.")]
+    for key in KEYS:
+        stub_head, _, _ = STUB[key].partition("...")
+        body = RIGHT[key].split("\n", 1)[1] if key != "9.1" else RIGHT[key]
+        solution = f"{stub_head}### BEGIN SOLUTION\n{body}\n### END SOLUTION" if key != "9.1" else None
+        if solution is None:
+            solution = f"plane_step_px = ...  # your answer\n### BEGIN SOLUTION\n{RIGHT[key]}\n### END SOLUTION"
+        cell = nbformat.v4.new_code_cell(f"{solution}\n\n{CALL[key]}")
+        cell.metadata["tags"] = ["solution", "hide-input"]
+        cells.append(cell)
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def submission(answers: dict[str, str], extra: str = "", edit: bool = False) -> nbformat.NotebookNode:
+    """The student edition with ``answers`` (key -> cell text before the check call) filled in."""
+    nb, _ = student_notebook(full_edition())
+    for cell in nb.cells:
+        for key in KEYS:
+            if CALL[key] in cell.source:
+                cell.source = f"{answers.get(key, STUB[key])}\n\n{CALL[key]}"
+    if extra:
+        nb.cells.append(nbformat.v4.new_code_cell(extra))
+    if edit:
+        nb.cells[1].source += "\n\nI changed this."
+    return nb
+
+
+FORGERIES = {
+    "library function": (
+        "1.3",
+        {"1.3": "from mvdlib.geometry import scale_intrinsics\nmy_scale_intrinsics = scale_intrinsics"},
+        "",
+    ),
+    "patched close": (
+        "1.3",
+        {"1.3": "import mvdlib.check.ch01\nmvdlib.check.ch01.close = lambda *a, **k: True\n" + STUB["1.3"]},
+        "",
+    ),
+    "replaced check": (
+        "1.5",
+        {"1.5": "check.exercise_1_5 = lambda *a, **k: check.Result('1.5', 'pass', '')\n" + STUB["1.5"]},
+        "",
+    ),
+    "forged log": (
+        "9.1",
+        {},
+        "import os, json\nwith open(os.environ.get('MVDLIB_CHECK_LOG', 'log.jsonl'), 'a') as f:\n"
+        "    f.write(json.dumps({'exercise': '9.1', 'status': 'pass', 'message': ''}) + '\\n')",
+    ),
+    "exec of the full edition": (
+        "1.3",
+        {
+            "1.3": "import json, mvdlib\nfrom pathlib import Path\n"
+            "def my_scale_intrinsics(K, sx, sy):\n"
+            f"    cells = json.loads({SOLUTION_FILE}.read_text())['cells']\n"
+            "    sources = [''.join(c['source']) for c in cells]\n"
+            "    code = next(s for s in sources if 'def my_scale_intrinsics' in s)\n"
+            "    ns = {'np': np, 'check': check}\n"
+            "    exec(code.replace('check.exercise_1_3', 'print'), ns)\n"
+            "    return ns['my_scale_intrinsics'](K, sx, sy)"
+        },
+        "",
+    ),
+    "wrapped _record": (
+        "9.1",
+        {},
+        "import mvdlib.classroom.check._core as c\nold = c._record\n"
+        "c._record = lambda r: old(c.Result(r.exercise, 'pass', ''))\n" + "\n".join(CALL.values()),
+    ),
+}
+
+HONEST = {
+    "reference": ({**RIGHT}, {"1.3": "pass", "1.5": "pass", "9.1": "pass"}),
+    "mistakes": ({**WRONG}, {"1.3": "fail", "1.5": "fail", "9.1": "fail"}),
+    "half done": ({"1.3": RIGHT["1.3"]}, {"1.3": "pass", "1.5": "not attempted", "9.1": "not attempted"}),
+    "raises": (
+        {"1.3": RIGHT["1.3"] + "\nprnt('done')", "1.5": RIGHT["1.5"], "9.1": RIGHT["9.1"]},
+        {"1.3": "pass", "1.5": "pass", "9.1": "pass"},
+    ),
+    "hangs": (
+        {
+            "1.3": "def my_scale_intrinsics(K, sx, sy):\n    while True:\n        pass",
+            "1.5": RIGHT["1.5"],
+            "9.1": RIGHT["9.1"],
+        },
+        {"1.3": "error", "1.5": "pass", "9.1": "pass"},
+    ),
+}
+
+
+def _grade(tmp_path: Path, nb: nbformat.NotebookNode, name: str = "student"):
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return grade_student(name, [path], TIMEOUT_S, KEYS)
+
+
+@pytest.mark.parametrize("name", sorted(HONEST))
+def test_honest_students_get_what_they_earned(tmp_path: Path, name: str) -> None:
+    answers, expected = HONEST[name]
+    report = _grade(tmp_path, submission(answers))
+    got = {k: v.split(":")[0] for k, v in report.exercises.items()}
+    assert got == expected, report
+    assert report.flags == []
+    if name == "mistakes":
+        assert "like the focal lengths" in report.exercises["1.3"] and "63 gaps" in report.exercises["9.1"]
+    if name == "hangs":
+        assert "out of time" in report.exercises["1.3"]
+        assert any("interrupted" in p for p in report.notebook), report.notebook
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_each_forgery_scores_zero_on_its_exercise_and_is_flagged(tmp_path: Path, name: str) -> None:
+    key, forged, extra = FORGERIES[name]
+    honest = {k: RIGHT[k] for k in KEYS if k != key}
+    report = _grade(tmp_path, submission({**honest, **forged}, extra))
+    assert report.exercises[key] != "pass", report
+    assert report.flags, f"forgery {name!r} was not flagged: {report}"
+    assert all(report.exercises[k] == "pass" for k in honest), report
+
+
+def test_an_edited_instructor_cell_is_flagged(tmp_path: Path) -> None:
+    report = _grade(tmp_path, submission(dict(RIGHT), edit=True))
+    assert report.passed == 3 and any("was edited" in f for f in report.flags)
+
+
+def test_a_class_with_garbage_and_unknown_keys_is_graded_and_sorted_by_points(tmp_path: Path) -> None:
+    class_dir = tmp_path / "class"
+    class_dir.mkdir()
+    nbformat.write(submission({"1.3": RIGHT["1.3"]}), class_dir / "half.ipynb")
+    nbformat.write(submission(dict(WRONG)), class_dir / "wrong.ipynb")
+    unknown = submission({}, "from mvdlib import check as chk\nchk.exercise_1_5(None)\ncheck.exercise_99_1(3)")
+    unknown.cells[-1].metadata["tags"] = ["solution"]
+    nbformat.write(unknown, class_dir / "unknown.ipynb")
+    (class_dir / "garbage.ipynb").write_text("{not json")
+    out = StreamingCsv(tmp_path / "grades.csv", ASSIGNMENT)
+    reports = grade(class_dir, TIMEOUT_S, ASSIGNMENT, jobs=2, on_report=out.add)
+    out.finish(reports)
+    rows = list(csv.DictReader(open(tmp_path / "grades.csv", encoding="utf-8")))
+    assert [r["student"] for r in rows][0] == "half" and float(rows[0]["total"]) == 2.0
+    by_name = {r["student"]: r for r in rows}
+    assert set(by_name) == {"half", "wrong", "unknown", "garbage"}
+    assert by_name["wrong"]["attempted"] == "3" and by_name["unknown"]["attempted"] == "0"
+    assert "not a readable notebook" in by_name["garbage"]["notebook"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing_folder"], "does not exist"),
+        (["{class}", "--timeout", "-1"], "--timeout"),
+        (["{class}", "--timeout", "nan"], "--timeout"),
+        (["{class}", "--csv", "{tmp}/missing_dir/sub/out.csv"], None),
+        (["{class}", "--csv", "/proc/out.csv"], "cannot be written"),
+        (["{class}", "--assignment", "week9"], "assignment"),
+    ],
+)
+def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str | None) -> None:
+    nbformat.write(submission({}), tmp_path / "s.ipynb")
+    argv = [a.format(**{"class": tmp_path / "s.ipynb", "tmp": tmp_path}) for a in args]
+    if message is None:  # a missing folder for the CSV is created, not an error after grading
+        from mvdlib.classroom.grade import _check_output
+
+        _check_output(Path(argv[-1]), "--csv")
+        return
+    run = subprocess.run([sys.executable, "-m", "mvdlib.grade", *argv], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_students_are_notebooks_or_folders(tmp_path: Path) -> None:
+    (tmp_path / "eve").mkdir()
+    for path in (tmp_path / "frank.ipynb", tmp_path / "eve" / "01.ipynb", tmp_path / "eve" / "02.ipynb"):
+        nbformat.write(nbformat.v4.new_notebook(), path)
+    students = find_students(tmp_path)
+    assert {k: [p.name for p in v] for k, v in students.items()} == {
+        "frank": ["frank.ipynb"],
+        "eve": ["01.ipynb", "02.ipynb"],
+    }
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no notebooks"):
+        find_students(tmp_path / "empty")
+
+
+def test_the_shipped_assignments_load_and_name_checked_exercises() -> None:
+    from mvdlib.classroom.check import REGISTRY
+
+    for name in ("week1", "week4"):
+        assignment = load_assignment(name)
+        assert assignment.points and set(assignment.points) <= set(REGISTRY), name
+    with pytest.raises(ValueError, match="assignment"):
+        load_assignment("week9")
+
+
+def test_the_old_module_path_runs_the_same_command_line() -> None:
+    assert old_grade.main is grade_module.main and old_grade.grade is grade_module.grade
+    command = [sys.executable, "-m", "mvdlib.grade", "--help"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    assert printed.startswith("usage: python -m mvdlib.grade") and "--jobs" in printed
