@@ -311,9 +311,9 @@ def main(argv: list[str] | None = None) -> None:
         check_seed(args.scene_seed, "--scene-seed")
         check_seed(args.seed, "--seed")
         check_writable_folder(args.out, "--out")
-    except ValueError as err:
-        parser.error(str(err))
-    model = None if args.model is None else load_pretrained(args.model)
+        model = None if args.model is None else load_pretrained(args.model)
+    except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:  # a bad file given: one line, exit 2
+        parser.error(str(err).splitlines()[0] if str(err) else repr(err))
     start = time.time()
     data = capture(args.scene_seed, model=model, seed=args.seed)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()

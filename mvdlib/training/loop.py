@@ -37,6 +37,7 @@ from mvdlib.runtime import default_device, seed_everything
 from mvdlib.smoothness import edge_aware_smoothness
 from mvdlib.training.config import TrainConfig, _model_config, _resumed_config
 from mvdlib.training.export import save_atomic
+from mvdlib.training.preflight import preflight
 from mvdlib.training.schedule import build_datasets, step_batches
 
 __all__ = ["LR_DECAY", "batch_loss", "cost_volume_for_batch", "train"]
@@ -197,13 +198,14 @@ def _train(
     if rank == 0:
         check_writable_folder(cfg.out, "out")
         remove_stale_temporaries(cfg.out)
+    preflight(cfg if ckpt is None else dataclasses.replace(cfg, init=None), device)
     seed_everything(cfg.seed)
     model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width), image_only=cfg.image_only)
     # channels_last: oneDNN's convolutions on the CPU run a fifth faster on NHWC (benchmarks/training.py)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     model = model.to(device, memory_format=layout)  # type: ignore[call-overload]  # torch's stub of Module.to lacks memory_format
     if cfg.init is not None and ckpt is None:
-        model.load_state_dict(load_pretrained(cfg.init).state_dict())  # shapes checked: a clear error
+        model.load_state_dict(load_pretrained(cfg.init).state_dict())  # shapes checked by preflight
     # fused: one kernel updates every parameter (the for-each loop costs a tenth of a CPU step)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
     history: dict[str, list[float]] = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
