@@ -11,9 +11,9 @@ the network, and a ``cache_dir`` that is not a folder, each with a ``ValueError`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import psutil
 import torch
 from torch import nn
 
@@ -71,10 +71,17 @@ def training_memory_bytes(cfg: TrainConfig) -> int:
 
 
 def available_memory_bytes(device: torch.device) -> int:
-    """Free memory of ``device``: ``torch.cuda.mem_get_info`` on CUDA, else the system's available memory."""
+    """Free memory of ``device``: ``torch.cuda.mem_get_info`` on CUDA, else the system's ``MemAvailable``
+    (``/proc/meminfo``; free pages where there is none)."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    return int(psutil.virtual_memory().available)
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def _check_init(cfg: TrainConfig) -> None:
