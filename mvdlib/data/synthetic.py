@@ -14,8 +14,8 @@ Conventions (``book/conventions.md``): world frame with z up (floor at z = 0); p
 
 from __future__ import annotations
 
-import hashlib
 import contextlib
+import hashlib
 import json
 import logging
 import os
