@@ -328,12 +328,10 @@ class SyntheticMultiViewDataset(Dataset):
                 k for k, (shape, dtype) in self._expected_shapes().items()
                 if k not in got or got[k][0] != shape or (dtype is not None and got[k][1] != dtype)
             ]  # fmt: skip
-            if wrong:
-                problem = f"entries {wrong} missing or of another shape or dtype than {self!r} makes"
-            else:
-                problem = _bad_values(sample)
-                if problem is None:
-                    return sample
+            bad_values = None if wrong else _bad_values(sample)
+            if not wrong and bad_values is None:
+                return sample
+            problem = bad_values or f"entries {wrong} missing or of another shape or dtype than {self!r} makes"
         _log.warning("cache file %s is %s: rendering the sample again and replacing it", path, problem)
         return None
 
