@@ -22,6 +22,7 @@ import hashlib
 import json
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,8 @@ def encode_inverse_depth(depth: np.ndarray) -> np.ndarray:
         [[0, 16384], [8192, 4096]]
     """
     d = numeric_array(depth, "depth", (2,)).astype(np.float64)
+    if (d < 0).any():
+        raise ValueError("depth must not be negative (0 or NaN mark invalid pixels)")
     valid = valid_depth(d)
     inv = np.where(valid, 1.0 / np.where(valid, d, 1.0), 0.0)
     if (inv > MAX_INV_DEPTH).any():
@@ -275,7 +278,17 @@ def load_capture(path: str | Path | None = None) -> dict[str, Any]:
             f"path must be a capture file, but it is not found: {path}; create it with python -m mvdlib.capture"
         )
     verify_sha256(path)
-    with np.load(path) as f:
+    try:
+        return _read_capture(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, cv2.error) as err:
+        raise ValueError(
+            f"path {path} is not a readable capture (truncated, damaged or of another kind: {type(err).__name__}: "
+            f"{err}); create it with python -m mvdlib.capture"
+        ) from err
+
+
+def _read_capture(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as f:
         num_views = len(f["T_world_refs"])
         rgb = [cv2.cvtColor(cv2.imdecode(f[f"rgb_{i}"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for i in range(num_views)]
         return {
