@@ -144,3 +144,32 @@ def test_a_dataset_takes_an_integer_tensor_index_and_refuses_a_float_one():
     assert torch.equal(ds[torch.tensor(0)]["K"], ds[0]["K"])
     with pytest.raises(TypeError, match="index"):
         ds[torch.tensor(0.0)]
+
+
+def test_nan_input_is_refused_by_the_networks_and_never_poisons_batchnorm_statistics():
+    from mvdlib.layers import ScratchBatchNorm2d
+    from mvdlib.models.eigen import EigenCoarseFine
+    from mvdlib.models.mvdepthnet import MVDepthNet
+
+    x = torch.rand(2, 3, 32, 32)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="ref_image"):
+        MVDepthNet(0.125, 8, input_size=(32, 32)).eval()(x, torch.rand(2, 8, 32, 32))
+    with pytest.raises(ValueError, match="image"):
+        EigenCoarseFine(64, 80, hidden=16).eval()(torch.full((1, 3, 64, 80), float("nan")))
+    bn = ScratchBatchNorm2d(3).train()
+    with pytest.raises(ValueError, match="input"):
+        bn(x)
+    assert torch.isfinite(bn.running_mean).all() and int(bn.num_batches_tracked) == 0
+    with value_checks(False):  # switched off (training after its first step): no sync, no check
+        bn(x)
+
+
+def test_tsdf_fuse_takes_a_depth_that_requires_grad():
+    from mvdlib.tsdf import tsdf_fuse
+
+    K = torch.tensor([[20.0, 0.0, 15.5], [0.0, 20.0, 11.5], [0.0, 0.0, 1.0]])
+    depth = torch.full((24, 32), 2.0, requires_grad=True)
+    fused = tsdf_fuse([{"depth": depth, "K": K, "T_world_cam": torch.eye(4)}], voxel_size=0.05)
+    plain = tsdf_fuse([{"depth": depth.detach(), "K": K, "T_world_cam": torch.eye(4)}], voxel_size=0.05)
+    assert len(fused.mesh.vertices) == len(plain.mesh.vertices) > 0
