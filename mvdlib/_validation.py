@@ -147,6 +147,8 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None) -> Tensor:
         t = torch.as_tensor(a)
     else:
         raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+    if t.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got {t.dtype}")
     if dtype is not None:
         return t.to(dtype)
     if not t.is_floating_point():

@@ -22,6 +22,7 @@ import hashlib
 import json
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,8 @@ def encode_inverse_depth(depth: np.ndarray) -> np.ndarray:
         [[0, 16384], [8192, 4096]]
     """
     d = numeric_array(depth, "depth", (2,)).astype(np.float64)
+    if (d < 0).any():
+        raise ValueError("depth must not be negative (0 or NaN mark invalid pixels)")
     valid = valid_depth(d)
     inv = np.where(valid, 1.0 / np.where(valid, d, 1.0), 0.0)
     if (inv > MAX_INV_DEPTH).any():
@@ -292,11 +295,29 @@ def load_capture(path: str | Path | None = None) -> dict[str, Any]:
         raise FileNotFoundError(
             f"path must be a capture file, but it is not found: {path}; create it with python -m mvdlib.capture"
         )
-    with np.load(path) as f:
-        recorded = str(f["digest"]) if "digest" in f else None
-        if recorded is not None and recorded != _arrays_digest({k: f[k] for k in f.files}):
-            raise ValueError(f"capture {path} is damaged: its arrays differ from the digest stored in it")
-        verify_sha256(path, self_verified=recorded is not None)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            recorded = str(f["digest"]) if "digest" in f else None
+            actual = _arrays_digest({k: f[k] for k in f.files}) if recorded is not None else None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(
+            f"path {path} is not a readable capture (truncated, damaged or of another kind: {type(err).__name__}: "
+            f"{err}); create it with python -m mvdlib.capture"
+        ) from err
+    if recorded != actual:
+        raise ValueError(f"capture {path} is damaged: its arrays differ from the digest stored in it")
+    verify_sha256(path, self_verified=recorded is not None)
+    try:
+        return _read_capture(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, cv2.error) as err:
+        raise ValueError(
+            f"path {path} is not a readable capture (truncated, damaged or of another kind: {type(err).__name__}: "
+            f"{err}); create it with python -m mvdlib.capture"
+        ) from err
+
+
+def _read_capture(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as f:
         num_views = len(f["T_world_refs"])
         rgb = [cv2.cvtColor(cv2.imdecode(f[f"rgb_{i}"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for i in range(num_views)]
         return {
@@ -332,9 +353,9 @@ def main(argv: list[str] | None = None) -> None:
         check_seed(args.scene_seed, "--scene-seed")
         check_seed(args.seed, "--seed")
         check_writable_folder(args.out, "--out")
-    except ValueError as err:
-        parser.error(str(err))
-    model = None if args.model is None else load_pretrained(args.model)
+        model = None if args.model is None else load_pretrained(args.model)
+    except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:  # a bad file given: one line, exit 2
+        parser.error(str(err).splitlines()[0] if str(err) else repr(err))
     start = time.time()
     data = capture(args.scene_seed, model=model, seed=args.seed)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()

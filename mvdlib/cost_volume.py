@@ -35,6 +35,7 @@ from mvdlib._validation import (
     as_tensor,
     batch_size,
     check_finite,
+    check_int,
     intrinsics,
     positive_float,
     positive_int,
@@ -101,13 +102,11 @@ def inverse_depth_samples(
         >>> inverse_depth_samples(3, min_depth=0.5, max_depth=2.0).tolist()
         [0.5, 1.25, 2.0]
     """
-    num = positive_int(num, "num")
-    if num < 2:
-        raise ValueError(f"num must be at least 2 (a sweep has two ends), got {num}")
-    min_depth = positive_float(min_depth, "min_depth")
-    max_depth = positive_float(max_depth, "max_depth")
-    if not min_depth < max_depth:
-        raise ValueError(f"min_depth must be less than max_depth, got min_depth={min_depth}, max_depth={max_depth}")
+    num = check_int(num, "num", min=2)  # a sweep has two ends
+    min_depth, max_depth = positive_float(min_depth, "min_depth"), positive_float(max_depth, "max_depth")
+    near, far, f32 = 1.0 / min_depth, 1.0 / max_depth, torch.finfo(torch.float32)
+    if not (f32.tiny <= far and near <= f32.max and (near - far) / (num - 1) > f32.eps * near):
+        raise ValueError(f"min_depth < max_depth must give {num} distinct float32 planes, got {min_depth}, {max_depth}")
     return torch.linspace(1.0 / max_depth, 1.0 / min_depth, num, dtype=torch.float32, device=device)
 
 
@@ -116,8 +115,8 @@ def _images(x: Tensor, name: str, ndim: int) -> Tensor:
     if t.dim() != ndim:
         form = "BxCxHxW" if ndim == 4 else "BxNxCxHxW"
         raise ValueError(f"{name} must be {form}, got shape {shape_str(t)}")
-    if t.shape[-1] < 2 or t.shape[-2] < 2:
-        raise ValueError(f"{name} must be at least 2x2 pixels, got shape {shape_str(t)}")
+    if t.shape[-1] < 2 or t.shape[-2] < 2 or t.shape[-3] < 1:
+        raise ValueError(f"{name} must be at least 2x2 pixels with a channel or more, got shape {shape_str(t)}")
     check_finite(t, name)
     return t
 

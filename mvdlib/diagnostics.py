@@ -96,6 +96,8 @@ def expected_derivative(name: str, sigma: float, num: int = 20000) -> float:
     """
     sigma = positive_float(sigma, "sigma")
     num = positive_int(num, "num")
+    if num < 2:
+        raise ValueError(f"num must be at least 2 (the trapezoidal rule needs two grid points), got {num}")
     z = torch.linspace(-10.0 * sigma, 10.0 * sigma, num, dtype=torch.float64)
     _, df = activation_and_derivative(name, z)
     pdf = torch.exp(-0.5 * (z / sigma) ** 2) / (sigma * math.sqrt(2.0 * math.pi))

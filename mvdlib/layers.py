@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mvdlib._validation import check_shape, positive_float, positive_int
+from mvdlib._validation import check_finite, check_shape, positive_float, positive_int, value_checks_enabled
 
 __all__ = [
     "FastUpConv",
@@ -80,6 +80,8 @@ class ScratchBatchNorm2d(nn.Module):
             )
         per_channel = (1, -1, 1, 1)  # C -> 1 x C x 1 x 1, to broadcast over B, H, W
         if self.training:
+            if value_checks_enabled():  # a NaN would poison running_mean for good
+                check_finite(x, "input")
             m = x.shape[0] * x.shape[2] * x.shape[3]
             if m <= 1:
                 raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")

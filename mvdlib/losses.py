@@ -22,6 +22,7 @@ names stay importable from here.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -37,6 +38,7 @@ from mvdlib._validation import (
     positive_float,
     scalar_map,
     shape_str,
+    value_checks_enabled,
 )
 from mvdlib.relative_losses import (  # noqa: F401  (moved; old path kept for readers' notebooks)
     ORDINAL_EQUAL_TOL,
@@ -233,6 +235,8 @@ def scale_invariant_loss(pred: Tensor, target: Tensor, mask: Tensor | None = Non
         >>> float(scale_invariant_loss(3 * target, target, lam=1.0)) < 1e-12  # a global scale costs nothing
         True
     """
+    if isinstance(lam, bool) or not isinstance(lam, (numbers.Real, Tensor)):
+        raise TypeError(f"lam must be a number in [0, 1], got {type(lam).__name__}")
     lam_f = float(lam)
     if not 0.0 <= lam_f <= 1.0:
         raise ValueError(f"lam must be in [0, 1], got {lam!r}")
@@ -316,6 +320,10 @@ def downsample_target(target: Tensor, valid: Tensor, size: tuple[int, int], mode
     ):
         raise ValueError(f"size must be two positive integers (h, w), got {size!r}")
     size = (int(size[0]), int(size[1]))
+    if size[0] > target.shape[-2] or size[1] > target.shape[-1]:
+        raise ValueError(f"size must not exceed target's {tuple(target.shape[-2:])} (it only shrinks), got {size}")
+    if value_checks_enabled() and bool((valid & ~(target >= 0)).any()):
+        raise ValueError("target must be finite and non-negative (an inverse depth or a depth) where valid")
     clean = torch.where(valid, target, torch.zeros_like(target))
     if tuple(size) == tuple(target.shape[-2:]):
         return clean

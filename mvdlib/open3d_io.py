@@ -7,14 +7,18 @@
   neighbour searches on it and hand back NumPy arrays.
 * :func:`save_ply` and :func:`save_mesh_ply` write binary PLY files for MeshLab or
   CloudCompare. The write is atomic: Open3D writes a scratch file beside the target, its
-  header's vertex (and face) count is checked, and the bytes replace the target in one
-  rename (``mvdlib._io.atomic_write``), so a killed write never leaves a partial file.
+  header's vertex (and face) count and the file's length are checked (Open3D reports success
+  after a short write on a full disk: that raises ``OSError``), and the bytes replace the
+  target in one rename (``mvdlib._io.atomic_write``), so a killed write never leaves a partial
+  file. A killed write can leave its scratch file (no process can clean up after SIGKILL):
+  the next write to the same path deletes those of dead processes.
 
 Conventions: ``book/conventions.md``.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import secrets
@@ -25,7 +29,7 @@ import numpy as np
 import open3d as o3d
 from torch import Tensor
 
-from mvdlib._io import atomic_write
+from mvdlib._io import atomic_write, remove_stale_temporaries
 from mvdlib._validation import positive_float, positive_int
 
 __all__ = [
@@ -214,11 +218,48 @@ def _header_count(data: bytes, element: str) -> int:
     return int(found.group(1)) if found else -1
 
 
+_PLY_SIZES = {"char": 1, "uchar": 1, "short": 2, "ushort": 2, "int": 4, "uint": 4, "float": 4, "double": 8}
+_PLY_SIZES |= {"int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "float32": 4, "float64": 8}
+
+
+def _binary_size(data: bytes) -> int:
+    """The bytes a complete binary PLY with ``data``'s header holds (a list property counted as a
+    triangle: its count, then three indices), or -1 when the header is not binary or not readable."""
+    end = data.find(b"end_header\n")
+    if end < 0 or b"format binary" not in data[:end]:
+        return -1
+    size, count = end + len(b"end_header\n"), 0
+    for line in data[:end].decode("ascii", "replace").splitlines():
+        words = line.split()
+        if words[:1] == ["element"] and len(words) == 3 and words[2].isdigit():
+            count = int(words[2])
+        elif words[:2] == ["property", "list"] and len(words) == 5:
+            size += count * (_PLY_SIZES.get(words[2], 0) + 3 * _PLY_SIZES.get(words[3], 0))
+        elif words[:1] == ["property"] and len(words) == 3:
+            size += count * _PLY_SIZES.get(words[1], 0)
+    return size
+
+
+def _remove_stale_scratch(path: Path) -> None:
+    """Delete the scratch and temporary files of ``path`` that killed writers left (their process is gone)."""
+    remove_stale_temporaries(path)
+    for scratch in path.parent.glob(f".{glob.escape(path.name)}.open3d*.ply"):
+        found = re.search(r"\.open3d(\d+)-[0-9a-f]+\.ply$", scratch.name)
+        if found and int(found.group(1)) != os.getpid():
+            try:
+                os.kill(int(found.group(1)), 0)
+            except ProcessLookupError:
+                scratch.unlink(missing_ok=True)
+            except PermissionError:  # another user's live process
+                pass
+
+
 def _write_atomic(path: Path, write: Callable[[Path], bool], counts: dict[str, int]) -> Path:
     """Open3D's ``write(scratch)`` to a scratch ``.ply`` beside ``path``, checked, then atomically to ``path``.
 
     The scratch file must be non-empty and its header must declare ``counts`` (element -> number).
     """
+    _remove_stale_scratch(path)
     scratch = path.with_name(f".{path.name}.open3d{os.getpid()}-{secrets.token_hex(4)}.ply")
     try:
         if not write(scratch) or not scratch.is_file():
@@ -227,6 +268,11 @@ def _write_atomic(path: Path, write: Callable[[Path], bool], counts: dict[str, i
         for element, n in counts.items():
             if _header_count(data, element) != n:
                 raise OSError(f"Open3D wrote an incomplete {str(path)!r}: expected {n} {element} elements")
+        if len(data) < _binary_size(data):  # a full disk: Open3D reports success after a short write
+            raise OSError(
+                f"Open3D wrote a short {str(path)!r} ({len(data)} of {_binary_size(data)} bytes; is the disk full?); "
+                "the old file, if any, is unchanged"
+            )
         atomic_write(path, lambda f: f.writelines([data]))
     finally:
         scratch.unlink(missing_ok=True)

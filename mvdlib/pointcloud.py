@@ -119,7 +119,9 @@ def image_colors(image: Array, h: int, w: int) -> Tensor:
     """
     h, w = check_int(h, "h", min=1), check_int(w, "w", min=1)
     raw = image if isinstance(image, Tensor) else np.asarray(image)
-    if isinstance(raw, np.ndarray) and raw.dtype.kind not in "biuf":
+    if (isinstance(raw, np.ndarray) and raw.dtype.kind not in "iuf") or (
+        isinstance(raw, Tensor) and (raw.dtype == torch.bool or raw.is_complex())
+    ):
         raise TypeError(f"image must be an array of numbers (uint8 or floats in [0, 1]), got dtype {raw.dtype}")
     is_int = not (raw.dtype.is_floating_point if isinstance(raw, Tensor) else np.issubdtype(raw.dtype, np.floating))
     t = as_tensor(raw, "image").to(torch.float32)

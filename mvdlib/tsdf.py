@@ -100,7 +100,7 @@ def tsdf_fuse(
     has_image = [v.image is not None for v in vs]
     if any(has_image) and not all(has_image):
         raise ValueError(f"views must all carry an image or none, got images for views {np.flatnonzero(has_image)}")
-    depths = [single_depth(v.depth, f"views[{i}].depth")[0, 0].cpu().numpy() for i, v in enumerate(vs)]
+    depths = [single_depth(v.depth, f"views[{i}].depth")[0, 0].detach().cpu().numpy() for i, v in enumerate(vs)]
     if depth_max is None:
         valid_max = [float(d[valid_depth(d)].max(initial=0.0)) for d in depths]
         depth_max = max(valid_max) * 1.01 or 1.0

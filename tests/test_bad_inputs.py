@@ -445,6 +445,53 @@ TABLE: dict[str, Entry] = {
     "mvdlib.explorers.warp.warp_error_map": Entry(lambda: {"sample": _sample(), "view": 0, "depth_scale": 1.0}),
 }
 
+
+# ---- issue 22: the cases a second, wider outside probe found ------------------------------------
+
+
+def _junk_file(name: str, data: bytes) -> str:
+    path = Path(_scratch(name))
+    path.write_bytes(data)
+    return str(path)
+
+
+def _npz_without_keys() -> str:
+    path = _scratch("no_keys.npz")
+    np.savez(path, a=np.ones(3))
+    return path
+
+
+def _batch(depth_scale: float = 1.0) -> dict[str, torch.Tensor]:
+    batch = {k: v[None] for k, v in _sample().items()}
+    batch["ref_depth"] = batch["ref_depth"] * depth_scale
+    return batch
+
+
+def _extend(qual: str, **bad: list[Any]) -> None:
+    for arg, values in bad.items():
+        TABLE[qual].extra_bad.setdefault(arg, []).extend(values)
+
+
+_extend("mvdlib.cost_volume.inverse_depth_samples", min_depth=[1e-39], max_depth=[1e300, 0.5 + 1e-9])
+_extend("mvdlib.cost_volume.plane_sweep_cost_volume", ref=[_image()[:, :0]], src=[_image()[:, :0]])
+_extend("mvdlib.losses.downsample_target", target=[-_depth()], size=[(48, 64)])
+_extend("mvdlib.metrics.flying_pixels", pred=[-_depth()])
+_extend("mvdlib.geometry.backproject", depth=[_depth().to(torch.complex64)])
+_extend("mvdlib.diagnostics.expected_derivative", num=[1])
+_extend("mvdlib.capture.encode_inverse_depth", depth=[-np.ones((4, 5), np.float32)])
+_extend("mvdlib.capture.load_capture", path=[_junk_file("junk.npz", bytes(range(256)) * 4), _npz_without_keys()])
+TABLE["mvdlib.losses.scale_invariant_loss"] = Entry(
+    lambda: {"pred": _depth(), "target": _depth() + 0.1, "lam": 0.5}, extra_bad={"lam": ["a", None, 1.5]}
+)
+TABLE["mvdlib.pointcloud.depth_to_points"] = Entry(
+    lambda: {"depth": _depth(), "K": _K(), "T_world_cam": _T(), "image": _image()[0]},
+    extra_bad={"image": [torch.ones(24, 32, 3, dtype=torch.bool), torch.ones(3, 24, 32, dtype=torch.complex64)]},
+)
+TABLE["mvdlib.training.loop.batch_loss"] = Entry(
+    lambda: {"model": _net().train(), "batch": _batch(), "num_depths": 8, "smoothness_weight": 0.1},
+    extra_bad={"batch": [_batch(-1.0)], "smoothness_weight": [-1.0, "0.1"]},
+)
+
 # Generated bad values that are valid for an argument, with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
     **{
@@ -558,7 +605,6 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.evaluate.main": "a CLI: argparse; tests/test_evaluate.py checks --export",
     "mvdlib.training.evaluate.main": "a CLI: argparse; tests/test_evaluate.py checks --export",
     "mvdlib.training.schedule.build_datasets": "takes a TrainConfig, which validates itself (in the table)",
-    "mvdlib.training.loop.batch_loss": "a model and a batch; cost_volume_for_batch (in the table) checks the batch",
     "mvdlib.training.export.save_atomic": "any object and any path: torch.save decides what it can write",
     "mvdlib.training.export.save_text_atomic": "any text and any path: the file system decides",
     "mvdlib.training.export.export_checkpoint": "takes a training checkpoint dict written by train()",

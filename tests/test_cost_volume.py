@@ -256,7 +256,10 @@ def test_cuda_matches_cpu():
         ({"num": 0}, "num"),
         ({"min_depth": 0.0}, "min_depth"),
         ({"max_depth": -1.0}, "max_depth"),
-        ({"min_depth": 5.0, "max_depth": 2.0}, "min_depth must be less"),
+        ({"min_depth": 5.0, "max_depth": 2.0}, "min_depth < max_depth"),
+        ({"min_depth": 1e-39}, "distinct float32 planes"),
+        ({"min_depth": 1.0, "max_depth": 1e300}, "distinct float32 planes"),
+        ({"min_depth": 1.0, "max_depth": 1 + 1e-9}, "distinct float32 planes"),
         ({"min_depth": math.nan}, "min_depth"),
     ],
 )

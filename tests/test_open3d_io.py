@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import open3d as o3d
 import pytest
@@ -113,3 +115,60 @@ def test_an_incomplete_file_from_open3d_is_refused(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="incomplete"):
         save_ply(tmp_path / "cloud.ply", np.zeros((3, 3)))
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- issue 22, item 2: no torn files ------------------------------------------------------------
+
+
+def _cloud(n: int = 100) -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1, 1, (n, 3))
+
+
+def test_a_short_write_by_open3d_raises_and_leaves_the_old_file(tmp_path, monkeypatch):
+    from mvdlib.open3d_io import save_ply
+
+    path = tmp_path / "c.ply"
+    save_ply(path, _cloud())
+    old = path.read_bytes()
+    real = o3d.io.write_point_cloud
+
+    def full_disk(filename, pcd, **kwargs):  # Open3D on a full disk: the header, part of the body, "success"
+        ok = real(filename, pcd, **kwargs)
+        data = Path(filename).read_bytes()
+        Path(filename).write_bytes(data[: len(data) - 100])
+        return ok
+
+    monkeypatch.setattr(o3d.io, "write_point_cloud", full_disk)
+    with pytest.raises(OSError, match="short"):
+        save_ply(path, _cloud(200))
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.ply"]
+
+
+def test_a_sigkilled_save_ply_leaves_the_old_file_and_the_next_write_removes_its_scratch(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mvdlib.open3d_io import save_ply
+
+    path = tmp_path / "c.ply"
+    save_ply(path, _cloud())
+    old = path.read_bytes()
+    code = (
+        "import numpy as np, open3d as o3d, os, signal\n"
+        "from mvdlib.open3d_io import save_ply\n"
+        "real = o3d.io.write_point_cloud\n"
+        "def killed(f, pcd, **kw):\n"
+        "    real(f, pcd, **kw); os.kill(os.getpid(), signal.SIGKILL)\n"
+        "o3d.io.write_point_cloud = killed\n"
+        f"save_ply({str(path)!r}, np.random.default_rng(1).uniform(-1, 1, (5000, 3)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert path.read_bytes() == old
+    assert len(list(tmp_path.iterdir())) == 2  # the killed writer's scratch file
+    time.sleep(0.1)
+    save_ply(path, _cloud(7))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.ply"] and len(o3d.io.read_point_cloud(str(path)).points) == 7

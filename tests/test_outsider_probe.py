@@ -88,3 +88,88 @@ def test_numpy_in_out_layouts_match_contiguous():
     np.testing.assert_array_equal(backproject(d.astype(">f8"), K), ref)
     np.testing.assert_array_equal(backproject(np.asfortranarray(d), K), ref)
     np.testing.assert_array_equal(backproject(d[:, ::-1], K), backproject(d[:, ::-1].copy(), K))
+
+
+# ---- issue 22: the second, wider probe -------------------------------------------------------
+
+
+def _cache_file(tmp_path):
+    from mvdlib.data.synthetic import SyntheticMultiViewDataset
+
+    ds = SyntheticMultiViewDataset("val", 1, 1, height=16, width=16, cache_dir=tmp_path)
+    return ds, tmp_path / "synthetic" / f"{ds.cache_key(0)}.npz"
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        {"ref_depth": np.nan},
+        {"ref_depth": -1.0},
+        {"K": -5 * np.eye(3)},
+        {"T_world_ref": 3 * np.eye(4)},
+        {"T_world_srcs": np.full((1, 4, 4), np.inf)},
+    ],
+    ids=["nan depth", "negative depth", "K=-5I", "scaled pose", "inf source pose"],
+)
+def test_a_poisoned_cache_entry_is_rendered_again(tmp_path, poison):
+    ds, path = _cache_file(tmp_path)
+    clean = ds[0]
+    with np.load(path) as f:
+        entries = {k: f[k] for k in f.files}
+    for key, value in poison.items():
+        entries[key] = np.broadcast_to(np.asarray(value, entries[key].dtype), entries[key].shape).copy()
+    np.savez(path, **entries)
+    again = ds[0]
+    assert all(torch.equal(clean[k], again[k]) for k in clean)
+    with np.load(path) as f:  # and the file was replaced
+        assert np.isfinite(f["ref_depth"]).all() and f["K"][0, 0] > 0
+
+
+def test_a_folder_at_a_cache_path_is_replaced_when_empty_and_never_served(tmp_path):
+    ds, path = _cache_file(tmp_path)
+    clean = ds[0]
+    path.unlink()
+    path.mkdir()
+    assert torch.equal(ds[0]["ref_depth"], clean["ref_depth"]) and path.is_file()
+    path.unlink()
+    path.mkdir()
+    (path / "keep").write_text("a reader's file")
+    assert torch.equal(ds[0]["ref_depth"], clean["ref_depth"]) and (path / "keep").is_file()
+
+
+def test_a_dataset_takes_an_integer_tensor_index_and_refuses_a_float_one():
+    from mvdlib.data.synthetic import SyntheticMultiViewDataset
+
+    ds = SyntheticMultiViewDataset("val", 1, 1, height=16, width=16, cache=False)
+    assert torch.equal(ds[torch.tensor(0)]["K"], ds[0]["K"])
+    with pytest.raises(TypeError, match="index"):
+        ds[torch.tensor(0.0)]
+
+
+def test_nan_input_is_refused_by_the_networks_and_never_poisons_batchnorm_statistics():
+    from mvdlib.layers import ScratchBatchNorm2d
+    from mvdlib.models.eigen import EigenCoarseFine
+    from mvdlib.models.mvdepthnet import MVDepthNet
+
+    x = torch.rand(2, 3, 32, 32)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="ref_image"):
+        MVDepthNet(0.125, 8, input_size=(32, 32)).eval()(x, torch.rand(2, 8, 32, 32))
+    with pytest.raises(ValueError, match="image"):
+        EigenCoarseFine(64, 80, hidden=16).eval()(torch.full((1, 3, 64, 80), float("nan")))
+    bn = ScratchBatchNorm2d(3).train()
+    with pytest.raises(ValueError, match="input"):
+        bn(x)
+    assert torch.isfinite(bn.running_mean).all() and int(bn.num_batches_tracked) == 0
+    with value_checks(False):  # switched off (training after its first step): no sync, no check
+        bn(x)
+
+
+def test_tsdf_fuse_takes_a_depth_that_requires_grad():
+    from mvdlib.tsdf import tsdf_fuse
+
+    K = torch.tensor([[20.0, 0.0, 15.5], [0.0, 20.0, 11.5], [0.0, 0.0, 1.0]])
+    depth = torch.full((24, 32), 2.0, requires_grad=True)
+    fused = tsdf_fuse([{"depth": depth, "K": K, "T_world_cam": torch.eye(4)}], voxel_size=0.05)
+    plain = tsdf_fuse([{"depth": depth.detach(), "K": K, "T_world_cam": torch.eye(4)}], voxel_size=0.05)
+    assert len(fused.mesh.vertices) == len(plain.mesh.vertices) > 0

@@ -14,6 +14,7 @@ Conventions (``book/conventions.md``): world frame with z up (floor at z = 0); p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from mvdlib._io import atomic_write
-from mvdlib._validation import check_choice, check_int, positive_float, positive_int
+from mvdlib._validation import check_choice, check_int, intrinsics, positive_float, positive_int, rigid_pose
 from mvdlib.conventions import check_seed, valid_depth
 
 # The rooms, textures, cameras and renderer lived in this module before it was split by
@@ -150,6 +151,21 @@ def warp_to_reference(sample: Mapping[str, Tensor], view: int = 0, depth_scale: 
     warped = F.grid_sample(sample["src_images"][view][None], grid, align_corners=True)[0]
     valid = valid_depth(depth[0, 0]) & (grid[0].abs() <= 1).all(-1)
     return warped, valid
+
+
+def _bad_values(sample: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with the values of a cached sample (non-finite or negative depth, an invalid ``K``,
+    a pose that is not rigid), or ``None``: a damaged or tampered file is rendered again, not served."""
+    depth = sample["ref_depth"]
+    if not np.isfinite(depth).all() or (depth < 0).any() or not (depth > 0).any():
+        return "a depth map that is not finite and non-negative with some valid pixels"
+    try:
+        intrinsics(torch.from_numpy(sample["K"].astype(np.float64)), "K")
+        rigid_pose(torch.from_numpy(sample["T_world_ref"].astype(np.float64)), "T_world_ref")
+        rigid_pose(torch.from_numpy(sample["T_world_srcs"].astype(np.float64)), "T_world_srcs")
+    except ValueError as err:
+        return f"not a valid sample ({err})"
+    return None
 
 
 def default_cache_dir() -> Path:
@@ -312,9 +328,10 @@ class SyntheticMultiViewDataset(Dataset):
                 k for k, (shape, dtype) in self._expected_shapes().items()
                 if k not in got or got[k][0] != shape or (dtype is not None and got[k][1] != dtype)
             ]  # fmt: skip
-            if not wrong:
+            bad_values = None if wrong else _bad_values(sample)
+            if not wrong and bad_values is None:
                 return sample
-            problem = f"entries {wrong} missing or of another shape or dtype than {self!r} makes"
+            problem = bad_values or f"entries {wrong} missing or of another shape or dtype than {self!r} makes"
         _log.warning("cache file %s is %s: rendering the sample again and replacing it", path, problem)
         return None
 
@@ -322,13 +339,21 @@ class SyntheticMultiViewDataset(Dataset):
         if not self.cache:
             return self.render(index)
         path = self.cache_dir / "synthetic" / f"{self.cache_key(index)}.npz"
-        sample = self._read_cached(path)
+        if path.is_dir():  # not a cache file: an empty folder is replaced, a full one left alone
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        sample = self._read_cached(path) if not path.is_dir() else None
         if sample is None:
             sample = self.render(index)
-            atomic_write(path, lambda f: np.savez(f, **sample))  # type: ignore[arg-type]  # readers never see a partial file
+            if path.is_dir():
+                _log.warning("cache path %s is a folder that is not empty: the sample is not cached", path)
+            else:
+                atomic_write(path, lambda f: np.savez(f, **sample))  # type: ignore[arg-type]  # readers never see a partial file
         return sample
 
     def __getitem__(self, index: int) -> Sample:
+        if isinstance(index, Tensor) and index.dim() == 0 and not index.is_floating_point() and not index.is_complex():
+            index = int(index)  # a sampler's or a loop's integer tensor
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"index must be an int, got {type(index).__name__}")
         if index < 0:

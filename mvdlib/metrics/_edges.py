@@ -19,6 +19,7 @@ from mvdlib._validation import (
     positive_int,
     scalar_map,
     shape_str,
+    value_checks_enabled,
 )
 from mvdlib.conventions import valid_depth
 from mvdlib.metrics._depth import Depth, _depth_scores
@@ -144,6 +145,8 @@ def flying_pixels(
         raise ValueError(f"pred and gt must have the same shape, got {shape_str(p)} and {shape_str(g)}")
     radius = positive_int(radius, "radius")
     rel_tol = positive_float(rel_tol, "rel_tol")
+    if value_checks_enabled() and bool((valid_depth(g) & ~valid_depth(p)).any()):
+        raise ValueError("pred must be a finite positive depth wherever gt is valid")
     return _flying(p, g.to(p), radius, rel_tol).reshape(np.shape(gt))
 
 

@@ -22,7 +22,7 @@ import importlib
 import torch
 from torch import Tensor, nn
 
-from mvdlib._validation import positive_int, shape_str
+from mvdlib._validation import as_tensor, check_finite, positive_int, shape_str, value_checks_enabled
 
 # Names that lived here until the layout of issue 20 and that readers' notebooks (the student
 # edition among them) import from this path. Their homes sit above this module (training
@@ -129,6 +129,8 @@ class EigenCoarseFine(nn.Module):
         """Predicted depth in metres at 1/4 resolution: ``stage="coarse"`` or ``"fine"``."""
         if stage not in ("coarse", "fine"):
             raise ValueError(f"stage must be 'coarse' or 'fine', got {stage!r}")
+        if value_checks_enabled():  # one device sync; a NaN input would give a NaN depth map without a word
+            check_finite(as_tensor(image, "image"), "image")
         coarse = self.coarse_log_depth(image)
         if stage == "coarse":
             return torch.exp(coarse)

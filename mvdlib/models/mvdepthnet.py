@@ -33,7 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mvdlib._validation import check_choice, check_shape, positive_float, positive_int
+from mvdlib._validation import (
+    check_choice,
+    check_finite,
+    check_shape,
+    positive_float,
+    positive_int,
+    value_checks_enabled,
+)
 from mvdlib.conventions import (  # noqa: F401  (PIXEL_*, normalize_image: old path kept for readers' notebooks)
     NUM_DEPTHS,
     PAPER_SIZE,
@@ -149,6 +156,9 @@ class MVDepthNet(nn.Module):
         sizes = check_shape(ref_image, "B 3 H W", "ref_image")
         b, h, w = sizes["B"], sizes["H"], sizes["W"]
         check_shape(cost_volume, f"{b} {self.num_depths} {h} {w}", "cost_volume")
+        if value_checks_enabled():  # one device sync; training switches it off after the first step
+            check_finite(ref_image, "ref_image")
+            check_finite(cost_volume, "cost_volume")
         if h % RESOLUTION_MULTIPLE or w % RESOLUTION_MULTIPLE:
             raise ValueError(f"ref_image height and width must be multiples of {RESOLUTION_MULTIPLE}, got {h} x {w}")
         if self.image_only:

@@ -15,8 +15,10 @@ from typing import Any
 
 from mvdlib._io import check_writable_folder
 from mvdlib.models.checkpoint import read_checkpoint
+from mvdlib.runtime import default_device
 from mvdlib.training.config import PRESETS, TrainConfig, _resumed_config, config_from_dict
 from mvdlib.training.loop import train
+from mvdlib.training.preflight import preflight
 
 __all__ = ["main"]
 
@@ -66,8 +68,9 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
         if saved is not None:
             _resumed_config(cfg, saved)
         check_writable_folder(cfg.out, "out")
-    except ValueError as err:
-        parser.error(str(err))
+        preflight(cfg if saved is None else dataclasses.replace(cfg, init=None), default_device())
+    except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:  # a bad file given: one line, exit 2
+        parser.error(str(err).splitlines()[0] if str(err) else repr(err))
     command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
     return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
 

@@ -232,19 +232,39 @@ def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
     return "\n".join(lines)
 
 
-def _evaluate_file(
-    path: str | Path, as_exported: bool = False, split: str = "test", cache_dir: str | None = None
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(checkpoint dict, training configuration, results) of a training or exported checkpoint."""
+def _load_checkpoint(path: str | Path, as_exported: bool = False) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """(checkpoint dict, training configuration, model or None) of a training or exported checkpoint.
+
+    Raises a ``ValueError`` naming the file when it cannot be evaluated: unreadable, an exported
+    checkpoint without its provenance JSON (or one without ``train_config``), or an exported
+    checkpoint given for ``--export`` (which needs a training checkpoint).
+    """
     ckpt = read_checkpoint(path)
     if "train_config" in ckpt:
-        results = evaluate_checkpoint_dict(ckpt, as_exported=as_exported, split=split, cache_dir=cache_dir)
-        return ckpt, ckpt["train_config"], results
+        return ckpt, ckpt["train_config"], None
+    if as_exported:
+        raise ValueError(f"--export needs a training checkpoint (one written by python -m mvdlib.train), got {path}")
     # an exported checkpoint: the provenance JSON beside it holds the training configuration
-    train_config = json.loads(Path(path).with_suffix(".json").read_text())["train_config"]
-    model = load_pretrained(path)
-    results = evaluate_checkpoint_dict({"train_config": train_config}, model, split=split, cache_dir=cache_dir)
-    return ckpt, train_config, results
+    sidecar = Path(path).with_suffix(".json")
+    try:
+        train_config = json.loads(sidecar.read_text())["train_config"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"checkpoint {path} holds no training configuration and its provenance {sidecar.name} "
+            f"gives none ({type(err).__name__}: {err})"
+        ) from err
+    if not isinstance(train_config, dict) or any(k not in train_config for k in SHARED_SETTINGS):
+        raise ValueError(f"{sidecar.name}'s train_config must be a dict with {SHARED_SETTINGS}, got {train_config!r}")
+    return ckpt, train_config, load_pretrained(path)
+
+
+def _evaluate_loaded(
+    loaded: tuple[dict[str, Any], dict[str, Any], Any], as_exported: bool, split: str, cache_dir: str | None
+) -> dict[str, Any]:
+    ckpt, train_config, model = loaded
+    if model is None:
+        return evaluate_checkpoint_dict(ckpt, as_exported=as_exported, split=split, cache_dir=cache_dir)
+    return evaluate_checkpoint_dict({"train_config": train_config}, model, split=split, cache_dir=cache_dir)
 
 
 PROG = "python -m mvdlib.training.evaluate"
@@ -276,28 +296,29 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
         p.error("no checkpoint given and none committed in data/")
     if args.export and len(args.checkpoint) != 1:
         p.error(f"--export takes exactly one --checkpoint, got {len(args.checkpoint)}")
-    if args.export:
-        try:
+    try:  # every file and path checked before the first (slow) evaluation: one line, exit 2
+        if args.export:
             check_writable_folder(args.export, "--export")
-        except ValueError as err:
-            p.error(str(err))
+        if args.cache_dir is not None and Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
+            raise ValueError(f"--cache-dir must be a folder, got the file {args.cache_dir!r}")
+        loaded = {path: _load_checkpoint(path, args.export is not None) for path in args.checkpoint}
+        first = next(iter(loaded.values()))[1]
+        for path, (_, train_config, _) in loaded.items():
+            if any(train_config.get(k) != first.get(k) for k in SHARED_SETTINGS):
+                shared = {k: train_config.get(k) for k in SHARED_SETTINGS}
+                raise ValueError(f"checkpoints must share {SHARED_SETTINGS}: {path} has {shared}")
+    except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:
+        p.error(str(err).splitlines()[0] if str(err) else repr(err))
     results: dict[str, Any] = {}
-    first_config = None
-    for path in args.checkpoint:
-        ckpt, train_config, r = _evaluate_file(path, args.export is not None, args.split, args.cache_dir)
-        shared = {k: train_config[k] for k in SHARED_SETTINGS}
-        if first_config is not None and shared != first_config:
-            raise ValueError(f"checkpoints must share {SHARED_SETTINGS}: {first_config} vs {shared} ({path})")
-        first_config = shared
-        for key, part in r.items():
+    for one in loaded.values():
+        for key, part in _evaluate_loaded(one, args.export is not None, args.split, args.cache_dir).items():
             results.setdefault(key, {"samples": part["samples"], "metrics": {}})["metrics"].update(part["metrics"])
+    ckpt = one[0]
     titles = {f"synthetic_{args.split}": f"synthetic {args.split} split", "real_pair": "real stereo pair"}
     for key, title in titles.items():
         part = results[key]
         print(format_table(part["metrics"], f"{title} ({part['samples']} samples)"), end="\n\n")
     if args.export:
-        if "train_config" not in ckpt:
-            raise ValueError("--export needs a training checkpoint (one written by python -m mvdlib.train)")
         command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
         export_checkpoint(ckpt, args.export, results, command)
         print(f"wrote {args.export} and {Path(args.export).with_suffix('.json')}")

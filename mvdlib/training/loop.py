@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from mvdlib._io import check_writable_folder, remove_stale_temporaries
-from mvdlib._validation import positive_int, value_checks
+from mvdlib._validation import positive_int, value_checks, value_checks_enabled
 from mvdlib.conventions import normalize_image, valid_depth
 from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples
 from mvdlib.data.sample import Batch, Sample, check_sample, collate_samples
@@ -37,6 +38,7 @@ from mvdlib.runtime import default_device, seed_everything
 from mvdlib.smoothness import edge_aware_smoothness
 from mvdlib.training.config import TrainConfig, _model_config, _resumed_config
 from mvdlib.training.export import save_atomic
+from mvdlib.training.preflight import preflight
 from mvdlib.training.schedule import build_datasets, step_batches
 
 __all__ = ["LR_DECAY", "batch_loss", "cost_volume_for_batch", "train"]
@@ -104,8 +106,16 @@ def batch_loss(
         >>> batch_loss(MVDepthNet(0.125, 8, input_size=(32, 32)).eval(), batch, num_depths=8).dim()
         0
     """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(smoothness_weight, bool) or not isinstance(smoothness_weight, (int, float)):
+        raise TypeError(f"smoothness_weight must be a number, got {type(smoothness_weight).__name__}")
+    if not math.isfinite(smoothness_weight) or smoothness_weight < 0:
+        raise ValueError(f"smoothness_weight must be a finite number >= 0, got {smoothness_weight}")
     ref, cost, _ = cost_volume_for_batch(batch, num_depths, image_only)
     depth = batch["ref_depth"]
+    if value_checks_enabled() and bool((depth < 0).any()):
+        raise ValueError("batch['ref_depth'] must not be negative (0 or NaN mark invalid pixels)")
     valid = valid_depth(depth)
     target = torch.where(valid, 1.0 / torch.where(valid, depth, torch.ones_like(depth)), torch.zeros_like(depth))
     with torch.autocast(ref.device.type, dtype=torch.bfloat16, enabled=autocast_bf16):
@@ -197,13 +207,14 @@ def _train(
     if rank == 0:
         check_writable_folder(cfg.out, "out")
         remove_stale_temporaries(cfg.out)
+    preflight(cfg if ckpt is None else dataclasses.replace(cfg, init=None), device)
     seed_everything(cfg.seed)
     model = MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width), image_only=cfg.image_only)
     # channels_last: oneDNN's convolutions on the CPU run a fifth faster on NHWC (benchmarks/training.py)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     model = model.to(device, memory_format=layout)  # type: ignore[call-overload]  # torch's stub of Module.to lacks memory_format
     if cfg.init is not None and ckpt is None:
-        model.load_state_dict(load_pretrained(cfg.init).state_dict())  # shapes checked: a clear error
+        model.load_state_dict(load_pretrained(cfg.init).state_dict())  # shapes checked by preflight
     # fused: one kernel updates every parameter (the for-each loop costs a tenth of a CPU step)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
     history: dict[str, list[float]] = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}

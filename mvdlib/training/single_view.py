@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
-from mvdlib._validation import as_tensor, depth_map, positive_float, positive_int, shape_str
+from mvdlib._validation import (
+    as_tensor,
+    check_finite,
+    depth_map,
+    positive_float,
+    positive_int,
+    shape_str,
+    value_checks_enabled,
+)
 from mvdlib.conventions import check_seed, valid_depth
 from mvdlib.losses import downsample_target, scale_invariant_loss
 from mvdlib.models.eigen import EigenCoarseFine
@@ -52,6 +60,8 @@ def fit_depth_network(
         3
     """
     images = as_tensor(images, "images")
+    if value_checks_enabled():
+        check_finite(images, "images")  # NaN would reach every weight in the first step
     depths = depth_map(depths, "depths")
     if images.dim() != 4 or images.shape[0] != depths.shape[0] or images.shape[-2:] != depths.shape[-2:]:
         raise ValueError(

@@ -1,0 +1,120 @@
+"""Checks a training run passes before its first step (chapter 11): the memory it needs, its files.
+
+:func:`training_memory_bytes` estimates what one training step holds at once: the weights,
+their gradients and Adam's two moments (4 copies of every parameter), and the activations the
+backward pass keeps, measured by one forward pass on PyTorch's ``meta`` device (shapes only,
+no memory, no arithmetic): every module's output is counted, as autograd keeps about that
+much. :func:`preflight` refuses a run that cannot fit in the memory available (the device's
+free memory on CUDA, ``MemAvailable`` otherwise), one whose ``init`` checkpoint does not fit
+the network, and a ``cache_dir`` that is not a folder, each with a ``ValueError`` that says why.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mvdlib._validation import value_checks
+from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
+from mvdlib.training.config import TrainConfig
+
+__all__ = ["available_memory_bytes", "preflight", "training_memory_bytes"]
+
+# Copies of every parameter a step holds: the weights, their gradients and Adam's two moments.
+PARAMETER_COPIES = 4
+# Autograd keeps some tensors besides each module's output (a convolution's input, BatchNorm's
+# statistics) and the backward pass allocates gradients of the activations: a rough allowance.
+ACTIVATION_FACTOR = 2.0
+
+
+def _network(cfg: TrainConfig) -> nn.Module:
+    return MVDepthNet(cfg.model_width, cfg.num_depths, input_size=(cfg.height, cfg.width), image_only=cfg.image_only)
+
+
+def training_memory_bytes(cfg: TrainConfig) -> int:
+    """Bytes one training step of ``cfg`` needs at its peak (an estimate, float32).
+
+    Args:
+        cfg: the run's configuration (``model_width``, ``num_depths``, ``height``, ``width``,
+            ``batch_size``, ``image_only``).
+    Returns:
+        ``PARAMETER_COPIES`` x the parameters' bytes + ``ACTIVATION_FACTOR`` x the bytes of
+        every module output of one forward pass at ``batch_size``.
+    """
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    with torch.device("meta"):
+        model = _network(cfg)
+    outputs = [0]
+
+    def count(module: nn.Module, args: object, out: object) -> None:
+        for t in out if isinstance(out, (list, tuple)) else [out]:
+            if isinstance(t, torch.Tensor):
+                outputs[0] += t.numel() * t.element_size()
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+    b, h, w = cfg.batch_size, cfg.height, cfg.width
+    image = torch.empty(b, 3, h, w, device="meta")
+    cost = torch.empty(b, cfg.num_depths, h, w, device="meta")
+    try:
+        with value_checks(False), torch.no_grad():
+            model(image, cost)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    inputs = image.numel() * 4 + cost.numel() * 4
+    return int(PARAMETER_COPIES * params + ACTIVATION_FACTOR * outputs[0] + inputs)
+
+
+def available_memory_bytes(device: torch.device) -> int:
+    """Free memory of ``device``: ``torch.cuda.mem_get_info`` on CUDA, else the system's ``MemAvailable``
+    (``/proc/meminfo``; free pages where there is none)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _check_init(cfg: TrainConfig) -> None:
+    if cfg.init is None:
+        return
+    try:
+        weights = load_pretrained(cfg.init).state_dict()
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"init {cfg.init!r} is not a readable MVDepthNet checkpoint: {err}") from err
+    with torch.device("meta"):
+        expected = _network(cfg).state_dict()
+    wrong = [
+        f"{k} {tuple(weights[k].shape) if k in weights else 'missing'} (needs {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k not in weights or weights[k].shape != v.shape
+    ]
+    if wrong or set(weights) - set(expected):
+        raise ValueError(
+            f"init {cfg.init!r} does not fit the network of this run (model_width={cfg.model_width}, "
+            f"num_depths={cfg.num_depths}, image_only={cfg.image_only}): " + "; ".join(wrong[:3])
+        )
+
+
+def preflight(cfg: TrainConfig, device: torch.device) -> None:
+    """Refuse a run that cannot start: a ``cache_dir`` that is not a folder, an ``init`` that does
+    not fit, more memory than ``device`` has free (a ``ValueError`` naming the setting)."""
+    if cfg.cache_dir is not None and Path(cfg.cache_dir).exists() and not Path(cfg.cache_dir).is_dir():
+        raise ValueError(f"cache_dir must be a folder, got the file {cfg.cache_dir!r}")
+    _check_init(cfg)
+    need, free = training_memory_bytes(cfg), available_memory_bytes(device)
+    if need > free:
+        raise ValueError(
+            f"a training step at batch_size={cfg.batch_size}, {cfg.height}x{cfg.width}, model_width={cfg.model_width}, "
+            f"num_depths={cfg.num_depths} needs about {need / 2**30:.1f} GiB, but {device} has "
+            f"{free / 2**30:.1f} GiB free: lower batch_size, height/width or model_width"
+        )
