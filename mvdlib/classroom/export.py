@@ -13,19 +13,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 from threading import Lock
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mvdlib.classroom.assignment import Assignment, Report, exercise_sort_key
+from mvdlib.classroom.check import REGISTRY
 from mvdlib.classroom.check._core import ERROR, FAIL, NOT_ATTEMPTED, PASS
-
-if TYPE_CHECKING:
-    from mvdlib.classroom.grade import Assignment, Report
 
 __all__ = ["StreamingCsv", "columns", "rows", "write_feedback", "summary"]
 
 
 def columns(reports: list[Report], assignment: Assignment | None = None) -> list[str]:
-    from mvdlib.classroom.grade import exercise_sort_key
-
     keys = set(assignment.points) if assignment else {k for r in reports for k in r.exercises}
     return sorted(keys, key=exercise_sort_key)
 
@@ -55,9 +52,6 @@ class StreamingCsv:
     """Appends each student's row as it is graded; :meth:`finish` rewrites the file sorted by total."""
 
     def __init__(self, path: Path, assignment: Assignment | None = None) -> None:
-        from mvdlib.classroom.check import REGISTRY
-        from mvdlib.classroom.grade import exercise_sort_key
-
         self.path, self.assignment, self.lock = Path(path), assignment, Lock()
         self.keys = sorted(assignment.points if assignment else REGISTRY, key=exercise_sort_key)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,85 @@
+"""An assignment (exercises and their points) and one student's report: what the grader and its export share.
+
+Assignment files are YAML (``points``: exercise -> points; ``open``: exercise -> rubric levels), shipped in
+``mvdlib/classroom/assignments/`` or given by path; see the instructors' guide (``book/instructors.ipynb``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from mvdlib.classroom.check._core import NOT_ATTEMPTED, PASS
+
+__all__ = ["Assignment", "Report", "load_assignment", "exercise_sort_key"]
+
+_KEY = re.compile(r"\d+\.\d+")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Exercises and their points: ``points`` for checked ones, ``open`` (rubric levels) for hand-graded ones."""
+
+    title: str
+    points: dict[str, float]
+    open: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(self.points.values())
+
+
+def load_assignment(name_or_path: str) -> Assignment:
+    """An assignment file: a path to a YAML file, or the name of a shipped one ("week1", "week4")."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        folder = resources.files("mvdlib.classroom") / "assignments"
+        shipped = folder / f"{name_or_path}.yaml"
+        if not shipped.is_file():
+            names = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir())
+            raise ValueError(f"assignment must be a .yaml file or one of {names}, got {name_or_path!r}")
+        text = shipped.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a mapping, got {type(data).__name__}")
+        points = {str(k): float(v) for k, v in data.get("points", {}).items()}
+        rubric = {str(k): [float(x) for x in v] for k, v in data.get("open", {}).items()}
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError) as error:
+        raise ValueError(f"assignment {name_or_path!r} is not a valid assignment file ({error})") from None
+    bad = [k for k in [*points, *rubric] if not _KEY.fullmatch(k)]
+    if bad or any(not (math.isfinite(v) and v >= 0) for v in points.values()):
+        raise ValueError(f"assignment {name_or_path!r}: keys must be 'chapter.number', points finite >= 0")
+    return Assignment(str(data.get("title", name_or_path)), points, rubric)
+
+
+@dataclass
+class Report:
+    """One student's results: ``exercises`` maps "9.2" to its cell of the table."""
+
+    student: str
+    exercises: dict[str, str] = field(default_factory=dict)
+    notebook: list[str] = field(default_factory=list)  # problems of the run, empty when clean
+    flags: list[str] = field(default_factory=list)  # what looks forged
+
+    @property
+    def passed(self) -> int:
+        return sum(v == PASS for v in self.exercises.values())
+
+    def score(self, points: dict[str, float]) -> float:
+        return sum(points.get(k, 1.0) for k, v in self.exercises.items() if v == PASS)
+
+    def attempted(self) -> int:
+        return sum(v != NOT_ATTEMPTED for v in self.exercises.values())
+
+
+def exercise_sort_key(key: str) -> tuple[int, int]:
+    chapter, number = key.split(".")
+    return int(chapter), int(number)
