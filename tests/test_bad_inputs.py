@@ -488,7 +488,7 @@ TABLE["mvdlib.pointcloud.depth_to_points"] = Entry(
     extra_bad={"image": [torch.ones(24, 32, 3, dtype=torch.bool), torch.ones(3, 24, 32, dtype=torch.complex64)]},
 )
 TABLE["mvdlib.training.loop.batch_loss"] = Entry(
-    lambda: {"model": _net().train(), "batch": _batch(), "num_depths": 8, "smoothness_weight": 0.1},
+    lambda: {"model": _net().eval(), "batch": _batch(), "num_depths": 8, "smoothness_weight": 0.1},
     extra_bad={"batch": [_batch(-1.0)], "smoothness_weight": [-1.0, "0.1"]},
 )
 
@@ -644,7 +644,20 @@ NOT_CALLED: dict[str, str] = {
         for c in range(1, 14)
     },
     "mvdlib.classroom.grade": "instructor tooling that runs student notebooks from a folder (CLI); "
-    "tests/classroom/test_grade.py",
+    "tests/classroom/test_grader_trust.py",
+    **{
+        f"mvdlib.classroom.{m}": "the grader's parts (answers, assignment files, export, the isolated checker): "
+        "tests/classroom/test_grader_trust.py grades a class of honest, broken and forged notebooks through them"
+        for m in ("answers", "assignment", "export", "isolated")
+    },
+    "mvdlib.inference.DegenerateGeometryWarning": "a warning class, raised by predict (tests/test_inference.py)",
+    **{
+        f"mvdlib.models.checkpoint.{n}": "the in-file digest written by save_atomic and checked by read_checkpoint "
+        "(tests/models/test_checkpoint.py feeds them damaged and forged checkpoints)"
+        for n in ("weights_digest", "with_weights_digest")
+    },
+    "mvdlib.training.preflight": "the checks before a training run's first step; tests/test_cli_errors.py runs "
+    "the CLI with runs that cannot fit and weights that do not fit",
     "mvdlib.classroom.student": "instructor tooling that writes the student edition from notebook files (CLI)",
     "mvdlib.data.render.render_views": "needs a SyntheticScene; it checks scene, noise_std, rng, K and poses",
     "mvdlib.explorers.Explorer": "an explorer container of Params and a draw function; tests/test_explorers.py",

@@ -137,7 +137,7 @@ def test_init_starts_from_the_given_weights(tmp_path, cache):
     for k, v in first["model"].items():
         assert torch.equal(start["model"][k], v), k
     other = tiny_config(tmp_path / "c", cache, steps=0, num_depths=8, init=first_cfg.out)
-    with pytest.raises(RuntimeError, match="size mismatch"):  # another architecture: load_state_dict says so
+    with pytest.raises(ValueError, match="does not fit the network"):  # another architecture: refused before training
         train(other, progress=False)
 
 

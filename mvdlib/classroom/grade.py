@@ -147,7 +147,7 @@ def _kill(process: subprocess.Popen, pid_file: Path) -> None:
 def run_notebook(
     notebook: Path, private: Path, timeout_s: float, values: dict[str, str], keep: Path | None = None
 ) -> list[str]:
-    """Run one notebook in a fresh folder, ``timeout_s`` per cell; value answers go to ``private/result.json.values``.
+    """Run one notebook in a fresh folder, ``timeout_s`` per cell; value answers go to a file in ``private``.
 
     Returns the run's problems (cells that raised or were interrupted, files it deleted).
     """
