@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import os
 import platform
@@ -89,10 +88,10 @@ def frame(height: int, width: int, sources: int = 2) -> dict[str, np.ndarray]:
 
 
 def predict_in(model: MVDepthNet, inputs: dict[str, np.ndarray], precision: str, device: torch.device) -> np.ndarray:
-    """One ``predict`` in ``precision``: its own ``precision=`` where it has one, else under ``torch.autocast``."""
-    if "precision" in inspect.signature(predict).parameters:
-        return predict(model, **inputs, precision=precision)  # type: ignore[arg-type,call-arg]
-    with torch.autocast(device.type, dtype=PRECISIONS[precision], enabled=precision != "fp32"):
+    """One ``predict`` in ``precision``: its own ``precision=`` for fp32 and bf16, fp16 under ``torch.autocast``."""
+    if precision in ("fp32", "bf16"):
+        return predict(model, **inputs, precision=precision)  # type: ignore[arg-type]
+    with torch.autocast(device.type, dtype=PRECISIONS[precision]):
         return predict(model, **inputs)  # type: ignore[arg-type]
 
 
