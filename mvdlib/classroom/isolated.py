@@ -117,12 +117,17 @@ def _serve(source: str, name: str) -> None:
         _send(channel_out, _dump(reply))
 
 
+# The checker and the student's server never put their working folder on sys.path (Python >= 3.11), so a
+# module the student's code plants there (e.g. a select.py) is not imported in place of the standard one.
+SAFE_PATH = {"PYTHONSAFEPATH": "1"}
+
+
 class _Proxy:
     """The student's function as the check sees it: each call crosses to the server process."""
 
     def __init__(self, source: str, name: str, call_timeout_s: float) -> None:
         self.call_timeout_s = call_timeout_s
-        env = {k: v for k, v in os.environ.items() if k != STRICT_ENV}
+        env = {k: v for k, v in os.environ.items() if k != STRICT_ENV} | SAFE_PATH
         self.server = subprocess.Popen(
             [sys.executable, "-m", "mvdlib.classroom.isolated", "--serve", name],
             stdin=subprocess.PIPE,
@@ -198,7 +203,7 @@ def run_check(key: str, name: str, source: str, value_file: Path, workdir: Path,
     spec = {"key": key, "name": name, "source": source, "value_file": str(value_file), "call_timeout_s": timeout_s}
     spec_path.write_text(json.dumps(spec))
     wall_s = 10 * timeout_s + 2 * STARTUP_S  # a last resort: each call of the student's function has ``timeout_s``
-    env = {k: v for k, v in os.environ.items() if k not in (STRICT_ENV, "MVDLIB_CHECK_LOG")}
+    env = {k: v for k, v in os.environ.items() if k not in (STRICT_ENV, "MVDLIB_CHECK_LOG")} | SAFE_PATH
     command = [sys.executable, "-m", "mvdlib.classroom.isolated", str(spec_path), str(result_path)]
     try:
         process = subprocess.run(command, cwd=workdir, env=env, capture_output=True, timeout=wall_s)
