@@ -120,7 +120,7 @@ student-html: setup
 	env -u MVDLIB_CHECK_STRICT $(BIN)/jupyter-book build _build/student-book
 	@echo "Student edition: _build/student-book/_build/html/index.html"
 
-test: lint typecheck unit notebooks student-notebooks book-strict browser colab-check
+test: lint typecheck unit notebooks student-notebooks book-strict browser
 
 # Lint, then the unit tests of what changed since main (or HEAD) and the changed notebooks.
 check: setup
