@@ -104,18 +104,18 @@ def show_depth(
 
     One colour convention book-wide: near is bright. Depth uses ``magma_r`` and inverse
     depth ``magma`` (its reverse, as inverse depth grows towards the camera), and pixels
-    without a valid value are painted :data:`INVALID_COLOR` (grey): white would read as
+    without a valid value are painted ``INVALID_COLOR`` (grey): white would read as
     "very near" on these maps.
 
     Args:
         ax: the matplotlib axes to draw into.
         depth: H x W depth in metres (or inverse depth in 1/m when ``inverse``);
-            0 or non-finite pixels are shown in :data:`INVALID_COLOR`.
+            0 or non-finite pixels are shown in ``INVALID_COLOR``.
         title: the axes title.
         inverse: label the colour bar as inverse depth.
         vmin, vmax: colour range (defaults: the valid values' range).
-        cmap: a matplotlib colour map name (default: :data:`DEPTH_CMAP`, or
-            :data:`INVERSE_DEPTH_CMAP` when ``inverse``).
+        cmap: a matplotlib colour map name (default: ``DEPTH_CMAP``, or
+            ``INVERSE_DEPTH_CMAP`` when ``inverse``).
     Returns:
         The image artist.
     """

@@ -7,8 +7,8 @@ A folder holds one notebook per student (named after the file) or one sub-folder
 Each notebook is copied into a fresh temporary folder and executed there by its own process and
 kernel (nbclient) with a limit of ``--timeout`` seconds *per cell*: a cell that runs out is
 interrupted and the run goes on, as it does past a cell that raises. The executed kernel only
-supplies *value* answers. Pass or fail is decided elsewhere (:mod:`mvdlib.classroom.isolated`):
-each answer is read from its answer cell (:mod:`mvdlib.classroom.answers`) and checked in a fresh
+supplies *value* answers. Pass or fail is decided elsewhere (``mvdlib.classroom.isolated``):
+each answer is read from its answer cell (``mvdlib.classroom.answers``) and checked in a fresh
 process with a pristine ``mvdlib``, the student's function called across a process boundary;
 ``MVDLIB_CHECK_LOG`` is never read. An answer cell that touches the checks, runs ``exec`` or
 names the library's reference function scores 0 and is flagged; so is an edited instructor cell.
