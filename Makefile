@@ -2,7 +2,7 @@
 #   make book   set up, execute the notebooks (cached), write _build/html/index.html
 #   make test   set up, lint, type check, unit tests (one worker per core), every notebook executed
 #               once (its outputs cached for the book), the student edition executed, strict book
-#               build from the cached outputs, browser checks
+#               build from the cached outputs, browser checks, the Colab check (chapters 1, 5, 9, 12)
 # The inner loop of a contributor or an instructor:
 #   make check      lint, then the unit tests of the changed files and the changed notebooks
 #   make gpu-check  on a CUDA machine: every chapter under the GPU budget, training and inference
@@ -108,11 +108,20 @@ browser: setup $(BROWSER_STAMP)
 notebooks: setup
 	$(STRICT) $(EXECUTE) chapters book --cache $(EXECUTION_CACHE)
 
-student: setup
-	$(PY) -m mvdlib.classroom.student --src chapters --out _build/student
+# The student edition needs only nbformat and PyYAML: without the full environment (.venv),
+# `make student` makes a small one (.venv-student, a few seconds) instead of installing torch.
+STUDENT_PY := $(if $(wildcard $(STAMP)),$(PY),.venv-student/bin/python)
+
+.venv-student/bin/python:
+	python3 -m venv .venv-student
+	.venv-student/bin/python -m pip install --quiet nbformat pyyaml
+
+student: $(STUDENT_PY)
+	$(STUDENT_PY) -m mvdlib.classroom.student --src chapters --out _build/student
 
 # Every student notebook runs top to bottom with its exercises left as stubs.
-student-notebooks: student
+student-notebooks: setup
+	$(PY) -m mvdlib.classroom.student --src chapters --out _build/student
 	env -u MVDLIB_CHECK_STRICT $(EXECUTE) _build/student
 
 student-html: setup
@@ -120,7 +129,7 @@ student-html: setup
 	env -u MVDLIB_CHECK_STRICT $(BIN)/jupyter-book build _build/student-book
 	@echo "Student edition: _build/student-book/_build/html/index.html"
 
-test: lint typecheck unit notebooks student-notebooks book-strict browser
+test: lint typecheck unit notebooks student-notebooks book-strict browser colab-check
 
 # Lint, then the unit tests of what changed since main (or HEAD) and the changed notebooks.
 check: setup
@@ -138,7 +147,8 @@ clean:
 # into an empty folder and run through its setup cell, which must change none of Colab's
 # packages; every explorer's controls must change its figure (scripts/colab_check.py). The venv
 # is built once per constraints file under _build/colab-venv-<hash>. colab-check runs a
-# representative set (chapters 1, 5, 9, 12), colab-check-all every chapter.
+# representative set (chapters 1, 5, 9, 12) and is the last step of make test; colab-check-all runs every
+# chapter.
 .PHONY: colab-check colab-check-all test-latest
 
 colab-check: setup
@@ -167,7 +177,8 @@ gpu-budget: setup
 
 # The printed edition: the single-page HTML build printed to A4 by Debian's Chromium, then
 # checked (tests/pdf_check.py). Writes _build/pdf/learning-depth.pdf and a JSON of its page
-# count, size and print time beside it.
+# count, size and print time beside it, and copies the PDF into the HTML build, where every
+# page's footer links to it (book/_static/pdf_link.js).
 PDF := _build/pdf/learning-depth.pdf
 PDF_STAMP := $(VENV)/.pdf-stamp
 $(PDF_STAMP): scripts/system_deps.sh
@@ -179,5 +190,6 @@ pdf: setup $(BROWSER_STAMP) $(PDF_STAMP)
 	@start=$$(date +%s); \
 	$(STRICT) $(BIN)/jupyter-book build . --builder singlehtml; \
 	$(PY) scripts/print_pdf.py --html _build/singlehtml --out $(PDF); \
+	if [ -d _build/html ]; then cp $(PDF) _build/html/learning-depth.pdf; fi; \
 	echo "PDF built in $$(( $$(date +%s) - start )) s: $(PDF)"
 	$(BIN)/python -m pytest tests/pdf_check.py -q -p no:randomly

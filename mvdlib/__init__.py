@@ -15,8 +15,20 @@ import os
 # setting by the user wins). Set here because mvdlib/__init__ runs before any submodule.
 os.environ.setdefault("OPEN3D_DISABLE_WEB_VISUALIZER", "true")
 
-from mvdlib.runtime import budget, chapter_settings, default_device, seed_everything  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+if TYPE_CHECKING:
+    from mvdlib.runtime import budget, chapter_settings, default_device, seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "budget", "chapter_settings", "default_device", "seed_everything"]
+
+
+def __getattr__(name: str) -> Any:
+    """The runtime helpers, imported on first use: ``import mvdlib.classroom.student`` needs no torch."""
+    if name in __all__:
+        from mvdlib import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(f"module 'mvdlib' has no attribute {name!r}")

@@ -17,13 +17,14 @@ Two kinds of check:
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import contextvars
 import functools
 import inspect
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import torch
@@ -358,3 +359,21 @@ def batch_size(name_sizes: dict[str, int]) -> int:
     if len(set(sizes.values())) > 1:
         raise ValueError(f"batch sizes must agree (or be 1), got {name_sizes}")
     return next(iter(sizes.values()), 1)
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """The ``ArgumentParser`` of every mvdlib command: an error is one line on stderr, ``prog: error: ...``, exit 2.
+
+    argparse prints its usage block before an error; a notebook cell or a script that runs a
+    command then sees several lines for one mistake. Here the usage is left to ``--help``,
+    and a message of several lines is joined into one.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message`` on one line to stderr and exit with code 2."""
+        text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+        self.exit(2, f"{self.prog}: error: {text}\n")
+
+    def fail(self, err: BaseException) -> NoReturn:
+        """:meth:`error` with an exception caught while checking the arguments (its message, else its repr)."""
+        self.error(str(err) or repr(err))

@@ -17,7 +17,6 @@ fraction of a second. Depth-like maps are stored as 16-bit inverse depth (see
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import subprocess
@@ -32,7 +31,7 @@ import open3d as o3d
 import torch
 
 from mvdlib._io import atomic_write, check_writable_folder, sha256_of, verify_sha256
-from mvdlib._validation import numeric_array
+from mvdlib._validation import CommandLineParser, numeric_array
 from mvdlib.conventions import PAPER_SIZE, check_seed, valid_depth
 from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples, winner_take_all
 from mvdlib.data.camera import default_intrinsics
@@ -336,8 +335,8 @@ def _read_capture(path: Path) -> dict[str, Any]:
 DEFAULT_OUT = Path("runs") / "ten_views.npz"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mvdlib.capture", description=__doc__.splitlines()[0])
+def _parser() -> CommandLineParser:
+    parser = CommandLineParser(prog="python -m mvdlib.capture", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output .npz (default: %(default)s)")
     parser.add_argument("--model", type=Path, default=None, help="MVDepthNet checkpoint (default: no network)")
     parser.add_argument("--scene-seed", type=int, default=SCENE_SEED)
@@ -352,10 +351,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         check_seed(args.scene_seed, "--scene-seed")
         check_seed(args.seed, "--seed")
+        if args.out.suffix != ".npz" or args.out.is_dir():
+            raise ValueError(f"--out must be a .npz file path (the capture is a NumPy archive), got {str(args.out)!r}")
         check_writable_folder(args.out, "--out")
         model = None if args.model is None else load_pretrained(args.model)
     except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:  # a bad file given: one line, exit 2
-        parser.error(str(err).splitlines()[0] if str(err) else repr(err))
+        parser.fail(err)
     start = time.time()
     data = capture(args.scene_seed, model=model, seed=args.seed)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import warnings
-import weakref
 from collections.abc import Sequence
 from typing import cast
 
@@ -24,12 +23,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mvdlib._validation import check_choice, intrinsics, positive_float, rigid_pose, shape_str, value_checks
 from mvdlib.conventions import MAX_DEPTH, PIXEL_RANGE, normalize_image
 from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples
-from mvdlib.geometry import scale_intrinsics
+from mvdlib.geometry import backproject, project, relative_pose, scale_intrinsics, transform_points
+from mvdlib.runtime import native_bf16
 
 __all__ = ["CHANNEL_ORDERS", "PRECISIONS", "DegenerateGeometryWarning", "fold_batchnorm", "inference_model", "predict"]
 
@@ -53,73 +54,120 @@ def _check_network(model: object) -> nn.Module:
     return model
 
 
+def _training_module(model: nn.Module) -> str | None:
+    """The name of ``model`` (``""``) if in training mode, else of its first mode-dependent module in training mode.
+
+    Mode-dependent: modules with running statistics (BatchNorm and the like) and dropout;
+    ``None`` when there is none.
+    """
+    if model.training:
+        return ""
+    return next(
+        (
+            name
+            for name, m in model.named_modules()
+            if m.training and (hasattr(m, "running_mean") or isinstance(m, nn.modules.dropout._DropoutNd))
+        ),
+        None,
+    )
+
+
+def _check_eval_mode(model: nn.Module) -> None:
+    """Refuse a model in training mode, or with a BatchNorm or dropout module in training mode, naming it."""
+    name = _training_module(model)
+    if name is not None:
+        where = "model" if name == "" else f"module {name} of model"
+        raise ValueError(
+            f"model must be in eval mode (call model.eval()): {where} is in training mode, where BatchNorm "
+            "would normalise with this one image's statistics and dropout would drop features"
+        )
+
+
+def _hooked(model: nn.Module) -> bool:
+    """Whether a forward hook would see ``model``'s pass: one on any of its modules, or a global one."""
+    glob = nn.modules.module
+    return bool(glob._global_forward_hooks or glob._global_forward_pre_hooks) or any(
+        m._forward_hooks or m._forward_pre_hooks for m in model.modules()
+    )
+
+
+def _plain(module: nn.Module, kind: type[nn.Module]) -> bool:
+    """Whether ``module`` is exactly ``kind`` (no subclass) with no hooks and no parametrization."""
+    return (
+        type(module) is kind
+        and not module._forward_hooks
+        and not module._forward_pre_hooks
+        and not parametrize.is_parametrized(module)
+    )
+
+
+def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
+    """Whether ``bn(conv(x))`` is exactly the folded convolution: plain modules, BatchNorm with running statistics."""
+    return (
+        _plain(conv, nn.Conv2d)
+        and _plain(bn, nn.BatchNorm2d)
+        and not conv.training
+        and not bn.training
+        and cast(nn.BatchNorm2d, bn).running_mean is not None
+        and cast(nn.BatchNorm2d, bn).running_var is not None
+    )
+
+
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of an eval-mode network with every BatchNorm folded into the convolution before it (chapter 10).
 
     In eval mode BatchNorm is the affine map ``y = gamma (x - mu) / sqrt(var + eps) + beta``
     with fixed statistics, so ``BN(W * x) = W' * x + b'`` with ``W' = W gamma / sqrt(var + eps)``
     and ``b' = beta - gamma mu / sqrt(var + eps)`` (per output channel); PyTorch's
-    ``fuse_conv_bn_eval`` computes it. The copy's BatchNorms become ``nn.Identity``: one
+    ``fuse_conv_bn_eval`` computes it. The copy's folded BatchNorms become ``nn.Identity``: one
     pass over each feature map less, the same output up to float32 rounding.
 
+    A pair is folded only where that is exact: an ``nn.Conv2d`` directly followed by an
+    ``nn.BatchNorm2d`` (not subclasses) in an ``nn.Sequential``, neither with a forward hook
+    or a parametrization (``torch.nn.utils.parametrize``), both in eval mode, the BatchNorm
+    with running statistics. Every other module is copied as it is (hooks, parametrizations,
+    train or eval mode): the copy computes what the model computes.
+
     Args:
-        model: an MVDepthNet in eval mode (not changed); every ``nn.Sequential`` in which a
-            ``Conv2d`` is followed by a ``BatchNorm2d`` is folded.
+        model: an MVDepthNet in eval mode (not changed), its BatchNorm and dropout modules too.
     Returns:
-        The folded copy, in eval mode.
+        The folded copy.
+    Raises:
+        ValueError: the model or one of its BatchNorm or dropout modules is in training mode (named).
     """
     _check_network(model)
-    if model.training:
-        raise ValueError("model must be in eval mode (folding uses the running statistics), got training mode")
+    _check_eval_mode(model)
     folded = copy.deepcopy(model)
     for block in folded.modules():
         if not isinstance(block, nn.Sequential):
             continue
         for i in range(1, len(block)):
             conv, bn = block[i - 1], block[i]
-            if isinstance(bn, nn.BatchNorm2d) and isinstance(conv, nn.Conv2d):
-                block[i - 1] = fuse_conv_bn_eval(conv, bn)
+            if _foldable(conv, bn):
+                block[i - 1] = fuse_conv_bn_eval(cast(nn.Conv2d, conv), cast(nn.BatchNorm2d, bn))
                 block[i] = nn.Identity()
-    return folded.eval()
-
-
-# The fast copy of each model predict() has seen, with a snapshot of the weights it was made from.
-_FAST_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _same_weights(snapshot: list[Tensor], current: list[Tensor]) -> bool:
-    """Whether every parameter and buffer equals its snapshot exactly (shape, dtype, device, values)."""
-    return len(snapshot) == len(current) and all(
-        a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
-        for a, b in zip(snapshot, current, strict=True)
-    )
+    return folded
 
 
 def inference_model(model: nn.Module) -> nn.Module:
     """The fast inference copy of an eval-mode network: BatchNorm folded, channels_last on the CPU (chapter 10).
 
-    :func:`predict` runs this copy. It is kept with a snapshot of the weights it was folded
-    from, and reused only while every parameter and buffer of the model equals that snapshot
-    exactly: any change (an optimizer step, ``load_state_dict``, a ``.data`` write,
-    ``vector_to_parameters``, ``.to(dtype)``) makes a new copy. Comparing costs one read of the
-    weights (about 0.08 s for the width-1 network on one thread), folding 0.2-1.4 s. Outputs
-    equal the model's to about 1e-6 (float32 rounding of the folded weights; tests/test_inference.py).
+    :func:`predict` makes this copy on every call, from the model as it is then: no copy is
+    kept, so no change of the model (its weights, modules, hooks, parametrizations, BatchNorm
+    settings, dtype) can leave a stale one. Making it costs a small fraction of a prediction
+    (``benchmarks/inference_fold.py`` measures both). Outputs equal the model's to about 1e-6
+    (float32 rounding of the folded weights; tests/test_inference.py).
 
     Args:
-        model: an MVDepthNet in eval mode.
+        model: an MVDepthNet in eval mode, its BatchNorm and dropout modules too.
     Returns:
-        The copy, in eval mode, on the model's device and in its dtype.
+        The copy, on the model's device and in its dtype.
     """
     _check_network(model)
     with torch.inference_mode(False), torch.no_grad():  # ordinary tensors, even when called from predict
-        current = [t.detach() for t in (*model.parameters(), *model.buffers())]
-        cached = _FAST_MODELS.get(model)
-        if cached is not None and _same_weights(cached[0], current):
-            return cached[1]
         fast = fold_batchnorm(model)
         if next(fast.parameters()).device.type == "cpu":  # oneDNN's convolutions are faster on NHWC
             fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stub lacks memory_format
-        _FAST_MODELS[model] = ([t.clone() for t in current], fast)
     return fast
 
 
@@ -152,10 +200,11 @@ def _images(x: Tensor | np.ndarray | Sequence[np.ndarray], name: str, batched: b
 def _parallax(K: Tensor, T_world_ref: Tensor, T_world_srcs: Tensor, size: tuple[int, int], depths: Tensor) -> Tensor:
     """Per source view, the longest stretch (pixels) of a reference pixel's epipolar segment inside the source image.
 
-    A 5 x 5 grid of reference pixels is back-projected at every depth of the sweep and
-    projected into each source view (float64); projections behind the camera or outside the
-    image are dropped, and the extent of the rest (they lie on one line) is the parallax of
-    that pixel. Below one pixel every plane of the sweep samples the same source pixels.
+    A 5 x 5 grid of reference pixels (corners included) is back-projected at every depth of
+    the sweep and projected into each source view with :mod:`mvdlib.geometry` (float64);
+    projections behind the camera or outside the image are dropped, and the extent of the
+    rest (they lie on one line) is the parallax of that pixel. Below one pixel every plane of
+    the sweep samples the same source pixels.
 
     Args:
         K: 3 x 3 intrinsics at the network's ``size`` (height, width). T_world_ref: 1 x 4 x 4;
@@ -164,27 +213,26 @@ def _parallax(K: Tensor, T_world_ref: Tensor, T_world_srcs: Tensor, size: tuple[
         N parallaxes, pixels.
     """
     h, w = size
-    u, v = torch.meshgrid(torch.linspace(0, w - 1, 5), torch.linspace(0, h - 1, 5), indexing="xy")
-    pix = torch.stack([u.reshape(-1), v.reshape(-1), torch.ones(25)]).double()  # 3 x P
     K = K.double().cpu()
-    rays = torch.linalg.solve(K, pix)  # depth-1 points in the reference camera
-    T_src_ref = torch.linalg.solve(T_world_srcs.double().cpu(), T_world_ref.double().cpu())  # N x 4 x 4
-    z = depths.double().cpu()[:, None, None, None]  # D x 1 x 1 x 1
-    p = T_src_ref[:, :3, :3] @ (rays * z) + T_src_ref[:, :3, 3:]  # D x N x 3 x P
-    q = K @ p
-    uv = q[..., :2, :] / q[..., 2:, :].clamp(min=1e-300)  # D x N x 2 x P
-    inside = (p[..., 2, :] > 1e-9) & (uv[..., 0, :] >= -0.5) & (uv[..., 0, :] <= w - 0.5)
-    inside &= (uv[..., 1, :] >= -0.5) & (uv[..., 1, :] <= h - 0.5)  # D x N x P
+    rays = backproject(torch.ones(1, 1, h, w, dtype=torch.float64), K)  # 1 x 3 x h x w, depth-1 points
+    rows = torch.linspace(0, h - 1, 5).round().long()
+    cols = torch.linspace(0, w - 1, 5).round().long()
+    rays = rays[:, :, rows][..., cols].reshape(1, 3, 1, 25)  # 1 x 3 x 1 x P
+    points = rays * depths.double().cpu()[:, None]  # 1 x 3 x D x P, reference camera
+    T_srcs = T_world_srcs.double().cpu()
+    T_src_ref = relative_pose(T_world_ref.double().cpu().expand_as(T_srcs), T_srcs)  # N x 4 x 4
+    uv, _ = project(transform_points(T_src_ref, points), K)  # N x 2 x D x P, NaN behind the camera
+    inside = (uv[:, 0] >= -0.5) & (uv[:, 0] <= w - 0.5) & (uv[:, 1] >= -0.5) & (uv[:, 1] <= h - 0.5)  # N x D x P
     inf = torch.tensor(float("inf"), dtype=torch.float64)
-    lo = torch.where(inside[..., None, :], uv, inf).amin(dim=0)  # N x 2 x P
-    hi = torch.where(inside[..., None, :], uv, -inf).amax(dim=0)
-    extent = torch.where(inside.any(dim=0), (hi - lo).norm(dim=1), torch.zeros(()).double())  # N x P
+    lo = torch.where(inside[:, None], uv, inf).amin(dim=2)  # N x 2 x P
+    hi = torch.where(inside[:, None], uv, -inf).amax(dim=2)
+    extent = torch.where(inside.any(dim=1), (hi - lo).norm(dim=1), torch.zeros((), dtype=torch.float64))  # N x P
     return extent.amax(dim=1)
 
 
 def _warn_if_slow_bf16(device: torch.device) -> None:
     """Warn when bfloat16 runs on a CPU without native bf16 instructions (AVX512-BF16 or AMX)."""
-    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if device.type == "cpu" and not native_bf16(device):
         warnings.warn(
             "precision='bf16' on a CPU without native bfloat16 (AVX512-BF16 or AMX): oneDNN emulates it, "
             "which may be slower than fp32; measure with benchmarks/inference.py",
@@ -210,7 +258,8 @@ def predict(
     Resizes the images to ``model.input_size`` (rescaling ``K`` with ``scale_intrinsics``),
     normalises them, builds the multi-view plane-sweep cost volume on the normalised images
     (as the original) with :func:`mvdlib.cost_volume.cost_volume_from_world_poses`, runs the
-    network (its fast copy, :func:`inference_model`) and returns ``1 / disp1`` resized back.
+    network (its fast copy, :func:`inference_model`; the model itself when it has forward hooks,
+    so that they see the pass: a copy would carry copies of hook objects) and returns ``1 / disp1`` resized back.
     The inputs are checked once, here; the cost volume below runs without value checks.
 
     Args:
@@ -238,8 +287,7 @@ def predict(
             length, a source far away): its cost volume cannot tell depths apart. Names the view.
     """
     _check_network(model)
-    if model.training:  # BatchNorm would normalise with this one image's statistics
-        raise ValueError("model must be in eval mode (call model.eval()), got a model in training mode")
+    _check_eval_mode(model)
     max_value = positive_float(max_value, "max_value")
     check_choice(precision, "precision", PRECISIONS)
     check_choice(channel_order, "channel_order", CHANNEL_ORDERS)
@@ -282,7 +330,7 @@ def predict(
         K_net = scale_intrinsics(Kt[0].float(), w_net / w, h_net / h)
         inv_depths = inverse_depth_samples(cast(int, model.num_depths)).to(device)
         cost = cost_volume_from_world_poses(images[:1], images[None, 1:], K_net, T_ref, T_srcs[None], inv_depths)
-    parallax = _parallax(K_net, T_ref, T_srcs, (h_net, w_net), 1.0 / inv_depths)
+        parallax = _parallax(K_net, T_ref, T_srcs, (h_net, w_net), 1.0 / inv_depths)
     for j in torch.nonzero(parallax < 1.0).flatten().tolist():
         warnings.warn(
             f"source view {j} (T_world_srcs[{j}]) moves no reference pixel by one pixel within its image "
@@ -292,7 +340,7 @@ def predict(
             DegenerateGeometryWarning,
             stacklevel=3,
         )
-    fast = inference_model(model)
+    fast = model if _hooked(model) else inference_model(model)  # hooks see the model's own modules
     if precision == "bf16":
         _warn_if_slow_bf16(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):

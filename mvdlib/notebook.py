@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import ipywidgets
     import plotly.graph_objects as go
 
-__all__ = ["glue", "in_colab", "plotly_bundle", "show_with_widget", "widget_bundle"]
+__all__ = ["glue", "in_colab", "plotly_bundle", "show_plotly", "show_with_widget", "widget_bundle"]
 
 # The MIME type of a widget view; ipywidgets 7 and 8 both write version 2.0 of it.
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -106,6 +106,15 @@ def widget_bundle(widget: ipywidgets.Widget) -> dict[str, Any]:
         "text/plain": text if len(text) <= 110 else text[:110] + "…",
         WIDGET_VIEW_MIME: {"version_major": 2, "version_minor": 0, "model_id": widget.model_id},
     }
+
+
+def show_plotly(fig: go.Figure) -> None:
+    """Display a static plotly figure so that it draws in Jupyter, in Colab and in the offline HTML book.
+
+    Args:
+        fig: a ``plotly.graph_objects.Figure``.
+    """
+    IPython.display.display(plotly_bundle(fig), raw=True)
 
 
 def show_with_widget(widget: ipywidgets.Widget, fallback: Mapping[str, Any]) -> None:

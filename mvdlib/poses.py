@@ -10,6 +10,12 @@ The geometric route from images to poses, with OpenCV doing each step:
    (``cv2.recoverPose``). ``t`` has unit length: two images fix the direction of the
    baseline, never its length. Too few matches or inliers give ``None``, "no pose",
    never a guess.
+
+The steps inside ``cv2.findEssentialMat`` and ``cv2.recoverPose`` that chapter 12 derives are
+written out too: :func:`essential_matrix` (``E = [t]_x R``), :func:`decompose_essential` (the four
+candidate motions of one ``E``) and :func:`triangulate_depths` with :func:`cheirality_counts` (which
+candidate puts the points in front of both cameras).
+
 3. :func:`chain_poses`: views 0, 1, 2, ... each posed relative to the previous one. The
    metric scale is fixed once, from one known distance (the baseline between the first two
    cameras, as a tape measure or a wheel odometer gives it), and carried along the chain by
@@ -35,11 +41,15 @@ __all__ = [
     "Features",
     "RelativePose",
     "chain_poses",
+    "cheirality_counts",
+    "decompose_essential",
     "detect_features",
+    "essential_matrix",
     "estimate_relative_pose",
     "match_features",
     "rotation_error_deg",
     "translation_direction_error_deg",
+    "triangulate_depths",
 ]
 
 # Lowe's ratio test: keep a match when its descriptor distance is below this fraction of the
@@ -108,6 +118,14 @@ def _finite_block(x: np.ndarray | Tensor, name: str, shapes: tuple[tuple[int, ..
     a = numeric_array(x, name, tuple({len(s) for s in shapes})).astype(np.float64)
     if a.shape not in shapes or not np.isfinite(a).all():
         raise ValueError(f"{name} must be a finite array of shape {' or '.join(map(str, shapes))}, got {a.shape}")
+    return a
+
+
+def _normalised_points(x: np.ndarray | Tensor, name: str) -> np.ndarray:
+    """``x`` as a finite float64 N x 3 array (N >= 1)."""
+    a = numeric_array(x, name, (2,)).astype(np.float64)
+    if a.shape[1] != 3 or len(a) == 0 or not np.isfinite(a).all():
+        raise ValueError(f"{name} must be a finite N x 3 array of normalised coordinates, got shape {a.shape}")
     return a
 
 
@@ -181,6 +199,92 @@ def estimate_relative_pose(
     T[:3, :3], T[:3, 3] = R, t.ravel() / np.linalg.norm(t)
     points = (X[:3] / X[3]).T[keep]  # M x 3 in the reference frame, baseline = 1
     return RelativePose(T, ia[keep], ib[keep], points, len(ia))
+
+
+def essential_matrix(T_src_ref: np.ndarray | Tensor) -> np.ndarray:
+    """The essential matrix ``E = [t]_x R`` of a reference-to-source motion (chapter 12).
+
+    Normalised coordinates ``x = K^-1 [u, v, 1]^T`` of one point in both cameras satisfy the
+    epipolar constraint ``x_src^T E x_ref = 0`` (Hartley and Zisserman 2004, Sec. 9.6).
+
+    Args:
+        T_src_ref: 4 x 4 rigid transform, reference camera -> source camera (``x_2 = R x_1 + t``).
+    Returns:
+        3 x 3 float64 ``E``, with the scale of ``t`` (``E`` is defined up to scale).
+    """
+    T = _finite_block(T_src_ref, "T_src_ref", ((4, 4),))
+    t = T[:3, 3]
+    t_x = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
+    return t_x @ T[:3, :3]
+
+
+def decompose_essential(E: np.ndarray | Tensor) -> list[np.ndarray]:
+    """The four motions ``(R, t)`` that one essential matrix allows (Hartley and Zisserman, Result 9.19).
+
+    With the SVD ``E = U diag(s, s, 0) V^T`` (signs chosen so that ``U`` and ``V`` are rotations) and
+    ``W`` the rotation by 90 degrees about z, ``R`` is ``U W V^T`` or ``U W^T V^T`` and ``t`` is
+    plus or minus ``U``'s last column (unit length). Only one of the four puts the points in front of
+    both cameras (:func:`cheirality_counts`).
+
+    Args:
+        E: 3 x 3 essential matrix, any scale, rank 2.
+    Returns:
+        Four 4 x 4 float64 transforms ``T_src_ref``, in the order ``(R1, t), (R1, -t), (R2, t), (R2, -t)``
+        with ``R1 = U W V^T``.
+    """
+    E = _finite_block(E, "E", ((3, 3),))
+    U, s, Vt = np.linalg.svd(E)
+    if s[1] <= 1e-9 * max(s[0], 1e-300):
+        raise ValueError(f"E must have rank 2 (two non-zero singular values), got singular values {s.tolist()}")
+    U, Vt = U * np.sign(np.linalg.det(U)), Vt * np.sign(np.linalg.det(Vt))  # proper rotations; E changes sign only
+    W = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    out = []
+    for R in (U @ W @ Vt, U @ W.T @ Vt):
+        for t in (U[:, 2], -U[:, 2]):
+            T = np.eye(4)
+            T[:3, :3], T[:3, 3] = R, t
+            out.append(T)
+    return out
+
+
+def triangulate_depths(
+    x_ref: np.ndarray | Tensor, x_src: np.ndarray | Tensor, T_src_ref: np.ndarray | Tensor
+) -> np.ndarray:
+    """Depths of matched points in both cameras, from ``z_src x_src = z_ref R x_ref + t`` (chapter 12).
+
+    Each match gives three equations in the two unknown depths; this solves them by least squares
+    (exact when the match is noise-free).
+
+    Args:
+        x_ref, x_src: N x 3 normalised coordinates ``K^-1 [u, v, 1]^T`` (third entry 1) of the
+            matches in the reference and the source camera.
+        T_src_ref: 4 x 4 rigid transform, reference camera -> source camera.
+    Returns:
+        N x 2 float64 ``(z_ref, z_src)`` in the units of ``t``; negative where the point lies
+        behind that camera.
+    """
+    a, b = _normalised_points(x_ref, "x_ref"), _normalised_points(x_src, "x_src")
+    if a.shape != b.shape:
+        raise ValueError(f"x_ref and x_src must have the same shape N x 3, got {a.shape} and {b.shape}")
+    T = _finite_block(T_src_ref, "T_src_ref", ((4, 4),))
+    A = np.stack([a @ T[:3, :3].T, -b], axis=2)  # N x 3 x 2: columns R x_ref and -x_src
+    AtA = A.transpose(0, 2, 1) @ A
+    Atb = A.transpose(0, 2, 1) @ (-T[:3, 3])
+    if (np.abs(np.linalg.det(AtA)) < 1e-12).any():
+        raise ValueError("a match's two rays are parallel (no parallax): its depths are undetermined")
+    return np.linalg.solve(AtA, Atb[..., None])[..., 0]
+
+
+def cheirality_counts(x_ref: np.ndarray | Tensor, x_src: np.ndarray | Tensor, E: np.ndarray | Tensor) -> list[int]:
+    """For each of :func:`decompose_essential`'s four motions, how many matches lie in front of both cameras.
+
+    Args:
+        x_ref, x_src: N x 3 normalised coordinates of the matches (see :func:`triangulate_depths`).
+        E: 3 x 3 essential matrix.
+    Returns:
+        Four counts, in :func:`decompose_essential`'s order; the right motion has (nearly) all N.
+    """
+    return [int((triangulate_depths(x_ref, x_src, T) > 0).all(axis=1).sum()) for T in decompose_essential(E)]
 
 
 def _shared_scale(prev: RelativePose, nxt: RelativePose) -> float | None:

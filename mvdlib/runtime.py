@@ -35,6 +35,7 @@ __all__ = [
     "budget",
     "chapter_settings",
     "default_device",
+    "native_bf16",
     "seed_everything",
 ]
 
@@ -101,6 +102,38 @@ CHAPTER_SETTINGS: dict[int, dict[str, dict[str, Any]]] = {
 def default_device() -> torch.device:
     """The device chapters and scripts compute on: CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether ``device`` computes bfloat16 natively, so that bfloat16 can be faster than float32 (chapter 11).
+
+    CPU: the processor has AVX512-BF16 or AMX instructions (``torch.cpu``'s checks); without them
+    oneDNN emulates bfloat16, often slower than float32. CUDA: the GPU supports bfloat16
+    (``torch.cuda.is_bf16_supported``, compute capability 8.0 or newer). Other device types: False.
+
+    Args:
+        device: a ``torch.device`` or its name (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+    Returns:
+        True where bfloat16 runs natively.
+
+    Example:
+        >>> native_bf16("cpu") in (True, False)
+        True
+    """
+    if not isinstance(device, (torch.device, str)):
+        raise TypeError(f"device must be a torch.device or its name, got {type(device).__name__}")
+    try:
+        device = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"device must name a device (cpu, cuda, cuda:1), got {device!r}") from err
+    if device.type == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device} is not available (torch.cuda.is_available() is False)")
+        with torch.cuda.device(device):
+            return bool(torch.cuda.is_bf16_supported())
+    return False
 
 
 def seed_everything(seed: int) -> None:

@@ -7,7 +7,7 @@ Interactive figures use plotly: :func:`plotly_figure` (point clouds) and
 :func:`plotly_mesh_figure` (triangle meshes) show several clouds or meshes with buttons
 that switch between them (chapters 12 and 13). They are thinned so the figure stays light.
 In the built HTML book plotly.js is served once from the
-book's own static files (``_config.yml``: ``html_js_files``), so :func:`show_plotly` emits
+book's own static files (``_config.yml``: ``html_js_files``), so :func:`mvdlib.notebook.show_plotly` emits
 the figure without a copy of the library and with no CDN: the page works offline. In
 Jupyter the same output carries plotly's own MIME type, which JupyterLab renders natively.
 """
@@ -41,7 +41,6 @@ __all__ = [
     "plotly_figure",
     "plotly_mesh_figure",
     "show_depth",
-    "show_plotly",
 ]
 
 # Points per cloud in an interactive 3D figure: 20k points (float32 coordinates, RGB strings)
@@ -78,17 +77,6 @@ def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
         raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
     html = fig.to_html(full_html=False, include_plotlyjs=False, auto_play=False, config={"responsive": True})
     return {"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}
-
-
-def show_plotly(fig: go.Figure) -> None:
-    """Display a plotly figure that works in Jupyter and in the offline HTML book.
-
-    Args:
-        fig: a ``plotly.graph_objects.Figure``.
-    """
-    from IPython.display import display
-
-    display(plotly_bundle(fig), raw=True)
 
 
 def show_depth(
@@ -145,7 +133,7 @@ def plotly_figure(
 
     Each cloud is randomly thinned to at most ``max_points`` points (``seed``) so the
     figure's JSON stays small enough for the offline HTML book; coordinates are stored as
-    float32. Display it with :func:`show_plotly`.
+    float32. Display it with :func:`mvdlib.notebook.show_plotly`.
 
     Args:
         clouds: name -> ``(points N x 3, colors N x 3 in [0, 1] or None)``.
@@ -194,7 +182,7 @@ def plotly_mesh_figure(
 
     Each mesh is simplified by Open3D's vertex clustering to at most ``max_triangles``
     triangles so the figure stays light in the offline HTML book. Display it with
-    :func:`show_plotly`.
+    :func:`mvdlib.notebook.show_plotly`.
 
     Args:
         meshes: name -> ``open3d.geometry.TriangleMesh`` (vertex colours used when present).

@@ -200,8 +200,9 @@ def run_chapter(chapter: Path, folder: Path, env: dict[str, str]) -> tuple[float
         os.environ.update(saved)
     seconds = time.perf_counter() - start
     nbformat.write(nb, path)
-    (out,) = [o for o in nb.cells[-1].outputs if o.get("name") == "stdout"]
-    return seconds, json.loads(out.text)
+    # The report is the cell's last stdout line; a thread of an earlier cell may still print into it.
+    text = "".join(o.text for o in nb.cells[-1].outputs if o.get("name") == "stdout")
+    return seconds, json.loads(text.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ of the book's dependencies: install it where you run this (``pip install uv``).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -47,6 +48,18 @@ def freeze(venv: Path) -> str:
     return "# pip freeze of the environment the book was tested in (scripts/lock.py)\n" + "\n".join(keep) + "\n"
 
 
+def pip_find_links() -> list[str]:
+    """The wheel folders pip is configured with (``PIP_FIND_LINKS`` or pip's ``find-links``): where this
+    machine's CPU build of torch (``2.13.0+cpu``, not on PyPI) comes from; uv is told them too."""
+    value = (
+        os.environ.get("PIP_FIND_LINKS")
+        or subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.find-links"], capture_output=True, text=True
+        ).stdout
+    )
+    return value.split()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-venv", type=Path, help="take the tested versions from this venv's pip freeze")
@@ -63,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                "--generate-hashes", "--no-emit-package", "torch", "--python-version", args.python_version,
                "--python-platform", PLATFORM, "--custom-compile-command", "python scripts/lock.py",
                "-o", LOCK.relative_to(ROOT)]  # fmt: skip
+    for folder in pip_find_links():
+        command += ["--find-links", folder]
     subprocess.run([str(c) for c in command], check=True, cwd=ROOT)
     tested, locked = pins(TESTED.read_text()), pins(LOCK.read_text())
     for name in NOT_LOCKED:

@@ -76,6 +76,7 @@ async (width) => {
     img.src = url; img.className = 'print-plotly'; img.style.width = w + 'px'; img.style.height = h + 'px';
     img.alt = (lay.title && lay.title.text) ? lay.title.text : 'interactive figure';
     const holder = gd.closest('.plotly-graph-div') || gd;
+    holder.parentElement.style.height = 'auto';  // plotly's wrapper div keeps the figure's height
     holder.replaceWith(img);
     const controls = (lay.sliders || []).length + (lay.updatemenus || []).length;
     if (controls) {
@@ -84,7 +85,7 @@ async (width) => {
       note.className = 'print-note';
       note.textContent = 'Interactive in the HTML book (and in the notebook): printed at its initial setting; '
         + 'move its sliders or buttons there.';
-      img.before(note);  // above: the note placed after the image did not show in the PDF
+      img.after(note);
     }
   }
   return [divs.length, interactive];
@@ -96,7 +97,8 @@ READY = """
 () => {
   const mj = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
   const figs = Array.from(document.querySelectorAll('.js-plotly-plot'));
-  return figs.every(gd => gd._fullLayout && gd.querySelector('.main-svg'));
+  // data-book-layout: book/_static/plotly_narrow.js has chosen the figure's layout for this width
+  return figs.every(gd => gd._fullLayout && gd.querySelector('.main-svg') && gd.dataset.bookLayout);
 }
 """
 
@@ -168,7 +170,7 @@ def print_pdf(html: Path, out: Path, timeout_ms: int = 240_000) -> dict:
     from pypdf import PdfReader
 
     report = {
-        "pdf": str(out.relative_to(ROOT) if ROOT in out.resolve().parents else out),
+        "pdf": str(out.resolve().relative_to(ROOT) if ROOT in out.resolve().parents else out),
         "pages": len(PdfReader(out).pages),
         "megabytes": round(out.stat().st_size / 2**20, 1),
         "seconds": round(time.monotonic() - start, 1),

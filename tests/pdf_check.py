@@ -3,7 +3,8 @@
 Not collected by ``make unit`` or ``make browser`` (the file name does not start with ``test_``):
 ``make pdf`` names it. The PDF must exist, have one outline entry per chapter of ``_toc.yml``,
 hold no TeX that MathJax left unrendered, hold at least one drawn image per figure of the
-single-page HTML it was printed from, and its pages must not be blank.
+single-page HTML it was printed from, keep every figure's number, note each explorer as
+interactive in the HTML book, and its pages must not be blank.
 """
 
 from __future__ import annotations
@@ -107,6 +108,20 @@ def test_an_image_for_every_figure(reader: pypdf.PdfReader) -> None:
     assert drawn >= figures.images + figures.plotly, (
         f"the PDF has {drawn} images, the HTML {figures.images} output images and {figures.plotly} plotly figures"
     )
+
+
+def test_figures_numbered_and_explorers_noted() -> None:
+    """Every figure keeps its number and caption in print, and each explorer (a plotly figure
+    with sliders) has the note under its print saying it is interactive in the HTML book."""
+    text = subprocess.run(["pdftotext", str(PDF), "-"], check=True, capture_output=True, text=True).stdout
+    flat = re.sub(r"\s+", " ", text)
+    single = SINGLE.read_text(encoding="utf-8")
+    captions = len(re.findall(r'<span class="caption-number">Fig', single))  # not the exercises' numbers
+    numbers = set(re.findall(r"Fig\. (\d+\.\d+|\d+)", flat))
+    assert captions >= 60 and len(numbers) >= captions, f"{captions} captions in the HTML, {len(numbers)} in the PDF"
+    explorers = len(re.findall(r'"sliders":\s*\[\{', single))
+    notes = flat.count("Interactive in the HTML book")
+    assert explorers >= 5 and notes >= explorers, f"{explorers} explorers, {notes} notes in the PDF"
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 0.75, 1.0])

@@ -79,6 +79,20 @@ def _image() -> torch.Tensor:
 _SAMPLE: dict[str, Any] = {}
 
 
+def _essential() -> np.ndarray:
+    """E = [t]_x R of a sideways motion."""
+    from mvdlib.poses import essential_matrix
+
+    return essential_matrix(_T().double().numpy())
+
+
+def _normalised() -> tuple[np.ndarray, np.ndarray]:
+    """Normalised coordinates of three points 2-4 m in front of the reference camera, in both cameras of ``_T()``."""
+    X = np.array([[0.1, -0.2, 2.0], [-0.3, 0.1, 3.0], [0.2, 0.3, 4.0]])
+    Y = X + _T().double().numpy()[:3, 3]
+    return X / X[:, 2:], Y / Y[:, 2:]
+
+
 def _sample() -> dict[str, torch.Tensor]:
     if not _SAMPLE:
         from mvdlib.data.synthetic import SyntheticMultiViewDataset
@@ -413,6 +427,43 @@ TABLE: dict[str, Entry] = {
     "mvdlib.poses.translation_direction_error_deg": Entry(
         lambda: {"t_est": np.array([1.0, 0.0, 0.1]), "t_true": np.array([1.0, 0.0, 0.0])}
     ),
+    "mvdlib.poses.essential_matrix": Entry(lambda: {"T_src_ref": _T().double().numpy()}),
+    "mvdlib.poses.decompose_essential": Entry(lambda: {"E": _essential()}),
+    "mvdlib.poses.triangulate_depths": Entry(
+        lambda: {"x_ref": _normalised()[0], "x_src": _normalised()[1], "T_src_ref": _T().double().numpy()}
+    ),
+    "mvdlib.poses.cheirality_counts": Entry(
+        lambda: {"x_ref": _normalised()[0], "x_src": _normalised()[1], "E": _essential()}
+    ),
+    # photometric error (self-supervised depth)
+    **{
+        f"mvdlib.photometric.{n}": Entry(
+            lambda: {
+                "ref": _image()[0],
+                "src": _image()[0].flip(-1),
+                "K": _K(),
+                "T_src_ref": _T(),
+                "depth": _depth()[0, 0],
+            }
+        )
+        for n in ("photometric_error", "photometric_loss")
+    },
+    "mvdlib.photometric.photometric_error_vs_depth": Entry(
+        lambda: {
+            "ref": _image()[0],
+            "src": _image()[0].flip(-1),
+            "K": _K(),
+            "T_src_ref": _T(),
+            "depths": torch.tensor([1.0, 2.0]),
+        }
+    ),
+    # sub-plane refinement
+    "mvdlib.subplane.parabola_refine": Entry(
+        lambda: {"cost": torch.rand(1, 4, 6, 8), "inv_depths": torch.linspace(0.1, 1, 4)}
+    ),
+    "mvdlib.subplane.soft_argmin": Entry(
+        lambda: {"cost": torch.rand(1, 4, 6, 8), "inv_depths": torch.linspace(0.1, 1, 4), "temperature": 0.5}
+    ),
     # TSDF fusion
     "mvdlib.tsdf.tsdf_fuse": Entry(
         lambda: {"views": [_view(), _view()], "voxel_size": 0.05, "trunc_voxels": 4.0, "weight_threshold": 0.0}
@@ -492,8 +543,38 @@ TABLE["mvdlib.training.loop.batch_loss"] = Entry(
     extra_bad={"batch": [_batch(-1.0)], "smoothness_weight": [-1.0, "0.1"]},
 )
 
+
+def _net_in_part_training() -> torch.nn.Module:
+    """A network in eval mode but for one BatchNorm (predict and folding would use the batch's statistics)."""
+    net = _net()
+    net.conv2[1].train()
+    return net
+
+
+def _folder(name: str) -> str:
+    path = Path(_scratch(name))
+    path.mkdir(exist_ok=True)
+    return str(path)
+
+
+_extend("mvdlib.inference.predict", model=[_net_in_part_training()])
+_extend("mvdlib.inference.fold_batchnorm", model=[_net_in_part_training()])
+_extend("mvdlib.inference.inference_model", model=[_net_in_part_training()])
+TABLE["mvdlib.training.config.TrainConfig"] = Entry(
+    lambda: {"steps": 3, "model_width": 0.25, "lr_milestones": (2,)},
+    extra_bad={"model_width": [0.001, 2.0], "lr_milestones": [(5, 3), (3, 3)]},
+)
+TABLE["mvdlib.runtime.native_bf16"] = Entry(lambda: {"device": "cpu"}, extra_bad={"device": ["nonsense", "cpu:x"]})
+TABLE["mvdlib.training.preflight.check_out"] = Entry(
+    lambda: {"out": _scratch("new_run.pt"), "resume": False},
+    extra_bad={"out": [_folder("a_folder.pt"), _junk_file("junk.pt", b"not a checkpoint")]},
+)
+
+
 # Generated bad values that are valid for an argument, with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
+    ("mvdlib.training.preflight.check_out", "out", "unknown"): "any name of a file that does not exist is a valid out",
+    ("mvdlib.training.config.TrainConfig", "lr_milestones", "empty"): "no milestones: a constant learning rate",
     **{
         ("mvdlib.conventions.valid_depth", "depth", label): "a predicate: it marks NaN, empty and any shape"
         for label in ("nan", "empty", "flat")
@@ -548,6 +629,13 @@ EXEMPT: dict[tuple[str, str, str], str] = {
         for a in ("ee", "eo", "oe", "oo")
     },
     ("mvdlib.cost_volume.winner_take_all", "cost", "empty"): "an image of width 0 gives a map of width 0",
+    ("mvdlib.subplane.parabola_refine", "cost", "empty"): "an image of width 0 gives a map of width 0",
+    ("mvdlib.subplane.soft_argmin", "cost", "empty"): "an image of width 0 gives a map of width 0",
+    (
+        "mvdlib.photometric.photometric_error",
+        "depth",
+        "nan",
+    ): "a NaN depth is an invalid pixel (book/conventions.md): valid is False there",
     ("mvdlib.losses.huber_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
     ("mvdlib.losses.berhu_penalty", "error", "nan"): "a penalty is elementwise: NaN in, NaN out, like torch",
     ("mvdlib.diagnostics.activation_and_derivative", "z", "nan"): "elementwise: NaN in, NaN out, like torch",
@@ -631,7 +719,7 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.data.real.motorcycle_intrinsics": "takes no argument",
     "mvdlib.pointcloud.DepthView": "a NamedTuple container; its fields are validated where it is used (fuse, ...)",
     "mvdlib.viz.show_depth": "draws on a matplotlib Axes; matplotlib checks its arguments",
-    "mvdlib.viz.show_plotly": "displays a figure; plotly checks its argument",
+    "mvdlib.notebook.show_plotly": "displays a figure; plotly checks its argument",
     "mvdlib.notebook.in_colab": "takes no argument",
     "mvdlib.notebook.show_with_widget": "displays; widget_bundle (in the table) checks the widget",
     "mvdlib.widgets": "explorers (figures and ipywidgets) built on the validated functions above",
@@ -651,6 +739,8 @@ NOT_CALLED: dict[str, str] = {
         for m in ("answers", "assignment", "export", "isolated")
     },
     "mvdlib.inference.DegenerateGeometryWarning": "a warning class, raised by predict (tests/test_inference.py)",
+    "mvdlib.models.checkpoint.UnverifiedCheckpointWarning": "a warning class, raised by read_checkpoint "
+    "(tests/test_checkpoint_unverified.py)",
     **{
         f"mvdlib.models.checkpoint.{n}": "the in-file digest written by save_atomic and checked by read_checkpoint "
         "(tests/models/test_checkpoint.py feeds them damaged and forged checkpoints)"

@@ -10,7 +10,10 @@ Every interactive (plotly) figure is then checked for what it draws, at the book
 width: each heat map and image trace has its drawn element in its subplot, each WebGL
 subplot (3-D scenes, ``scattergl``) paints pixels, no title overlaps another title, a tick
 label or a legend entry, no axis title reaches into another subplot, no figure plays its
-frames by itself, and moving each slider changes the pixels of the plotting area.
+frames by itself, and moving each slider changes the pixels of the plotting area. The same
+checks run at a phone's width (390 x 844, touch), where every panel must be at least 250 px
+wide (one column, laid out by ``book/_static/plotly_narrow.js``) and the page must not scroll
+sideways.
 """
 
 from __future__ import annotations
@@ -272,6 +275,10 @@ SLIDER_JS = r"""(gd, k) => {
 
 
 STILL_MS = 1000
+# book/_static/plotly_narrow.js lays every plotly figure out anew, in one column, where it is
+# narrower than 600 px (a phone); it marks each figure with data-book-layout="narrow" or "wide".
+LAID_OUT_JS = "() => [...document.querySelectorAll('.plotly-graph-div')].every(d => d.dataset.bookLayout)"
+LAYOUTS_JS = "() => [...document.querySelectorAll('.plotly-graph-div')].map(d => d.dataset.bookLayout)"
 OPENED_JS = f"""() => [...document.querySelectorAll('.plotly-graph-div')].map(gd => {{
   const {{problems}} = ({FIGURE_JS})(gd);
   return {{problems: problems.filter(p => p.includes(' drawn')),
@@ -331,13 +338,15 @@ def test_interactive_figures_draw_and_respond(page: Path, server: str, browser) 
     context = browser.new_context(viewport=FIGURE_VIEWPORT)
     tab = context.new_page()
     tab.goto(f"{server}/{rel}", wait_until="load")
-    tab.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')].every(d => d._fullLayout)")
+    tab.wait_for_function(LAID_OUT_JS)
     figures = tab.locator(".plotly-graph-div")
     # As the page opens: every figure has drawn, and none plays by itself (plotly's auto_play
     # animates through a figure's frames on load, and draws no heat map or image meanwhile).
     opened = tab.evaluate(OPENED_JS)
     tab.wait_for_timeout(STILL_MS)
     problems = [f"figure {i + 1}: as the page opens, {p}" for i, f in enumerate(opened) for p in f["problems"]]
+    problems += [f"figure {i + 1}: laid out {k!r} at the desktop width, not 'wide'"
+                 for i, k in enumerate(tab.evaluate(LAYOUTS_JS)) if k != "wide"]  # fmt: skip
     problems += [f"figure {i + 1}: plays by itself (slider steps {a['active']} -> {b['active']} in {STILL_MS} ms)"
                  for i, (a, b) in enumerate(zip(opened, tab.evaluate(OPENED_JS), strict=True))
                  if a["active"] != b["active"]]  # fmt: skip
@@ -350,6 +359,7 @@ def test_interactive_figures_draw_and_respond(page: Path, server: str, browser) 
 # A phone held upright (an iPhone 12-15's CSS viewport), with touch.
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 MIN_PANEL_PX = 250  # narrower than this, a heat map or a curve cannot be read
+PHONE_SCREENSHOT_HEIGHT = 2400  # px: taller than any figure laid out in one column
 
 PANEL_WIDTHS_JS = r"""(gd) => {
   const fl = gd._fullLayout, out = {};
@@ -360,9 +370,6 @@ PANEL_WIDTHS_JS = r"""(gd) => {
 }"""
 
 
-# The explorers and multi-panel figures do not reflow to one column yet (issue 26): this
-# check fails on them (chapter 5 seen failing); remove the xfail once they do.
-@pytest.mark.xfail(strict=False, reason="explorers and multi-panel figures do not reflow on a phone yet (issue 26)")
 @pytest.mark.parametrize("page", figure_pages(), ids=lambda p: str(p.relative_to(HTML)))
 def test_interactive_figures_on_a_phone(page: Path, server: str, browser) -> None:
     """At 390 x 844 with touch: no sideways scrolling of the page, every panel at least
@@ -371,8 +378,9 @@ def test_interactive_figures_on_a_phone(page: Path, server: str, browser) -> Non
     context = browser.new_context(**PHONE)
     tab = context.new_page()
     tab.goto(f"{server}/{rel}", wait_until="load")
-    tab.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')].every(d => d._fullLayout)")
-    problems = []
+    tab.wait_for_function(LAID_OUT_JS)
+    problems = [f"figure {i + 1}: laid out {k!r} at a phone's width, not 'narrow'"
+                for i, k in enumerate(tab.evaluate(LAYOUTS_JS)) if k != "narrow"]  # fmt: skip
     overflow = tab.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
     if overflow > 1:
         problems.append(f"the page scrolls sideways by {overflow} px")
@@ -382,6 +390,12 @@ def test_interactive_figures_on_a_phone(page: Path, server: str, browser) -> Non
         narrow = {k: w for k, w in figures.nth(i).evaluate(PANEL_WIDTHS_JS).items() if w < MIN_PANEL_PX}
         if narrow:
             problems.append(f"{name}: panels narrower than {MIN_PANEL_PX} px: {narrow}")
+    # One column makes a figure taller than the phone's screen: a taller window (the same width,
+    # so the same layout) lets the screenshots of the slider check see the whole of it.
+    tab.set_viewport_size({"width": PHONE["viewport"]["width"], "height": PHONE_SCREENSHOT_HEIGHT})
+    tab.wait_for_timeout(SLIDER_SETTLE_MS)
+    for i in range(figures.count()):
+        name = f"figure {i + 1} (#{figures.nth(i).get_attribute('id')})"
         problems += check_figure(tab, figures.nth(i), name)
     context.close()
     assert not problems, f"{rel} at a phone's width:\n  " + "\n  ".join(problems)
@@ -411,3 +425,66 @@ def test_readme_pictures_from_the_built_book(server: str, browser) -> None:
         assert image is not None and image.shape[1] >= 600, f"{name}: screenshot missing or too small"
         assert image.std() > 10, f"{name}: the screenshot is blank"
     context.close()
+
+
+# ---- figures as a reader meets them: captions, alt text, size -------------------------------
+
+MIN_SHOWN = 0.6  # an image shown below this fraction of its own width must open full size
+
+FIGURES_JS = r"""() => {
+  const out = [];
+  const images = [...document.querySelectorAll('.cell_output img, figure img')];
+  const plots = [...document.querySelectorAll('.cell_output .plotly-graph-div')];
+  for (const e of [...images, ...plots]) {
+    const fig = e.closest('figure'), cap = fig && fig.querySelector('figcaption');
+    const number = cap && cap.querySelector('.caption-number'), r = e.getBoundingClientRect();
+    out.push({kind: e.tagName === 'IMG' ? 'image' : 'plotly', src: (e.getAttribute('src') || e.id).slice(-60),
+              alt: e.tagName === 'IMG' ? e.getAttribute('alt') : null,
+              caption: cap ? cap.textContent.trim() : '', number: number ? number.textContent : '',
+              shown: e.tagName === 'IMG' && e.naturalWidth ? r.width / e.naturalWidth : 1,
+              zoom: e.dataset ? e.dataset.bookZoom === '1' : false});
+  }
+  return {figures: out, pdf: !!document.querySelector('.book-pdf-link a[href$="learning-depth.pdf"]')};
+}"""
+
+
+def test_every_figure_has_a_number_a_caption_and_alt_text(server: str, browser) -> None:
+    """Every figure of a chapter is numbered and captioned, every image has alt text that is not
+    a file path, every page links to the PDF, and an image shown below ``MIN_SHOWN`` of its width
+    (a wide figure in the 704 px column) opens full size on a click (book/_static/zoom.js)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    problems, seen, zoomed = [], 0, 0
+    for page in book_pages():
+        rel = page.relative_to(HTML).as_posix()
+        tab.goto(f"{server}/{rel}", wait_until="load")
+        tab.wait_for_function("() => [...document.images].every(i => i.complete)")
+        info = tab.evaluate(FIGURES_JS)
+        if not info["pdf"]:
+            problems.append(f"{rel}: no link to the PDF")
+        for k, f in enumerate(info["figures"]):
+            seen += 1
+            name = f"{rel} {f['kind']} {k + 1} ({f['src']})"
+            if not f["caption"] or not f["number"].startswith("Fig"):
+                problems.append(f"{name}: no numbered caption ({f['number']!r} {f['caption'][:40]!r})")
+            if f["kind"] == "image" and (not f["alt"] or re.search(r"[/\\]|\.(png|jpe?g|svg|gif)$", f["alt"])):
+                problems.append(f"{name}: alt text {f['alt']!r} is empty or a file path")
+            if f["shown"] < MIN_SHOWN and not f["zoom"]:
+                problems.append(f"{name}: shown at {f['shown']:.0%} of its width and cannot be enlarged")
+        # One enlargement per page: the overlay shows the image at (nearly) its own width.
+        small = tab.locator("img[data-book-zoom='1']")
+        if small.count():
+            small.first.scroll_into_view_if_needed()
+            small.first.click()
+            big = tab.locator(".book-zoom-overlay img")
+            ratio = big.evaluate("i => i.getBoundingClientRect().width / i.naturalWidth") if big.count() else 0
+            if ratio < 0.9:
+                problems.append(f"{rel}: clicking a small figure shows it at {ratio:.0%} of its width")
+            tab.keyboard.press("Escape")
+            if tab.locator(".book-zoom-overlay").count():
+                problems.append(f"{rel}: Escape does not close the enlarged figure")
+            zoomed += 1
+    context.close()
+    assert seen >= 70, f"only {seen} figures found in the built book"
+    assert zoomed >= 5, f"only {zoomed} pages with a figure to enlarge"
+    assert not problems, "\n  ".join(problems)

@@ -169,3 +169,15 @@ def test_colab_check_diff_names_changed_added_and_removed() -> None:
     check = _script("colab_check")
     diff = check.freeze_diff({"plotly": "5.24.1", "six": "1.17.0"}, {"plotly": "7.1.0", "dash": "4.4.1"})
     assert diff == {"changed": {"plotly": "5.24.1 -> 7.1.0"}, "added": {"dash": "4.4.1"}, "removed": {"six": "1.17.0"}}
+
+
+def test_show_plotly_in_colab_displays_colabs_html(monkeypatch: pytest.MonkeyPatch, fake_colab) -> None:
+    import IPython.display
+
+    from mvdlib.notebook import show_plotly
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    show_plotly(_toy().static())
+    ((bundle, raw),) = shown
+    assert raw and set(bundle) == {"text/html"} and "cdn.plot.ly" in bundle["text/html"]

@@ -20,6 +20,7 @@ from mvdlib.data.camera import default_intrinsics
 from mvdlib.geometry import relative_pose, scale_intrinsics
 from mvdlib.inference import fold_batchnorm, inference_model, predict
 from mvdlib.models.mvdepthnet import MVDepthNet
+from mvdlib.runtime import native_bf16
 
 # ---- predict ---------------------------------------------------------------------------------
 
@@ -136,16 +137,15 @@ def test_fold_batchnorm_is_the_closed_form_affine_map():
     torch.testing.assert_close(folded.bias, bn.bias - bn.running_mean * scale)
 
 
-def test_inference_model_is_reused_until_the_weights_change():
+def test_inference_model_is_made_anew_from_the_model_as_it_is():
     model = _model_with_trained_statistics(0.125)
     fast = inference_model(model)
-    assert inference_model(model) is fast
+    assert inference_model(model) is not fast  # nothing kept that could go stale
     model.load_state_dict(_model_with_trained_statistics(0.125, seed=5).state_dict())
-    renewed = inference_model(model)
-    assert renewed is not fast
     ref, cost = _inputs()
     with torch.no_grad():
-        torch.testing.assert_close(renewed(ref, cost)[0], model(ref, cost)[0], rtol=0, atol=1e-4)
+        torch.testing.assert_close(inference_model(model)(ref, cost)[0], model(ref, cost)[0], rtol=0, atol=1e-4)
+        assert not torch.allclose(fast(ref, cost)[0], model(ref, cost)[0], rtol=0, atol=1e-4)
 
 
 def _change_by_optimizer_step(model):
@@ -196,7 +196,7 @@ def test_predict_sees_every_change_of_the_weights(change):
     change(model)
     model.eval()
     after = predict(model, ref, srcs, K, T_ref, T_srcs)
-    fresh = _predict_by_hand(copy.deepcopy(model).float(), ref, srcs, K, T_ref, T_srcs)  # a new object: no cache
+    fresh = _predict_by_hand(copy.deepcopy(model).float(), ref, srcs, K, T_ref, T_srcs)
     assert not np.array_equal(after, before) or change is _change_by_dtype
     np.testing.assert_allclose(after, fresh, rtol=1e-4)
 
@@ -210,13 +210,11 @@ def test_fold_batchnorm_rejects_a_training_model():
 
 def test_predict_runs_the_fast_copy_and_equals_the_eager_network():
     model = _model_with_trained_statistics(0.25)
-    fast = inference_model(model)
     ref, src = _shifted_pair(64, 96, 4)
     K = np.array([[80.0, 0, 47.5], [0, 80.0, 31.5], [0, 0, 1]], dtype=np.float32)
     T_src = np.eye(4, dtype=np.float32)
     T_src[0, 3] = 0.1
     depth = predict(model, ref, src[None], K, np.eye(4), T_src[None])
-    assert inference_model(model) is fast  # predict kept the copy it made
     # the eager network on the inputs predict builds (the images are at the network's size)
     images = normalize_image(torch.from_numpy(np.stack([ref, src]).astype(np.float32)).permute(0, 3, 1, 2))
     T_src_ref = torch.linalg.inv(torch.from_numpy(T_src))[None, None]
@@ -378,7 +376,7 @@ def test_predict_bf16_is_close_to_fp32_and_says_when_the_cpu_lacks_bf16():
     model = _model_with_trained_statistics(0.125)
     views = _posed_views(n=1)
     fp32 = predict(model, *views)
-    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    native = native_bf16("cpu")
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         bf16 = predict(model, *views, precision="bf16")
@@ -404,3 +402,123 @@ def test_predict_bgr_input_with_channel_order_bgr_equals_rgb_input():
     )
     with pytest.raises(ValueError, match="channel_order"):
         predict(model, ref, srcs, K, T_ref, T_srcs, channel_order="rgba")
+
+
+# ---- predict sees structural changes of the model -------------------------------------------
+
+
+class _Halve(torch.nn.Module):
+    """A parametrization: the weight used is half the stored one."""
+
+    def forward(self, w):
+        return 0.5 * w
+
+
+def _change_by_parametrization(model):
+    torch.nn.utils.parametrize.register_parametrization(model.conv1[0], "weight", _Halve())
+
+
+def _change_by_swapped_activation(model):
+    model.conv1[2] = torch.nn.LeakyReLU(0.3)
+
+
+def _change_by_identity_activation(model):
+    model.conv1[5] = torch.nn.Identity()
+
+
+def _change_by_forward_hook_on_conv(model):
+    model.conv1[0].register_forward_hook(lambda module, args, out: out * 0.5)
+
+
+def _change_by_forward_pre_hook_on_bn(model):
+    model.conv1[1].register_forward_pre_hook(lambda module, args: (args[0] + 1.0,))
+
+
+def _change_by_batchnorm_eps(model):
+    model.conv1[1].eps = 10.0
+
+
+def _change_by_batchnorm_without_running_statistics(model):
+    model.conv1[1].track_running_stats = False  # eval mode then normalises with the batch's statistics
+    model.conv1[1].running_mean = None
+    model.conv1[1].running_var = None
+
+
+def _predict_with_the_plain_model(monkeypatch, model, views) -> np.ndarray:
+    """predict running the model itself (nothing folded, nothing cached): the reference."""
+    with monkeypatch.context() as m:
+        m.setattr(mvdlib.inference, "inference_model", lambda model: model)
+        return predict(model, *views)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _change_by_parametrization,
+        _change_by_swapped_activation,
+        _change_by_identity_activation,
+        _change_by_forward_hook_on_conv,
+        _change_by_forward_pre_hook_on_bn,
+        _change_by_batchnorm_eps,
+        _change_by_batchnorm_without_running_statistics,
+    ],
+)
+def test_predict_sees_every_change_of_the_structure(monkeypatch, change):
+    """Parametrizations, swapped modules, hooks, BatchNorm settings: predict equals the un-folded model after each."""
+    model = _model_with_trained_statistics(0.125)
+    views = _posed_views(n=1)
+    before = predict(model, *views)
+    change(model)
+    after = predict(model, *views)
+    plain = _predict_with_the_plain_model(monkeypatch, model, views)
+    assert not np.array_equal(plain, before)  # the change matters
+    np.testing.assert_allclose(1 / after, 1 / plain, rtol=0, atol=1e-4)  # inverse depth, 1/m
+
+
+def test_predict_refuses_a_submodule_in_training_mode():
+    model = _model_with_trained_statistics(0.125)
+    model.conv2.train()  # BatchNorm would normalise with this one image's statistics and update its own
+    with pytest.raises(ValueError, match=r"module conv2\.1 of model is in training mode"):
+        predict(model, *_posed_views(n=1))
+    with pytest.raises(ValueError, match=r"module conv2\.1 of model is in training mode"):
+        fold_batchnorm(model)
+
+
+def test_predict_keeps_the_mode_of_mode_free_modules():
+    """A module put in after model.eval() (in training mode) that computes the same in both modes is accepted."""
+    model = _model_with_trained_statistics(0.125)
+    views = _posed_views(n=1)
+    before = predict(model, *views)
+    model.conv1[2] = torch.nn.ReLU()  # a new module is in training mode
+    np.testing.assert_array_equal(predict(model, *views), before)
+
+
+def test_parallax_of_a_sideways_baseline_is_the_disparity_range():
+    """A source b metres to the side: every pixel's segment spans f b (1/z_near - 1/z_far) pixels."""
+    f, b, h, w = 80.0, 0.01, 64, 96
+    K = torch.tensor([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
+    T_srcs = torch.eye(4).repeat(2, 1, 1)
+    T_srcs[0, 0, 3], T_srcs[1, 1, 3] = b, 2 * b
+    depths = 1.0 / cv.inverse_depth_samples(16)
+    parallax = mvdlib.inference._parallax(K, torch.eye(4)[None], T_srcs, (h, w), depths)
+    span = (1 / depths.min() - 1 / depths.max()).item()
+    torch.testing.assert_close(parallax, torch.tensor([f * b * span, f * 2 * b * span], dtype=torch.float64))
+
+
+class _Recorder:
+    """A forward hook that keeps what its module returned (as a reader records activations)."""
+
+    def __init__(self):
+        self.outputs = []
+
+    def __call__(self, module, args, out):
+        self.outputs.append(out.detach().clone())
+
+
+def test_predict_runs_hooks_on_the_model_itself():
+    """A hook object registered on the model sees predict's pass (a copy of the model would copy the hook too)."""
+    model = _model_with_trained_statistics(0.125)
+    recorder = _Recorder()
+    model.conv1[2].register_forward_hook(recorder)
+    predict(model, *_posed_views(n=1))
+    assert len(recorder.outputs) == 1 and recorder.outputs[0].shape[1] == model.conv1[0].out_channels

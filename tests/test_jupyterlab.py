@@ -1,5 +1,8 @@
 """Live explorers in a real client: JupyterLab in headless Chromium runs chapters 5 and 9.
 
+It also opens chapter 1's student edition there: each exercise must show as a numbered heading
+with its title, and its math typeset (JupyterLab has no MyST extension here).
+
 JupyterLab is started from the project's environment on 127.0.0.1 (a random port, a random
 token, its state in a temporary folder), the chapters are copied unedited into that folder,
 run with "Run All", and one slider of each explorer is moved with the keyboard, as a reader
@@ -21,9 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import nbformat
 import numpy as np
 import pytest
 from test_browser import browser, changed_pixels  # noqa: F401 -- browser is the shared headless-Chromium fixture
+
+from mvdlib.classroom.student import student_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90
@@ -32,6 +38,9 @@ UPDATE_TIMEOUT_S = 60  # the kernel redraws the explorer after a slider moved
 MIN_CHANGED_PIXELS = 50
 
 pytestmark = pytest.mark.book
+
+# The student edition's exercises (plain headings and Markdown) must render in JupyterLab without extensions.
+STUDENT_CHAPTER = "01_camera_geometry.ipynb"
 
 # chapter -> the caption of the slider to move (chapter 5: the loss explorer; 9: the cost slices)
 SLIDERS = {"05_depth_losses.ipynb": "lambda", "09_cost_volume.ipynb": "plane d"}
@@ -57,6 +66,8 @@ def lab(tmp_path_factory) -> Iterator[str]:
     notebooks.mkdir()
     for name in SLIDERS:
         shutil.copy(ROOT / "chapters" / name, notebooks / name)
+    student, _ = student_notebook(nbformat.read(ROOT / "chapters" / STUDENT_CHAPTER, as_version=4), chapter=1)
+    nbformat.write(student, notebooks / f"student_{STUDENT_CHAPTER}")
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime")}  # fmt: skip
@@ -155,3 +166,45 @@ def test_explorer_is_live_in_jupyterlab(notebook: str, lab: str, browser) -> Non
     context.close()
     assert moved != readout, f"{notebook}: the slider {SLIDERS[notebook]!r} did not move ({readout})"
     assert changed >= MIN_CHANGED_PIXELS, f"{notebook}: slider {readout} -> {moved} changed {changed} pixels"
+
+
+# Scroll the open notebook to the Markdown cell that starts with PREFIX (JupyterLab renders only the cells in
+# view); return the rendered cell's heading, its typeset-math count and whether raw TeX or MyST syntax shows.
+EXERCISE_JS = r"""async ([name, prefix]) => {
+  const panel = (PANEL)(name);
+  const cells = panel.content.widgets;
+  const i = cells.findIndex(c => c.model.type === 'markdown' && c.model.sharedModel.getSource().startsWith(prefix));
+  if (i < 0) return {found: false};
+  panel.content.activeCellIndex = i;
+  await panel.content.scrollToItem(i, 'start');
+  const node = cells[i].node.querySelector('.jp-RenderedMarkdown');
+  if (!node) return {found: true, rendered: false};
+  const text = node.textContent;
+  return {found: true, rendered: true, heading: node.querySelector('h3')?.textContent.trim() ?? null,
+          math: node.querySelectorAll('mjx-container, .MathJax').length,
+          rawTex: /\$[^$]+\$|\\times|\\frac/.test(text), directive: /:label:|\{exercise\}/.test(text)};
+}""".replace("PANEL", PANEL_JS)
+
+
+def test_the_student_edition_renders_its_exercises_in_plain_jupyterlab(lab: str, browser) -> None:  # noqa: F811
+    name = f"student_{STUDENT_CHAPTER}"
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    tab = context.new_page()
+    tab.goto(lab.format(name))
+    tab.wait_for_function(f"() => window.jupyterapp && ({PANEL_JS})('{name}')?.context?.isReady",
+                          timeout=START_TIMEOUT_S * 1000)  # fmt: skip
+    seen = {}
+    for prefix in ("### Exercise 1.1", "### Exercise 1.3"):
+        deadline = time.monotonic() + 60
+        while True:  # MathJax typesets after the Markdown renders
+            state = tab.evaluate(EXERCISE_JS, [name, prefix])
+            if state.get("rendered") and (state["math"] or prefix.endswith("1.3")) or time.monotonic() > deadline:
+                break
+            tab.wait_for_timeout(1000)
+        seen[prefix] = state
+    context.close()
+    first, third = seen["### Exercise 1.1"], seen["### Exercise 1.3"]
+    assert (first.get("heading") or "").startswith("Exercise 1.1: Cropping instead of resizing"), seen
+    assert (third.get("heading") or "").startswith("Exercise 1.3: Write scale_intrinsics yourself"), seen
+    assert first["math"] > 0 and not first["rawTex"], f"exercise 1.1's math is not typeset: {first}"
+    assert not first["directive"] and not third["directive"], seen

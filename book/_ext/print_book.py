@@ -84,8 +84,22 @@ def _static_twins_in_singlehtml(app: Any, config: Any) -> None:
     config.nb_mime_priority_overrides = [*config.nb_mime_priority_overrides, ("singlehtml", WIDGET_VIEW, None)]
 
 
+# myst-nb's execution table marks a chapter's status with emoji, which the fonts of a bare
+# Linux machine (and so the printed PDF) lack: words instead.
+STATUS_WORDS = {"\u2705": "ran", "\u274c": "failed"}
+
+
+def _status_in_words(app: Any, doctree: nodes.document, docname: str) -> None:
+    """Replace the execution table's status emoji by words (run after myst-nb has filled it)."""
+    for text in list(doctree.findall(nodes.Text)):
+        word = STATUS_WORDS.get(text.astext().strip())
+        if word is not None:
+            text.parent.replace(text, nodes.Text(word))
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _static_twins_in_singlehtml)
+    app.connect("doctree-resolved", _status_in_words)
     app.add_directive("build-environment", BuildEnvironment)
     app.connect("builder-inited", _html_handlers_for_singlehtml)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -50,14 +50,50 @@ def load_assignment(name_or_path: str) -> Assignment:
         data = yaml.safe_load(text)
         if not isinstance(data, dict):
             raise TypeError(f"expected a mapping, got {type(data).__name__}")
-        points = {str(k): float(v) for k, v in data.get("points", {}).items()}
-        rubric = {str(k): [float(x) for x in v] for k, v in data.get("open", {}).items()}
+        unknown = sorted(set(map(str, data)) - {"title", "points", "open"})
+        if unknown:
+            raise ValueError(f"unknown fields {unknown}; an assignment has title, points and open")
+        points = {str(k): _number(v, f"points of {k}") for k, v in (data.get("points") or {}).items()}
+        rubric = {str(k): _levels(v, k) for k, v in (data.get("open") or {}).items()}
     except (yaml.YAMLError, AttributeError, TypeError, ValueError) as error:
-        raise ValueError(f"assignment {name_or_path!r} is not a valid assignment file ({error})") from None
-    bad = [k for k in [*points, *rubric] if not _KEY.fullmatch(k)]
-    if bad or any(not (math.isfinite(v) and v >= 0) for v in points.values()):
-        raise ValueError(f"assignment {name_or_path!r}: keys must be 'chapter.number', points finite >= 0")
+        reason = " ".join(str(error).split())  # YAML's messages span lines
+        raise ValueError(f"assignment {name_or_path!r} is not a valid assignment file ({reason})") from None
+    _validate(str(name_or_path), points, rubric)
     return Assignment(str(data.get("title", name_or_path)), points, rubric)
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def _levels(value: object, key: object) -> list[float]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"open {key} must be a list of rubric levels like [0, 1, 2], got {value!r}")
+    return [_number(x, f"a rubric level of {key}") for x in value]
+
+
+def _validate(name: str, points: dict[str, float], rubric: dict[str, list[float]]) -> None:
+    """Refuse an assignment the grader could not honour: no exercise, a bad key, bad points, an unchecked exercise."""
+    from mvdlib.classroom.check import REGISTRY
+
+    if not points and not rubric:
+        raise ValueError(f"assignment {name!r} names no exercise (give points: and/or open:)")
+    bad = [k for k in [*points, *rubric] if not _KEY.fullmatch(k)]
+    if bad:
+        raise ValueError(f"assignment {name!r}: exercise keys must be 'chapter.number' like '9.2', got {bad}")
+    if any(not (math.isfinite(v) and v >= 0) for v in [*points.values(), *(x for v in rubric.values() for x in v)]):
+        raise ValueError(f"assignment {name!r}: points and rubric levels must be finite numbers >= 0")
+    both = sorted(set(points) & set(rubric))
+    if both:
+        raise ValueError(f"assignment {name!r}: {both} are under both points: and open:; give each once")
+    unchecked = [k for k in points if k not in REGISTRY]
+    if unchecked:
+        raise ValueError(
+            f"assignment {name!r}: {unchecked} have no check (points: is for checked exercises "
+            f"{sorted(REGISTRY, key=exercise_sort_key)}; put open questions under open:)"
+        )
 
 
 @dataclass

@@ -23,8 +23,8 @@ inside a container or a throwaway account.
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
+import functools
 import json
 import math
 import os
@@ -37,11 +37,13 @@ from pathlib import Path
 
 import nbformat
 
-from mvdlib.classroom.answers import answers_in, edited_cells, tampering
+from mvdlib._validation import CommandLineParser
+from mvdlib.classroom.answers import DIGEST_KEY, answers_in, edited_cells, names_in_solutions, tampering
 from mvdlib.classroom.assignment import Assignment, Report, exercise_sort_key, load_assignment
 from mvdlib.classroom.check._core import NOT_ATTEMPTED, PASS
 from mvdlib.classroom.export import StreamingCsv, summary, write_feedback
-from mvdlib.classroom.isolated import STARTUP_S, run_check
+from mvdlib.classroom.isolated import FLAGGED, STARTUP_S, reference_functions, run_check
+from mvdlib.classroom.student import student_notebook
 
 __all__ = [
     "Assignment",
@@ -56,23 +58,35 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT_S = 120.0
-FLAGGED = "flagged"
+
+
+def _notebooks(folder: Path, recursive: bool) -> list[Path]:
+    """The notebooks in ``folder`` (any case of ``.ipynb``), not in hidden folders such as .ipynb_checkpoints."""
+    paths = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        p for p in paths
+        if p.is_file() and p.suffix.lower() == ".ipynb"
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )  # fmt: skip
 
 
 def find_students(path: Path) -> dict[str, list[Path]]:
-    """Student name -> notebooks: one notebook, a folder of notebooks, or a folder of folders."""
+    """Student name -> notebooks: one notebook, a folder of notebooks (one per student), or a folder of
+    folders (one per student, notebooks at any depth inside). A name given both ways keeps both."""
     path = Path(path)
     if path.is_file():
-        if path.suffix != ".ipynb":
+        if path.suffix.lower() != ".ipynb":
             raise ValueError(f"NOTEBOOK_OR_FOLDER must be a .ipynb file or a folder, got {path}")
         return {path.stem: [path]}
     if not path.is_dir():
         raise ValueError(f"NOTEBOOK_OR_FOLDER does not exist: {path}")
-    students = {p.stem: [p] for p in sorted(path.glob("*.ipynb"))}
+    students: dict[str, list[Path]] = {}
+    for notebook in _notebooks(path, recursive=False):
+        students.setdefault(notebook.stem, []).append(notebook)
     for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        notebooks = sorted(folder.glob("*.ipynb"))
+        notebooks = _notebooks(folder, recursive=True)
         if notebooks:
-            students[folder.name] = notebooks
+            students.setdefault(folder.name, []).extend(notebooks)
     if not students:
         raise ValueError(f"no notebooks in {path} (nor in its sub-folders)")
     return students
@@ -191,30 +205,72 @@ def _cell(status: str, message: str) -> str:
 
 
 def _reference_names() -> dict[str, set[str]]:
-    """Exercise key -> the library functions its check module compares against."""
+    """Exercise key -> the names of the library functions its check module compares against."""
     from mvdlib.classroom.check import REGISTRY
 
-    names = {}
-    for key, check in REGISTRY.items():
-        module = sys.modules[check.__module__]
-        names[key] = {
-            n
-            for n, obj in vars(module).items()
-            if callable(obj)
-            and str(getattr(obj, "__module__", "")).startswith("mvdlib.")
-            and not str(obj.__module__).startswith("mvdlib.classroom")
-        }
-    return names
+    return {key: set(reference_functions(key)) for key in REGISTRY}
+
+
+@functools.lru_cache(maxsize=4)
+def _editions(source: Path) -> dict[str, dict[str, str]]:
+    """Chapter file name -> the instructor-cell digests of its student edition, for every chapter in ``source``."""
+    found = {}
+    for path in sorted(Path(source).glob("*.ipynb")):
+        chapter = int(path.name[:2]) if path.name[:2].isdigit() else None
+        edition, _ = student_notebook(nbformat.read(path, as_version=4), chapter)
+        found[path.name] = dict(edition.metadata[DIGEST_KEY])
+    return found
+
+
+@functools.lru_cache(maxsize=4)
+def solution_names(source: Path) -> dict[str, set[str]]:
+    """Exercise key -> the names the book's own solution cells use (an answer may use what they use)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(Path(source).glob("*.ipynb")):
+        for key, names in names_in_solutions(nbformat.read(path, as_version=4)).items():
+            found.setdefault(key, set()).update(names)
+    return found
+
+
+def instructor_digests(notebook: Path, nb: nbformat.NotebookNode, source: Path | None) -> dict[str, str] | None:
+    """The instructor-cell digests of the instructor's chapter this submission was made from (None without
+    ``source``): the chapter of the same file name, else the one whose cell ids the notebook shares most
+    (students rename files; cell ids survive)."""
+    if source is None:
+        return None
+    editions = _editions(Path(source))
+    if notebook.name in editions:
+        return editions[notebook.name]
+    ids = {c.get("id") for c in nb.cells}
+    overlap = {name: len(ids & set(digests)) for name, digests in editions.items()}
+    best = max(overlap, key=lambda name: overlap[name], default=None)
+    return editions[best] if best is not None and overlap[best] else None
+
+
+def default_source() -> Path | None:
+    """The full edition's chapters beside the installed package (a checkout), or None."""
+    chapters = Path(__file__).resolve().parents[2] / "chapters"
+    return chapters if chapters.is_dir() else None
 
 
 def grade_student(
-    name: str, notebooks: list[Path], timeout_s: float, keys: list[str], keep: Path | None = None
+    name: str,
+    notebooks: list[Path],
+    timeout_s: float,
+    keys: list[str],
+    keep: Path | None = None,
+    source: Path | None = None,
 ) -> Report:
-    """Run one student's notebooks, then check each answer in a fresh process."""
+    """Run one student's notebooks, then check each answer in a fresh process.
+
+    ``source`` holds the instructor's chapters (full edition) under the names the students'
+    notebooks have; their instructor cells are compared with the student's.
+    """
     from mvdlib.classroom.check import REGISTRY
 
     report = Report(name)
-    references = _reference_names()
+    allowed = solution_names(Path(source)) if source is not None else {}
+    references = {k: names - allowed.get(k, set()) for k, names in _reference_names().items()}
     for notebook in notebooks:
         try:
             nb = nbformat.read(notebook, as_version=4)
@@ -222,7 +278,8 @@ def grade_student(
             report.notebook.append(f"{notebook.name}: not a readable notebook ({type(error).__name__})")
             continue
         answers = {k: a for k, a in answers_in(nb).items() if k in REGISTRY and (not keys or k in keys)}
-        flags = tampering(nb, references) + edited_cells(nb)
+        expected = instructor_digests(notebook, nb, source)
+        flags = tampering(nb, references, expected) + edited_cells(nb, expected)
         report.flags += [f"{notebook.name}: {f}" for f in flags]
         with tempfile.TemporaryDirectory(prefix="mvdlib-grade-private-") as tmp:
             private = Path(tmp)
@@ -235,9 +292,12 @@ def grade_student(
                     report.exercises[key] = f"{FLAGGED}: {forged[0]}"
                     continue
                 status, message = run_check(
-                    key, answer.name, answer.source, private / "result.json.values", private, timeout_s
-                )
+                    key, answer.name, answer.source, private / "result.json.values", private, timeout_s,
+                    allowed.get(key, set()),
+                )  # fmt: skip
                 report.exercises[key] = _cell(status, message)
+                if status == FLAGGED:
+                    report.flags.append(f"{notebook.name}: cell {answer.cell} (exercise {key}): {message}")
     for key in keys:
         report.exercises.setdefault(key, NOT_ATTEMPTED)
     return report
@@ -250,6 +310,7 @@ def grade(
     jobs: int = 1,
     keep: Path | None = None,
     on_report: object = None,
+    source: Path | None = None,
 ) -> list[Report]:
     """Grade every student under ``path`` (``timeout_s`` per cell); ``on_report(report)`` sees each as it is done."""
     if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s) and timeout_s > 0):
@@ -261,7 +322,7 @@ def grade(
     keys = sorted(assignment.points, key=exercise_sort_key) if assignment else []
     reports = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(grade_student, n, nbs, timeout_s, keys, keep) for n, nbs in students.items()]
+        futures = [pool.submit(grade_student, n, nbs, timeout_s, keys, keep, source) for n, nbs in students.items()]
         for future in concurrent.futures.as_completed(futures):
             report = future.result()
             reports.append(report)
@@ -300,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         _run_one(Path(argv[1]), Path(argv[2]), Path(argv[3]), Path(argv[4]), argv[5], argv[6])
         return 0
 
-    parser = argparse.ArgumentParser(prog="python -m mvdlib.grade", description=__doc__.splitlines()[0])
+    parser = CommandLineParser(prog="python -m mvdlib.grade", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a student notebook, or a folder of them")
     parser.add_argument("--assignment", help="a shipped set (week1, week4) or an assignment .yaml file")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per cell and per check")
@@ -308,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, help="the table, one row per student, best score first")
     parser.add_argument("--feedback", type=Path, help="a folder for one feedback file per student")
     parser.add_argument("--keep-executed", type=Path, help="a folder for the executed notebooks (open questions)")
+    parser.add_argument(
+        "--source", type=Path, default=default_source(),
+        help="the instructor's chapters (full edition), to compare the instructor cells with (default: ./chapters "
+        "of the checkout mvdlib runs from)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         if not (math.isfinite(args.timeout) and args.timeout > 0):
@@ -319,11 +385,14 @@ def main(argv: list[str] | None = None) -> int:
         _check_output(args.csv, "--csv")
         _check_output(args.feedback, "--feedback")
         _check_output(args.keep_executed, "--keep-executed")
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        if args.source is not None and not args.source.is_dir():
+            raise ValueError(f"--source must be a folder of the full edition's chapters, got {args.source}")
+    except (ValueError, OSError) as error:  # OSError: a path the system refuses (too long, ...)
+        parser.fail(error)
     out = StreamingCsv(args.csv, assignment) if args.csv else None
-    reports = grade(args.path, args.timeout, assignment, args.jobs, args.keep_executed, out.add if out else None)
+    reports = grade(
+        args.path, args.timeout, assignment, args.jobs, args.keep_executed, out.add if out else None, args.source
+    )
     if out:
         out.finish(reports)
     if args.feedback:

@@ -89,7 +89,7 @@ def strip_code(source: str) -> tuple[str, int]:
             out.append(line)
     if inside:
         raise ValueError(f"{BEGIN!r} without {END!r}")
-    return "\n".join(out), blocks
+    return ("\n".join(out) if blocks else source), blocks  # a cell without a solution is kept as it is
 
 
 def strip_markdown(source: str) -> tuple[str, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "WEIGHTS_DIGEST_KEY",
     "DEFAULT_CHECKPOINT",
     "IMAGE_ONLY_CHECKPOINT",
+    "UnverifiedCheckpointWarning",
     "checked_config",
     "checkpoint_state",
     "load_weights",
@@ -50,6 +52,10 @@ CONFIG_KEYS = ("width", "num_depths", "align_corners", "input_size", "image_only
 MAX_WIDTH = 1.0
 MAX_NUM_DEPTHS = 256
 MAX_INPUT_SIDE = 4096
+
+
+class UnverifiedCheckpointWarning(UserWarning):
+    """A checkpoint loaded that nothing vouches for: no digest of its weights inside, no sha256 in a JSON beside it."""
 
 
 def weights_digest(ckpt: dict) -> str:
@@ -88,10 +94,14 @@ def read_checkpoint(path: str | Path) -> dict:
     weights and config, verified here, so a copy vouches for itself; a provenance JSON beside
     the file that records a ``sha256`` is checked too (``mvdlib._io.verify_sha256``). Files
     without the digest (the authors' weights, and the committed checkpoints in ``data/``,
-    written before it existed) are verified by their JSON's sha256 alone. When the file's
+    written before it existed) are verified by their JSON's sha256 alone; where there is none
+    either, the file loads with an :class:`UnverifiedCheckpointWarning` (the authors' released
+    weights come without one; refusing them would leave chapter 10 without them). When the file's
     digest verifies but the JSON's sha256 differs (an export killed between the two writes),
     the JSON is stale: a warning, and the file loads.
 
+    Warns:
+        UnverifiedCheckpointWarning: the file stores no digest and no JSON beside it records its sha256.
     Raises:
         FileNotFoundError: no file at ``path``.
         ValueError: the file is truncated, corrupt, differs from its own digest or its recorded
@@ -117,7 +127,16 @@ def read_checkpoint(path: str | Path) -> dict:
             f"checkpoint {path} is damaged: its weights differ from the digest stored in it ({WEIGHTS_DIGEST_KEY}); "
             "restore or re-export the file"
         )
-    verify_sha256(path, self_verified=recorded is not None)
+    matched = verify_sha256(path, self_verified=recorded is not None)
+    if recorded is None and not matched:
+        warnings.warn(
+            f"checkpoint {path} cannot be verified: it stores no digest of its weights ({WEIGHTS_DIGEST_KEY}) and "
+            f"no provenance JSON with its sha256 lies beside it ({path.with_suffix('.json').name}), so a damaged copy "
+            "would load unnoticed; keep the JSON beside the file, or re-save it with "
+            "mvdlib.training.export.save_atomic, which adds the digest",
+            UnverifiedCheckpointWarning,
+            stacklevel=2,
+        )
     return ckpt
 
 

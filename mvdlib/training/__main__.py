@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from mvdlib._io import check_writable_folder
+from mvdlib._validation import CommandLineParser
 from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.runtime import default_device
 from mvdlib.training.config import PRESETS, TrainConfig, _resumed_config, config_from_dict
 from mvdlib.training.loop import train
-from mvdlib.training.preflight import preflight
+from mvdlib.training.preflight import check_out, preflight
 
 __all__ = ["main"]
 
@@ -32,8 +33,8 @@ def _bool_flag(text: str) -> bool:
     return words[text.lower()]
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Train MVDepthNet on synthetic multi-view scenes.")
+def _parser(prog: str) -> CommandLineParser:
+    p = CommandLineParser(prog=prog, description="Train MVDepthNet on synthetic multi-view scenes.")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None, help="base configuration (default: cpu)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
     base = {**dataclasses.asdict(TrainConfig()), **PRESETS[args.preset or "cpu"]}
     out = given.get("out", base["out"])
     try:
+        check_out(out, args.resume)
         saved = read_checkpoint(out)["train_config"] if args.resume and Path(out).exists() else None
         if saved is not None:  # resuming: the checkpoint's settings, then those given here
             base = {**saved, **(PRESETS[args.preset] if args.preset else {}), "out": out, "cache_dir": None}
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
         check_writable_folder(cfg.out, "out")
         preflight(cfg if saved is None else dataclasses.replace(cfg, init=None), default_device())
     except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:  # a bad file given: one line, exit 2
-        parser.error(str(err).splitlines()[0] if str(err) else repr(err))
+        parser.fail(err)
     command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
     return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
 

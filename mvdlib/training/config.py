@@ -13,9 +13,15 @@ from typing import Any
 
 from mvdlib._validation import check_int, positive_float, positive_int
 from mvdlib.conventions import check_seed
-from mvdlib.models.mvdepthnet import RESOLUTION_MULTIPLE
+from mvdlib.models.checkpoint import MAX_WIDTH
+from mvdlib.models.mvdepthnet import DECODER_CHANNELS, ENCODER_CHANNELS, RESOLUTION_MULTIPLE
 
-__all__ = ["PRESETS", "RESUMABLE_CHANGES", "TrainConfig", "config_from_dict"]
+__all__ = ["MIN_MODEL_WIDTH", "PRESETS", "RESUMABLE_CHANGES", "TrainConfig", "config_from_dict"]
+
+# The narrowest network trained: its narrowest layer (64 channels at width 1) keeps one channel of
+# its own; below, layers would be clamped to one channel each and no longer scale with the width.
+# The widest is the one a checkpoint may hold (mvdlib.models.checkpoint.MAX_WIDTH, the paper's).
+MIN_MODEL_WIDTH = 1 / min(ENCODER_CHANNELS + DECODER_CHANNELS)
 
 # Settings checked by kind in TrainConfig.__post_init__.
 _POSITIVE_INTS = (
@@ -30,7 +36,7 @@ _POSITIVE_INTS = (
     "ckpt_every",
 )
 _NON_NEGATIVE_INTS = ("steps", "num_workers")
-_POSITIVE_FLOATS = ("model_width", "lr")
+_POSITIVE_FLOATS = ("lr",)
 _SWITCHES = ("flip", "jitter", "image_only", "autocast_bf16")
 _OPTIONAL_PATHS = ("init", "cache_dir")
 
@@ -90,12 +96,21 @@ class TrainConfig:
         check_seed(self.seed, "seed")
         for name in _POSITIVE_FLOATS:
             positive_float(getattr(self, name), name)
+        width = self.model_width
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not MIN_MODEL_WIDTH <= width <= MAX_WIDTH:
+            raise ValueError(
+                f"model_width must be in [{MIN_MODEL_WIDTH:g}, {MAX_WIDTH:g}] (at {MIN_MODEL_WIDTH:g} the narrowest "
+                f"layer keeps one channel; {MAX_WIDTH:g} is the paper's network, the widest a checkpoint may hold), "
+                f"got {width!r}"
+            )
         if not isinstance(self.smoothness_weight, (int, float)) or not 0 <= self.smoothness_weight < math.inf:
             raise ValueError(f"smoothness_weight must be a finite number >= 0, got {self.smoothness_weight!r}")
         if not isinstance(self.lr_milestones, (tuple, list)):
             raise ValueError(f"lr_milestones must be positive integers, got {self.lr_milestones!r}")
         for milestone in self.lr_milestones:
             positive_int(milestone, "lr_milestones")
+        if any(b <= a for a, b in zip(self.lr_milestones, self.lr_milestones[1:], strict=False)):
+            raise ValueError(f"lr_milestones must be strictly increasing steps, got {list(self.lr_milestones)}")
         for name in _SWITCHES:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")

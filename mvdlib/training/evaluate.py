@@ -9,7 +9,6 @@ reference image), winner-take-all takes the arg-min plane of each pixel. Metrics
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -21,7 +20,7 @@ from torch import Tensor
 
 from mvdlib import cost_volume as cv
 from mvdlib._io import check_writable_folder
-from mvdlib._validation import check_choice
+from mvdlib._validation import CommandLineParser, check_choice
 from mvdlib.classical import aggregate_cost, sgbm_depth
 from mvdlib.conventions import MAX_DEPTH
 from mvdlib.data.real import load_stereo_pair
@@ -275,7 +274,7 @@ SHARED_SETTINGS = ("height", "width", "num_depths", "num_sources", "val_scenes",
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
     """Command-line entry point; ``prog`` is the command recorded in an export's provenance."""
-    p = argparse.ArgumentParser(
+    p = CommandLineParser(
         prog=prog,
         description="Metrics of MVDepthNet checkpoints and of winner-take-all on the same cost volumes.",
     )
@@ -308,7 +307,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
                 shared = {k: train_config.get(k) for k in SHARED_SETTINGS}
                 raise ValueError(f"checkpoints must share {SHARED_SETTINGS}: {path} has {shared}")
     except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:
-        p.error(str(err).splitlines()[0] if str(err) else repr(err))
+        p.fail(err)
     results: dict[str, Any] = {}
     for one in loaded.values():
         for key, part in _evaluate_loaded(one, args.export is not None, args.split, args.cache_dir).items():

@@ -6,7 +6,8 @@ backward pass keeps, measured by one forward pass on PyTorch's ``meta`` device (
 no memory, no arithmetic): every module's output is counted, as autograd keeps about that
 much. :func:`preflight` refuses a run that cannot fit in the memory available (the device's
 free memory on CUDA, ``MemAvailable`` otherwise), one whose ``init`` checkpoint does not fit
-the network, and a ``cache_dir`` that is not a folder, each with a ``ValueError`` that says why.
+the network, and a ``cache_dir`` that is not a folder, each with a ``ValueError`` that says why;
+:func:`check_out` refuses an ``out`` that a new run would wrongly overwrite.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import torch
 from torch import nn
 
 from mvdlib._validation import value_checks
+from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.training.config import TrainConfig
 
-__all__ = ["available_memory_bytes", "preflight", "training_memory_bytes"]
+__all__ = ["available_memory_bytes", "check_out", "preflight", "training_memory_bytes"]
 
 # Copies of every parameter a step holds: the weights, their gradients and Adam's two moments.
 PARAMETER_COPIES = 4
@@ -110,6 +112,11 @@ def preflight(cfg: TrainConfig, device: torch.device) -> None:
     not fit, more memory than ``device`` has free (a ``ValueError`` naming the setting)."""
     if cfg.cache_dir is not None and Path(cfg.cache_dir).exists() and not Path(cfg.cache_dir).is_dir():
         raise ValueError(f"cache_dir must be a folder, got the file {cfg.cache_dir!r}")
+    if cfg.cache_dir is not None:
+        try:  # the run writes its rendered views there: a folder it cannot create fails now, not mid-run
+            Path(cfg.cache_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"cache_dir {cfg.cache_dir!r} cannot be created ({error.strerror or error})") from None
     _check_init(cfg)
     need, free = training_memory_bytes(cfg), available_memory_bytes(device)
     if need > free:
@@ -118,3 +125,36 @@ def preflight(cfg: TrainConfig, device: torch.device) -> None:
             f"num_depths={cfg.num_depths} needs about {need / 2**30:.1f} GiB, but {device} has "
             f"{free / 2**30:.1f} GiB free: lower batch_size, height/width or model_width"
         )
+
+
+def check_out(out: str | Path, resume: bool) -> None:
+    """Refuse an ``out`` a run cannot write: a folder, or, for a new run, an existing file.
+
+    An existing training checkpoint is refused unless ``resume`` (continue it), so a finished
+    run is never overwritten by accident; any other existing file (an exported checkpoint, a
+    file that is no checkpoint) is refused either way.
+
+    Raises:
+        TypeError: ``out`` is not a path or ``resume`` not a bool.
+        ValueError: saying what is at ``out`` and what to do.
+    """
+    if not isinstance(out, (str, Path)) or not str(out):
+        raise TypeError(f"out must be a file path (str or Path), got {out!r:.80}")
+    if not isinstance(resume, bool):
+        raise TypeError(f"resume must be True or False, got {resume!r:.80}")
+    path = Path(out)
+    if path.is_dir():
+        raise ValueError(f"out {str(out)!r} is a folder: give the path of a checkpoint file (e.g. {path / 'run.pt'})")
+    if not path.exists() or resume:  # resuming reads and checks the file itself
+        return
+    not_training = f"out {str(out)!r} exists and is not a training checkpoint"
+    try:
+        training = "train_config" in read_checkpoint(path)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{not_training} ({err}); choose another out") from err
+    if not training:
+        raise ValueError(f"{not_training} (it would be overwritten); choose another out")
+    raise ValueError(
+        f"out {str(out)!r} is an existing training checkpoint: pass --resume to continue it, or choose another out "
+        "(delete the file to start over)"
+    )

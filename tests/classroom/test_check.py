@@ -30,6 +30,7 @@ from mvdlib.classroom import check
 from mvdlib.classroom.check import REGISTRY
 from mvdlib.classroom.check._core import FAIL, LOG_ENV, NOT_ATTEMPTED, PASS, STRICT_ENV
 from mvdlib.classroom.grade import exercise_sort_key
+from mvdlib.classroom.isolated import salted_inputs
 from mvdlib.diagnostics import apply_init, plain_stack, weight_gradient_norms
 
 
@@ -113,6 +114,73 @@ def running_var_after(batch_vars: list[float], momentum: float) -> list[float]:
 def batch_norm_1d(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     mu = x.mean(0)
     return gamma * (x - mu) / torch.sqrt(((x - mu) ** 2).mean(0) + eps) + beta
+
+
+def align_scale_shift(p, t):
+    """Least squares of (a, b) from the normal equations [[sum p^2, sum p], [sum p, n]] [a, b] = [sum p t, sum t]."""
+    p, t = np.asarray(p, dtype=float), np.asarray(t, dtype=float)
+    A = np.array([[p @ p, p.sum()], [p.sum(), len(p)]])
+    return np.linalg.solve(A, [p @ t, t.sum()])
+
+
+def make_ordinal_pair(flip_sign=False, equal_as_ranked=False, grad_sign=1.0):
+    def ordinal_pair(z_i, z_j, r):
+        diff = z_i - z_j
+        if r == 0 and not equal_as_ranked:
+            return diff**2, 2 * diff
+        x = (r if flip_sign else -r) * diff
+        loss = math.log(1 + math.exp(x))
+        return loss, grad_sign * (-r) * math.exp(x) / (1 + math.exp(x))
+
+    return ordinal_pair
+
+
+def make_up_projection_params(projection=True, bn_per_channel=2):
+    def up_projection_params(c_in, c_out):
+        main = 5 * 5 * c_in * c_out + 3 * 3 * c_out * c_out + 2 * bn_per_channel * c_out
+        return main + (5 * 5 * c_in * c_out + bn_per_channel * c_out if projection else 0)
+
+    return up_projection_params
+
+
+def make_seed_summary(ddof=1, per_seed=True, sqrt_n=True):
+    def seed_summary(scratch, pretrained):
+        a, b = np.asarray(scratch), np.asarray(pretrained)
+        n = len(a)
+        if per_seed:
+            spread = np.std(a - b, ddof=ddof)
+        else:
+            spread = math.sqrt(np.var(a, ddof=ddof) + np.var(b, ddof=ddof))
+        se = spread / math.sqrt(n) if sqrt_n else spread
+        mean = float(np.mean(a - b))
+        return mean, se, abs(mean) > 2 * se
+
+    return seed_summary
+
+
+def make_tsdf_update(hidden_weight=0.0, clip=True):
+    def tsdf_update(F_old, W_old, s, tau):
+        if s < -tau and hidden_weight == 0:
+            return F_old, W_old
+        psi = max(-1.0, min(1.0, s / tau)) if clip else s / tau
+        return (W_old * F_old + psi) / (W_old + 1), W_old + 1
+
+    return tsdf_update
+
+
+def make_essential_8point(normalise=True, project=True, transpose=False):
+    def essential_8point(u_ref, u_src, K):
+        to_rays = np.linalg.inv(K) if normalise else np.eye(3)
+        x_ref = np.c_[u_ref, np.ones(len(u_ref))] @ to_rays.T
+        x_src = np.c_[u_src, np.ones(len(u_src))] @ to_rays.T
+        A = np.einsum("ni,nj->nij", x_src, x_ref).reshape(len(x_ref), 9)  # row: x_src^T E x_ref = 0
+        E = np.linalg.svd(A)[2][-1].reshape(3, 3)
+        if project:
+            U, _, Vt = np.linalg.svd(E)
+            E = U @ np.diag([1.0, 1.0, 0.0]) @ Vt
+        return E.T if transpose else E
+
+    return essential_8point
 
 
 # ---- typical mistakes, each with a fragment of the hint it must produce --------------------
@@ -305,8 +373,11 @@ ANSWERS: dict[str, tuple[Any, tuple[Any, str]]] = {
     "3.3": (receptive_field, (lambda layers: 1 + sum(k - 1 for k, _ in layers), "as if every stride were 1")),
     "4.1": (taps_per_output, (lambda k, s: [k // s] * s, "rounds down")),
     "4.2": (fast_upconv, (_fast_upconv_unshifted, "drop the first padded row")),
+    "4.5": (make_up_projection_params(), (make_up_projection_params(projection=False), "projection branch")),
     "5.1": (berhu, (lambda e, c: torch.where(e.abs() <= c, e.abs(), e**2 / (2 * c)), "jumps at |e| = c")),
     "5.3": (masked_mean_downsample, (lambda t, v, f: F.avg_pool2d(t * v, f), "towards 0")),
+    "5.5": (align_scale_shift, (lambda p, t: (float((p * t).sum() / (p * p).sum()), 0.0), "second unknown")),
+    "5.6": (make_ordinal_pair(), (make_ordinal_pair(flip_sign=True), "sign is reversed")),
     "6.2": (running_var_after, (_keras_running_var, "Keras")),
     "6.3": (
         batch_norm_1d,
@@ -323,8 +394,11 @@ ANSWERS: dict[str, tuple[Any, tuple[Any, str]]] = {
     "10.5": (receptive_field, (lambda layers: 1 + sum(k - 1 for k, _ in layers), "spacing j")),
     "11.3": (make_flip_vertical(), (make_flip_vertical(move_geometry=False), "images alone")),
     "11.5": (make_multiscale_l1(), (make_multiscale_l1("area"), "pick the nearest pixel")),
+    "11.6": (make_seed_summary(), (make_seed_summary(sqrt_n=False), "sqrt(n)")),
     "12.3": (make_count_confirming(), (make_count_confirming(use_inverse=False), "inverse")),
     "12.6": (make_precision_recall_f(), (make_precision_recall_f(swap=True), "swapped")),
+    "12.7": (make_tsdf_update(), (make_tsdf_update(hidden_weight=1.0), "weight 0")),
+    "12.8": (make_essential_8point(), (make_essential_8point(transpose=True), "transpose")),
     "13.2": (make_weighted_smoothness(), (make_weighted_smoothness("sum"), "colour channels")),
     "13.5": (make_flying(), (make_flying(any), "*every*")),
 }
@@ -431,6 +505,44 @@ def test_more_typical_mistakes_get_their_own_hints(capsys):
     )
 
 
+SECOND_MISTAKES = [  # (exercise, a second typical mistake, words of its hint)
+    ("4.5", make_up_projection_params(bn_per_channel=4), "buffers"),
+    ("4.5", lambda c_in, c_out: 50 * c_in * c_out + 9 * c_out**2 + 9 * c_out, "no bias"),
+    ("5.5", lambda p, t: (float(t.std() / p.std()), float(t.mean() - t.std() / p.std() * p.mean())), "spreads"),
+    (
+        "5.5",
+        lambda p, t: (
+            a := ((p - p.mean()) * (t - t.mean())).sum() / ((t - t.mean()) ** 2).sum(),
+            t.mean() - a * p.mean(),
+        ),
+        "regresses p on t",
+    ),
+    ("5.6", make_ordinal_pair(equal_as_ranked=True), "not log 2"),
+    ("5.6", make_ordinal_pair(grad_sign=-1.0), "wrong sign"),
+    ("11.6", make_seed_summary(ddof=0), "n - 1"),
+    ("11.6", make_seed_summary(per_seed=False), "paired"),
+    ("11.6", lambda a, b: (*make_seed_summary()(a, b)[:2], True), "2 SE"),
+    ("12.7", make_tsdf_update(clip=False), "min(1, s / tau)"),
+    (
+        "12.7",
+        lambda F_old, W_old, s, tau: (
+            make_tsdf_update()(F_old, W_old, s, tau)
+            if W_old == 0 or s < -tau
+            else ((F_old + min(1.0, s / tau)) / 2, W_old + 1)
+        ),
+        "(W F + psi) / (W + 1)",
+    ),
+    ("12.8", make_essential_8point(project=False), "(1, 1, 0)"),
+    ("12.8", make_essential_8point(normalise=False), "fundamental matrix"),
+]
+
+
+@pytest.mark.parametrize(("key", "mistake", "words"), SECOND_MISTAKES)
+def test_new_checks_name_a_second_typical_mistake(key: str, mistake: Any, words: str, capsys) -> None:
+    result = run(key, mistake, capsys)
+    assert result.status == FAIL and words in result.message, result.line()
+
+
 # ---- the notebooks call the checks where the convention says ---------------------------------
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -489,3 +601,24 @@ def test_the_old_path_imports_in_a_fresh_interpreter_without_registering_twice()
     code = "import mvdlib.check.ch01\nfrom mvdlib import check\nprint(len(check.REGISTRY), check.__name__)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
     assert out == [str(len(REGISTRY)), "mvdlib.classroom.check"]
+
+
+@pytest.mark.parametrize("key", [k for k in KEYS if callable(ANSWERS[k][0])])
+@pytest.mark.parametrize("salt", [1, 2, 3])
+def test_function_checks_hold_on_the_graders_salted_inputs(
+    key: str, salt: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The grader's checker draws unseen inputs (``salted_inputs``); right answers still pass, mistakes fail."""
+    right, (mistake, words) = ANSWERS[key]
+    with salted_inputs(salt):
+        assert run(key, right, capsys).passed, key
+        result = run(key, mistake, capsys)
+    assert not result.passed and words in result.message, result.line()
+
+
+def test_salted_inputs_change_what_a_seed_draws_and_are_undone() -> None:
+    plain = (np.random.default_rng(0).random(), torch.rand(1, generator=torch.Generator().manual_seed(0)).item())
+    with salted_inputs(1):
+        salted = (np.random.default_rng(0).random(), torch.rand(1, generator=torch.Generator().manual_seed(0)).item())
+    again = (np.random.default_rng(0).random(), torch.rand(1, generator=torch.Generator().manual_seed(0)).item())
+    assert salted[0] != plain[0] and salted[1] != plain[1] and again == plain

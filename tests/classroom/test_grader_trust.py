@@ -1,4 +1,4 @@
-"""A class of submissions the grader must get right: honest ones, broken ones and six forgeries (issue 21).
+"""A class of submissions the grader must get right: honest ones, broken ones and forgeries (issue 21).
 
 A small full-edition notebook (exercises 1.3, 1.5 and 9.1) goes through the student edition
 (:func:`mvdlib.classroom.student.student_notebook`); each student fills its answer cells. Each
@@ -9,15 +9,20 @@ few seconds so the hang stays short.
 from __future__ import annotations
 
 import csv
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
+import torch
 
 from mvdlib import grade as old_grade  # the old path, kept for instructors' scripts
 from mvdlib.classroom import grade as grade_module
+from mvdlib.classroom.answers import DIGEST_KEY, cell_digest, edited_cells
+from mvdlib.classroom.check import REGISTRY
 from mvdlib.classroom.export import StreamingCsv
 from mvdlib.classroom.grade import Assignment, find_students, grade, grade_student, load_assignment
 from mvdlib.classroom.student import student_notebook
@@ -64,6 +69,8 @@ def full_edition() -> nbformat.NotebookNode:
         cell = nbformat.v4.new_code_cell(f"{solution}\n\n{CALL[key]}")
         cell.metadata["tags"] = ["solution", "hide-input"]
         cells.append(cell)
+    for index, cell in enumerate(cells):
+        cell.id = f"cell-{index}"  # the same ids in every copy, as in a chapter
     return nbformat.v4.new_notebook(cells=cells)
 
 
@@ -117,6 +124,51 @@ FORGERIES = {
         },
         "",
     ),
+    "alias imported in another cell": (
+        "1.3",
+        {"1.3": "def my_scale_intrinsics(K, sx, sy):\n    return sc(K, sx, sy)"},
+        "from mvdlib.geometry import scale_intrinsics as sc",
+    ),
+    "getattr with a name built at run time": (
+        "1.3",
+        {
+            "1.3": "def my_scale_intrinsics(K, sx, sy):\n    import mvdlib.geometry as g\n"
+            "    return getattr(g, 'scale_' + 'intrinsics')(K, sx, sy)"
+        },
+        "",
+    ),
+    "reference called from a thread": (
+        "1.3",
+        {
+            "1.3": "def my_scale_intrinsics(K, sx, sy):\n    import concurrent.futures as cf\n"
+            "    import mvdlib.geometry as g\n    f = getattr(g, 'scale_' + 'intrinsics')\n"
+            "    with cf.ThreadPoolExecutor(1) as ex:\n        return ex.submit(f, K, sx, sy).result()"
+        },
+        "",
+    ),
+    "module re-imported unwrapped": (
+        "1.3",
+        {
+            "1.3": "def my_scale_intrinsics(K, sx, sy):\n    import sys\n    sys.modules.pop('mvdlib.geometry')\n"
+            "    import mvdlib.geometry as g2\n    return getattr(g2, 'scale_' + 'intrinsics')(K, sx, sy)"
+        },
+        "",
+    ),
+    "full edition run with runpy": (
+        "1.3",
+        {
+            "1.3": "import json, tempfile, mvdlib\nfrom pathlib import Path\n"
+            "def my_scale_intrinsics(K, sx, sy):\n    import runpy\n"
+            f"    cells = json.loads({SOLUTION_FILE}.read_text())['cells']\n"
+            "    sources = [''.join(c['source']) for c in cells]\n"
+            "    code = next(s for s in sources if 'def my_scale_intrinsics' in s)\n"
+            "    path = Path(tempfile.mkdtemp()) / 'a.py'\n"
+            "    path.write_text('import numpy as np\\n' + code.split('check.exercise_1_3')[0])\n"
+            "    return runpy.run_path(str(path))['my_scale_intrinsics'](K, sx, sy)"
+        },
+        "",
+    ),
+    "lookup table of the check's seeded inputs": ("1.3", {"1.3": "LOOKUP"}, ""),
     "wrapped _record": (
         "9.1",
         {},
@@ -128,6 +180,17 @@ FORGERIES = {
 HONEST = {
     "reference": ({**RIGHT}, {"1.3": "pass", "1.5": "pass", "9.1": "pass"}),
     "mistakes": ({**WRONG}, {"1.3": "fail", "1.5": "fail", "9.1": "fail"}),
+    "written differently": (  # a helper and a constant in the cell, a local variable named like the reference
+        {
+            "1.3": "def _resize(sx, sy):\n"
+            "    return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1.0]])\n\n"
+            "def my_scale_intrinsics(K, sx, sy):\n    scale_intrinsics = _resize(sx, sy) @ K\n"
+            "    return scale_intrinsics",
+            "1.5": "ONE = 1.0\n\ndef strided_intrinsics(K, step):\n    return np.diag([1 / step, 1 / step, ONE]) @ K",
+            "9.1": RIGHT["9.1"],
+        },
+        {"1.3": "pass", "1.5": "pass", "9.1": "pass"},
+    ),
     "half done": ({"1.3": RIGHT["1.3"]}, {"1.3": "pass", "1.5": "not attempted", "9.1": "not attempted"}),
     "raises": (
         {"1.3": RIGHT["1.3"] + "\nprnt('done')", "1.5": RIGHT["1.5"], "9.1": RIGHT["9.1"]},
@@ -144,10 +207,29 @@ HONEST = {
 }
 
 
-def _grade(tmp_path: Path, nb: nbformat.NotebookNode, name: str = "student"):
+def lookup_table_answer() -> str:
+    """A function that only replays the reference's outputs for the inputs the public check code draws."""
+    from mvdlib.geometry import scale_intrinsics
+
+    table = {}
+
+    def recorder(K, sx, sy):  # noqa: N803 -- the book's name for the intrinsics
+        out = scale_intrinsics(K, sx, sy)
+        table[(round(float(K[0, 0]), 6), round(float(sx), 6), round(float(sy), 6))] = out.tolist()
+        return out
+
+    REGISTRY["1.3"](recorder)
+    return (
+        f"TABLE = {table!r}\n\ndef my_scale_intrinsics(K, sx, sy):\n"
+        "    key = (round(float(K[0, 0]), 6), round(float(sx), 6), round(float(sy), 6))\n"
+        "    return np.array(TABLE.get(key, np.eye(3).tolist()))"
+    )
+
+
+def _grade(tmp_path: Path, nb: nbformat.NotebookNode, name: str = "student", source: Path | None = None):
     path = tmp_path / f"{name}.ipynb"
     nbformat.write(nb, path)
-    return grade_student(name, [path], TIMEOUT_S, KEYS)
+    return grade_student(name, [path], TIMEOUT_S, KEYS, source=source)
 
 
 @pytest.mark.parametrize("name", sorted(HONEST))
@@ -167,16 +249,41 @@ def test_honest_students_get_what_they_earned(tmp_path: Path, name: str) -> None
 @pytest.mark.parametrize("name", sorted(FORGERIES))
 def test_each_forgery_scores_zero_on_its_exercise_and_is_flagged(tmp_path: Path, name: str) -> None:
     key, forged, extra = FORGERIES[name]
+    forged = {k: lookup_table_answer() if v == "LOOKUP" else v for k, v in forged.items()}
     honest = {k: RIGHT[k] for k in KEYS if k != key}
     report = _grade(tmp_path, submission({**honest, **forged}, extra))
     assert report.exercises[key] != "pass", report
-    assert report.flags, f"forgery {name!r} was not flagged: {report}"
+    if FORGERIES[name][1].get(key) == "LOOKUP":  # no forbidden code to flag: it fails on the checker's fresh inputs
+        namespace = {"np": np}
+        exec(forged[key], namespace)  # noqa: S102 -- the forgery passes the public check in this process
+        assert REGISTRY["1.3"](namespace["my_scale_intrinsics"]).passed
+        assert report.exercises[key].startswith("fail"), report
+    else:
+        assert report.flags, f"forgery {name!r} was not flagged: {report}"
     assert all(report.exercises[k] == "pass" for k in honest), report
 
 
 def test_an_edited_instructor_cell_is_flagged(tmp_path: Path) -> None:
     report = _grade(tmp_path, submission(dict(RIGHT), edit=True))
     assert report.passed == 3 and any("was edited" in f for f in report.flags)
+
+
+def test_a_removed_or_rewritten_record_of_the_instructor_cells_is_flagged(tmp_path: Path) -> None:
+    removed = submission(dict(RIGHT), edit=True)
+    del removed.metadata[DIGEST_KEY]
+    report = _grade(tmp_path, removed)
+    assert any("was removed" in f for f in report.flags), report.flags
+    # A student who edits a cell and writes its new digest into the record: the instructor's copy decides.
+    rewritten = submission(dict(RIGHT), edit=True)
+    rewritten.metadata[DIGEST_KEY][rewritten.cells[1].id] = cell_digest(rewritten.cells[1].source)
+    assert not edited_cells(rewritten)  # the notebook's own record is fooled ...
+    source = tmp_path / "source"
+    source.mkdir()
+    nbformat.write(full_edition(), source / "homework.ipynb")  # the student renamed it: found by its cell ids
+    report = _grade(tmp_path, rewritten, source=source)
+    assert any("was changed" in f for f in report.flags) and any("was edited" in f for f in report.flags), report.flags
+    honest = _grade(tmp_path, submission(dict(RIGHT)), source=source)  # ... the instructor's copy is not
+    assert honest.flags == [] and honest.passed == 3, honest
 
 
 def test_a_class_with_garbage_and_unknown_keys_is_graded_and_sorted_by_points(tmp_path: Path) -> None:
@@ -251,3 +358,19 @@ def test_the_old_module_path_runs_the_same_command_line() -> None:
     command = [sys.executable, "-m", "mvdlib.grade", "--help"]
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     assert printed.startswith("usage: python -m mvdlib.grade") and "--jobs" in printed
+
+
+def test_a_library_named_tuple_crosses_the_process_boundary() -> None:
+    from mvdlib.classroom.isolated import pack, unpack
+    from mvdlib.pointcloud import DepthView
+
+    fields = [np.ones((2, 3)) if i == 0 else np.eye(3) for i in range(len(DepthView._fields))]
+    view = DepthView(*fields)
+    back = unpack(torch.load(io.BytesIO(_saved(pack(view))), weights_only=True))
+    assert type(back) is DepthView and all(np.array_equal(a, b) for a, b in zip(back, view, strict=True))
+
+
+def _saved(value: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()

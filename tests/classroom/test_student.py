@@ -174,3 +174,15 @@ def test_exercises_are_plain_numbered_headings_and_open_questions_get_answer_cel
     answers = {c.metadata.get("exercise") for c in student.cells if "answer" in c.metadata.get("tags", [])}
     assert "1.2" in answers and "1.3" not in answers  # 1.3 is answered in its checked code cell
     assert DIGEST_KEY in student.metadata
+
+
+def test_the_student_edition_is_written_without_torch() -> None:
+    """`make student` works in a small venv (nbformat, PyYAML): the module and the package root import no torch."""
+    code = "import sys, mvdlib.classroom.student; print(sorted({'torch', 'numpy', 'cv2'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_code_cell_without_a_solution_is_kept_exactly() -> None:
+    source = "x = 1\nprint(x)\n"  # a trailing newline included
+    assert strip_code(source) == (source, 0)

@@ -16,16 +16,19 @@ from mvdlib.classroom.check.ch03 import exercise_3_2 as exercise_3_2
 from mvdlib.classroom.check.ch03 import exercise_3_3 as exercise_3_3
 from mvdlib.classroom.check.ch04 import exercise_4_1 as exercise_4_1
 from mvdlib.classroom.check.ch04 import exercise_4_2 as exercise_4_2
+from mvdlib.classroom.check.ch04 import exercise_4_5 as exercise_4_5
 from mvdlib.classroom.check.ch05 import exercise_5_1 as exercise_5_1
 from mvdlib.classroom.check.ch05 import exercise_5_3 as exercise_5_3
+from mvdlib.classroom.check.ch05 import exercise_5_5 as exercise_5_5
+from mvdlib.classroom.check.ch05 import exercise_5_6 as exercise_5_6
 from mvdlib.classroom.check.ch06 import exercise_6_2 as exercise_6_2
 from mvdlib.classroom.check.ch06 import exercise_6_3 as exercise_6_3
 from mvdlib.classroom.check.ch07 import exercise_7_4, exercise_7_5, exercise_7_6  # noqa: F401
 from mvdlib.classroom.check.ch08 import exercise_8_1, exercise_8_3  # noqa: F401
 from mvdlib.classroom.check.ch09 import exercise_9_1, exercise_9_2  # noqa: F401
 from mvdlib.classroom.check.ch10 import exercise_10_3, exercise_10_5  # noqa: F401
-from mvdlib.classroom.check.ch11 import exercise_11_3, exercise_11_5  # noqa: F401
-from mvdlib.classroom.check.ch12 import exercise_12_3, exercise_12_6  # noqa: F401
+from mvdlib.classroom.check.ch11 import exercise_11_3, exercise_11_5, exercise_11_6  # noqa: F401
+from mvdlib.classroom.check.ch12 import exercise_12_3, exercise_12_6, exercise_12_7, exercise_12_8  # noqa: F401
 from mvdlib.classroom.check.ch13 import exercise_13_2, exercise_13_5  # noqa: F401
 
 __all__ = ["REGISTRY", "Hint", "NotAttempted", "Result", "call", "exercise", "is_stub"]

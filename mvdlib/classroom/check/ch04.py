@@ -1,4 +1,4 @@
-"""Checks of chapter 4 (up-sampling, FCRN): taps of a transposed convolution, the fast up-convolution."""
+"""Checks of chapter 4 (up-sampling, FCRN): transposed-convolution taps, the fast up-convolution, its parameters."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mvdlib.classroom.check._answers import as_array, close
+from mvdlib.classroom.check._answers import as_array, as_number, close, private_rng
 from mvdlib.classroom.check._core import Hint, call, exercise
-from mvdlib.layers import interleave, unpool_zeros
+from mvdlib.layers import UpProjection, interleave, unpool_zeros
 
-__all__ = ["exercise_4_1", "exercise_4_2"]
+__all__ = ["exercise_4_1", "exercise_4_2", "exercise_4_5"]
 
 
 def _taps_by_convolution(k: int, s: int) -> list[int]:
@@ -80,3 +80,40 @@ def exercise_4_2(fast_upconv: Callable) -> None:
         f"your output differs from F.conv2d(unpool_zeros(x), w, padding=2) by up to "
         f"{np.abs(got - expected.numpy()).max():.3g}; each output parity uses one quarter of the kernel"
     )
+
+
+def _up_projection_count(c_in: int, c_out: int, mistake: str = "") -> int:
+    """Parameters of the up-projection with BatchNorm by the formula, or as a typical mistake counts them."""
+    up, conv, bn = 25 * c_in * c_out, 9 * c_out * c_out, 2 * c_out  # a 5 x 5 up-convolution, a 3 x 3, one BN
+    counts = {
+        "": 2 * up + conv + 3 * bn,
+        "no projection": up + conv + 2 * bn,
+        "buffers": 2 * up + conv + 3 * 2 * bn,
+        "no batchnorm": 2 * up + conv,
+        "biases": 2 * up + conv + 3 * bn + 3 * c_out,
+        "3x3 up": 2 * 9 * c_in * c_out + conv + 3 * bn,
+        "conv from c_in": 2 * up + 9 * c_in * c_out + 3 * bn,
+    }
+    return counts[mistake]
+
+
+@exercise("4.5", passed="Two 5 x 5 up-convolutions, one 3 x 3 convolution, three BatchNorms, no biases.")
+def exercise_4_5(up_projection_params: Callable) -> None:
+    """``up_projection_params(c_in, c_out)``: parameters of FCRN's up-projection block, against the module."""
+    for c_in, c_out in ((64, 32), (8, 4), (3, 5), (16, 16)):
+        got = as_number(call(up_projection_params, c_in, c_out, name="up_projection_params"), "the count")
+        with private_rng(0):  # building the module draws initial weights; keep the student's generator
+            expected = sum(p.numel() for p in UpProjection(c_in, c_out).parameters())
+        if got == expected:
+            continue
+        for mistake, hint in (
+            ("no projection", "the projection branch (a second 5 x 5 up-convolution and its BatchNorm) counts too"),
+            ("buffers", "BatchNorm's running mean and variance are buffers, not parameters: 2 per channel"),
+            ("no batchnorm", "each of the three BatchNorms learns a scale and a shift per output channel"),
+            ("biases", "a convolution followed by BatchNorm has no bias (BatchNorm's shift replaces it)"),
+            ("3x3 up", "FCRN's up-convolution is 5 x 5 on the unpooled map: 25 c_in c_out weights"),
+            ("conv from c_in", "the 3 x 3 convolution reads the c_out channels of the up-convolution: 9 c_out^2"),
+        ):
+            if got == _up_projection_count(c_in, c_out, mistake):
+                raise Hint(f"for c_in = {c_in}, c_out = {c_out}: {hint}")
+        raise Hint(f"for c_in = {c_in}, c_out = {c_out} the block has {expected:,} parameters, you count {got:,.0f}")

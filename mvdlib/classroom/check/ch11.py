@@ -1,4 +1,4 @@
-"""Checks for chapter 11, training MVDepthNet: a vertical flip that keeps the geometry, and the loss."""
+"""Checks for chapter 11, training MVDepthNet: a geometry-keeping vertical flip, the loss, a gain over seeds."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mvdlib.geometry import axis_angle_to_matrix
 from mvdlib.losses import multiscale_inverse_depth_l1
 from mvdlib.training.loop import cost_volume_for_batch
 
-__all__ = ["exercise_11_3", "exercise_11_5"]
+__all__ = ["exercise_11_3", "exercise_11_5", "exercise_11_6"]
 
 
 def _pose(axis_angle: list[float], t: list[float]) -> Tensor:
@@ -149,3 +149,66 @@ def exercise_11_5(multiscale_l1: Any) -> None:
     raise Hint(
         f"got {got:.4g}, expected {expected:.4g}: for each scale, mean |pred - target| over valid pixels, summed"
     )
+
+
+#: Validation losses (1/m) of five seeds, from scratch and pre-trained, for the check of exercise 11.6.
+SEED_CASES = [
+    ([0.91, 0.87, 0.95, 0.89, 0.93], [0.52, 0.61, 0.49, 0.58, 0.55]),  # a clear gain
+    ([0.62, 0.55, 0.70, 0.58, 0.66], [0.60, 0.61, 0.57, 0.63, 0.59]),  # within the noise
+    ([0.64, 0.55, 0.75, 0.58, 0.70], [0.59, 0.49, 0.71, 0.51, 0.64]),  # paired: clear; unpaired: not
+    ([0.60, 0.66, 0.57, 0.63, 0.61], [0.61, 0.58, 0.59, 0.57, 0.60]),  # above one standard error, below two
+]
+
+
+def _seed_summary(scratch: list[float], pretrained: list[float], how: str = "") -> list[float]:
+    """(mean difference, standard error, exceeds 2 SE) of the paired differences, or a typical mistake's."""
+    a, b = torch.tensor(scratch, dtype=torch.float64), torch.tensor(pretrained, dtype=torch.float64)
+    d = b - a if how == "sign" else a - b
+    n = d.numel()
+    se = {
+        "": d.std() / n**0.5,
+        "sign": d.std() / n**0.5,
+        "population": d.std(correction=0) / n**0.5,
+        "std": d.std(),
+        "unpaired": (a.var() / n + b.var() / n).sqrt(),
+    }[how]
+    return [float(d.mean()), float(se), float(abs(d.mean()) > 2 * se)]
+
+
+@exercise("11.6", passed="A gain counts when the mean paired difference is well beyond its standard error.")
+def exercise_11_6(seed_summary: Any) -> None:
+    """``seed_summary(scratch, pretrained)``: mean and standard error of the per-seed differences, and the verdict."""
+    for scratch, pretrained in SEED_CASES:
+        got = call(seed_summary, list(scratch), list(pretrained), name="seed_summary")
+        if not isinstance(got, (tuple, list)) or len(got) != 3:
+            raise Hint(
+                "return three things: the mean difference, its standard error, and whether the mean exceeds 2 SE"
+            )
+        got = [as_number(got[0], "the mean difference"), as_number(got[1], "the standard error"), float(bool(got[2]))]
+        expected = _seed_summary(scratch, pretrained)
+        if close(got, expected, rtol=1e-6):
+            continue
+        diagnose(
+            got[:2],
+            {
+                "subtract in the order asked: scratch minus pre-trained, positive when pre-training "
+                "helps": _seed_summary(scratch, pretrained, "sign")[:2],
+                "the standard deviation of a few seeds uses n - 1 (torch.std's default, np.std(..., ddof=1))": (
+                    _seed_summary(scratch, pretrained, "population")[:2]
+                ),
+                "that is the spread of one seed's difference; the standard error of their mean divides it by "
+                "sqrt(n)": _seed_summary(scratch, pretrained, "std")[:2],
+                "both runs of a seed share its batches and initial weights: take the differences seed by seed "
+                "(paired), not the two spreads separately": _seed_summary(scratch, pretrained, "unpaired")[:2],
+            },
+            rtol=1e-6,
+        )
+        if close(got[:2], expected[:2], rtol=1e-6):
+            raise Hint(
+                f"mean {expected[0]:.3f} and standard error {expected[1]:.3f} are right; the difference counts "
+                "as real when |mean| > 2 SE"
+            )
+        raise Hint(
+            f"got mean {got[0]:.4g} and standard error {got[1]:.4g}, expected {expected[0]:.4g} and "
+            f"{expected[1]:.4g}: d = scratch - pretrained per seed, SE = std(d, ddof=1) / sqrt(n)"
+        )

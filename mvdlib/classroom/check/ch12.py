@@ -1,18 +1,19 @@
-"""Checks for chapter 12, the dense point cloud: the consistency test by hand, and precision/recall/F."""
+"""Checks for chapter 12, the dense point cloud: the consistency test, precision/recall/F, a TSDF voxel, E."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
-from mvdlib.classroom.check._answers import as_answer_tensor, as_number, close, diagnose
+from mvdlib.classroom.check._answers import as_answer_tensor, as_array, as_number, close, diagnose
 from mvdlib.classroom.check._core import Hint, call, exercise
 from mvdlib.geometry import axis_angle_to_matrix
 from mvdlib.pointcloud import DepthView, consistency_counts
 
-__all__ = ["exercise_12_3", "exercise_12_6"]
+__all__ = ["exercise_12_3", "exercise_12_6", "exercise_12_7", "exercise_12_8"]
 
 REL_TOL = 0.02  # the chapter's tau
 
@@ -140,3 +141,136 @@ def exercise_12_6(precision_recall_f: Any) -> None:
         f"got P, R = {float(got[0]):.3f}, {float(got[1]):.3f}; P is the share of predicted points whose nearest "
         "ground-truth point is within t, R the reverse"
     )
+
+
+#: Signed distances s = D - z (metres) that successive views measure at one voxel, truncation tau = 0.1 m.
+TSDF_TAU = 0.1
+TSDF_CASES = [
+    [0.03, 0.25, -0.04, -0.3, 0.01, 0.12, -0.08, -0.5, 0.06],  # in front, far in front, behind, hidden ...
+    [-0.2, -0.15, 0.02, -0.01],  # hidden from the first two views: it starts unobserved
+]
+
+
+def _tsdf_loop(distances: list[float], tau: float, rule: str = "") -> list[tuple[float, float]]:
+    """The chapter's weighted mean F = sum w psi / sum w after each view, or a typical mistake's rule."""
+    psis: list[float] = []
+    weights: list[float] = []
+    out: list[tuple[float, float]] = []
+    for s in distances:
+        psi = {"clip both": max(-1.0, min(1.0, s / tau)), "no clip": s / tau, "metres": min(tau, s)}.get(
+            rule, min(1.0, s / tau)
+        )
+        seen = s >= -tau or rule == "clip both"
+        psis.append(psi)
+        weights.append(1.0 if seen else 0.0)
+        w = sum(weights)
+        f = sum(wi * p for wi, p in zip(weights, psis, strict=True)) / w if w > 0 else 0.0
+        if rule == "halving":  # F' = (F + psi) / 2: the newest view always counts half
+            previous = out[-1][0] if out else 0.0
+            f = ((previous + psi) / 2 if w > 1 else psi) if seen else previous
+        out.append((f, w))
+    return out
+
+
+@exercise("12.7", passed="Clipped in front, ignored far behind, and averaged with one weight per view that saw it.")
+def exercise_12_7(tsdf_update: Any) -> None:
+    """``tsdf_update(F, W, s, tau)``: one voxel's new (F, W) after one view measures signed distance s."""
+    for distances in TSDF_CASES:
+        expected = _tsdf_loop(distances, TSDF_TAU)
+        F_, W_ = 0.0, 0.0
+        got = []
+        for s in distances:
+            out = call(tsdf_update, F_, W_, s, TSDF_TAU, name="tsdf_update")
+            if not isinstance(out, (tuple, list)) or len(out) != 2:
+                raise Hint("return two numbers: the voxel's new value F and its new weight W")
+            F_, W_ = as_number(out[0], "F"), as_number(out[1], "W")
+            got.append((F_, W_))
+        if close(got, expected, rtol=1e-6, atol=1e-9):
+            continue
+        diagnose(
+            got,
+            {
+                "a voxel more than tau behind the surface (s < -tau) is hidden from that view: weight 0, F "
+                "unchanged, not a vote of -1": _tsdf_loop(distances, TSDF_TAU, "clip both"),
+                "clip at the truncation: psi = min(1, s / tau), so a voxel far in front counts as +1": _tsdf_loop(
+                    distances, TSDF_TAU, "no clip"
+                ),
+                "psi is the truncated distance divided by tau, a number in [-1, 1]": _tsdf_loop(
+                    distances, TSDF_TAU, "metres"
+                ),
+                "the running mean weighs the old value by its weight: F' = (W F + psi) / (W + 1), W' = W + 1": (
+                    _tsdf_loop(distances, TSDF_TAU, "halving")
+                ),
+            },
+            rtol=1e-6,
+            atol=1e-9,
+        )
+        step = next(i for i, (g, e) in enumerate(zip(got, expected, strict=True)) if not close(g, e, 1e-6, 1e-9))
+        raise Hint(
+            f"after the view with s = {distances[step]} (tau = {TSDF_TAU}) the voxel should hold F, W = "
+            f"{expected[step][0]:.4g}, {expected[step][1]:.0f}; yours holds {got[step][0]:.4g}, {got[step][1]:.4g}"
+        )
+
+
+def essential_case(noise_px: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel matches (N x 2 each) of 60 points seen by two cameras, K, and the true E = [t]_x R (unit norm)."""
+    rng = np.random.default_rng(seed)
+    K = np.array([[300.0, 0.0, 160.0], [0.0, 300.0, 128.0], [0.0, 0.0, 1.0]])
+    R = axis_angle_to_matrix(torch.tensor([0.03, -0.12, 0.02], dtype=torch.float64)).numpy()
+    t = np.array([0.5, 0.05, 0.1])  # T_src_ref: X_src = R X_ref + t
+    X = rng.uniform([-2.0, -1.5, 3.0], [2.0, 1.5, 7.0], (60, 3))  # reference-camera points
+    project = lambda P: (P @ K.T)[:, :2] / P[:, 2:]  # noqa: E731
+    u_ref = project(X) + rng.normal(0, noise_px, (60, 2))
+    u_src = project(X @ R.T + t) + rng.normal(0, noise_px, (60, 2))
+    tx = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
+    E = tx @ R
+    return u_ref, u_src, K, E / np.linalg.norm(E)
+
+
+def _unit(E: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """E scaled to unit Frobenius norm, with the sign that best matches ``like`` (E is defined up to both)."""
+    E = E / np.linalg.norm(E)
+    return E if np.sum(E * like) >= 0 else -E
+
+
+@exercise("12.8", passed="Eight matches or more fix E up to scale; projecting onto diag(1, 1, 0) makes it essential.")
+def exercise_12_8(essential_8point: Any) -> None:
+    """``essential_8point(u_ref, u_src, K)``: E with x_src^T E x_ref = 0, against ``cv2.findEssentialMat``."""
+    u_ref, u_src, K, E_true = essential_case(0.0, 21)
+    got = as_array(call(essential_8point, u_ref.copy(), u_src.copy(), K.copy(), name="essential_8point"), "E", (3, 3))
+    if np.linalg.norm(got) < 1e-12:
+        raise Hint("E is zero: take the right singular vector of the smallest singular value of A, not a zero vector")
+    E_cv, _ = cv2.findEssentialMat(u_ref, u_src, K, method=cv2.RANSAC, prob=0.999, threshold=0.1)
+    E_cv = _unit(E_cv[:3], E_true)  # OpenCV's five-point solver on exact matches: the true E
+    if not np.allclose(_unit(got, E_cv), E_cv, atol=1e-6):
+        Ki = np.linalg.inv(K)
+        diagnose(
+            _unit(got, E_true.T).ravel(),
+            {
+                "you have the transpose: the constraint is x_src^T E x_ref = 0, so each row of A is "
+                "kron(x_src, x_ref) and E = reshape(row-major)": E_true.T.ravel(),
+            },
+            atol=1e-6,
+        )
+        F_true = Ki.T @ E_true @ Ki
+        U, _, Vt = np.linalg.svd(F_true)
+        for F_pixels in (F_true, U @ np.diag([1.0, 1.0, 0.0]) @ Vt):  # as found, and forced to (1, 1, 0)
+            if np.allclose(_unit(got, F_pixels), _unit(F_pixels, F_pixels), atol=1e-6):
+                raise Hint(
+                    "on pixel coordinates the same algorithm finds the fundamental matrix; normalise first, "
+                    "x = K^-1 [u, v, 1]"
+                )
+        raise Hint("on exact matches your E differs from OpenCV's (up to scale and sign); check the rows of A")
+    u_ref, u_src, K, E_true = essential_case(0.25, 24)  # noisy matches: the least-squares E is not essential
+    got = as_array(call(essential_8point, u_ref.copy(), u_src.copy(), K.copy(), name="essential_8point"), "E", (3, 3))
+    sv = np.linalg.svd(got / np.linalg.norm(got), compute_uv=False)
+    if sv[2] > 1e-6:
+        raise Hint(
+            "with noisy matches the least-squares E has rank 3; an essential matrix has singular values "
+            "(s, s, 0): replace them by (1, 1, 0) in E = U S V^T"
+        )
+    if sv[0] - sv[1] > 1e-6:
+        raise Hint("rank 2 is not enough: the two non-zero singular values of an essential matrix are equal, (1, 1, 0)")
+    error = np.linalg.norm(_unit(got, E_true) - E_true)
+    if error > 0.2:  # the eight-point E (with or without Hartley's normalisation) is within 0.03 here
+        raise Hint(f"with 0.25-pixel noise your E is {error:.3f} away from the true one (unit norm); check the rows")
