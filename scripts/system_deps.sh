@@ -17,8 +17,10 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   echo "Installing Debian packages: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # another apt (a second checkout's make setup, unattended upgrades) may hold dpkg's lock: wait for it
+  wait_lock=(-o DPkg::Lock::Timeout=600)
+  DEBIAN_FRONTEND=noninteractive apt-get "${wait_lock[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get "${wait_lock[@]}" install -y -qq "${missing[@]}" >/dev/null
 else
   echo "Missing system packages: ${missing[*]}" >&2
   echo "Install them first, e.g.: sudo apt-get install ${missing[*]}" >&2
