@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from mvdlib._validation import check_choice, intrinsics, positive_float, rigid_pose, shape_str, value_checks
 from mvdlib.conventions import MAX_DEPTH, PIXEL_RANGE, normalize_image
@@ -113,20 +113,67 @@ def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
     )
 
 
+class _FoldedSequential(nn.Sequential):
+    """An ``nn.Sequential`` whose forward runs each folded Conv2d -> BatchNorm2d pair as one convolution.
+
+    Made by :func:`fold_batchnorm` from a plain ``nn.Sequential`` (its class swapped, as
+    ``torch.nn.utils.parametrize`` does): its modules stay as they are, so whatever else calls
+    one of them (``seq[0](x)``, ``seq[:1](x)``) or reads its weights gets what the model gives.
+    Only the chain, where the convolution's output goes to the BatchNorm alone, runs the fused
+    weights, stored as the buffers ``fused_<key>_weight`` and ``fused_<key>_bias``.
+
+    Attributes:
+        folded: key of each folded convolution -> key of the BatchNorm after it (none in a
+            slice ``seq[i:j]``, a new Sequential of the same modules that runs them unfolded).
+    """
+
+    def __init__(self, *args: nn.Module) -> None:
+        super().__init__(*args)
+        self.folded: dict[str, str] = {}
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Run the modules in order, each folded pair as its fused convolution; B x C x H x W in, the chain's output."""
+        skip = None
+        for key, module in self._modules.items():
+            if key == skip:
+                continue
+            if key in self.folded:
+                weight, bias = getattr(self, f"fused_{key}_weight"), getattr(self, f"fused_{key}_bias")
+                input = cast(nn.Conv2d, module)._conv_forward(input, weight, bias)
+                skip = self.folded[key]
+            else:
+                input = module(input)
+        return input
+
+    def extra_repr(self) -> str:
+        return "folded: " + ", ".join(f"{c}+{b}" for c, b in self.folded.items())
+
+
+def _plain_chain(block: nn.Module) -> bool:
+    """Whether ``block`` runs ``nn.Sequential``'s own forward: exactly that class, no forward set on the instance."""
+    return type(block) is nn.Sequential and "forward" not in vars(block)
+
+
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of an eval-mode network with every BatchNorm folded into the convolution before it (chapter 10).
 
     In eval mode BatchNorm is the affine map ``y = gamma (x - mu) / sqrt(var + eps) + beta``
     with fixed statistics, so ``BN(W * x) = W' * x + b'`` with ``W' = W gamma / sqrt(var + eps)``
     and ``b' = beta - gamma mu / sqrt(var + eps)`` (per output channel); PyTorch's
-    ``fuse_conv_bn_eval`` computes it. The copy's folded BatchNorms become ``nn.Identity``: one
-    pass over each feature map less, the same output up to float32 rounding.
+    ``fuse_conv_bn_weights`` computes it. The copy's Sequentials run each folded pair as one
+    convolution with ``W'`` and ``b'``: one pass over each feature map less, the same output up
+    to float32 rounding.
 
     A pair is folded only where that is exact: an ``nn.Conv2d`` directly followed by an
-    ``nn.BatchNorm2d`` (not subclasses) in an ``nn.Sequential``, neither with a forward hook
-    or a parametrization (``torch.nn.utils.parametrize``), both in eval mode, the BatchNorm
-    with running statistics. Every other module is copied as it is (hooks, parametrizations,
-    train or eval mode): the copy computes what the model computes.
+    ``nn.BatchNorm2d`` (not subclasses) in a plain ``nn.Sequential`` (exactly that class, no
+    ``forward`` set on the instance: its forward passes the convolution's output to the
+    BatchNorm alone), neither with a forward hook or a parametrization
+    (``torch.nn.utils.parametrize``), both in eval mode, the BatchNorm with running statistics.
+    The modules themselves stay in the copy: a forward that also calls the convolution by
+    itself (``seq[0](x)``, ``seq[:1](x)``) or reads its weights gets the unfolded ones, as in
+    the model. Every other module is copied as it is (hooks, parametrizations, train or eval
+    mode): the copy computes what the model computes. The copy is a snapshot for running:
+    its fused weights do not follow later edits of its modules (fold the model again).
 
     Args:
         model: an MVDepthNet in eval mode (not changed), its BatchNorm and dropout modules too.
@@ -138,14 +185,25 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     _check_network(model)
     _check_eval_mode(model)
     folded = copy.deepcopy(model)
-    for block in folded.modules():
-        if not isinstance(block, nn.Sequential):
+    for block in list(folded.modules()):
+        if not _plain_chain(block):
             continue
-        for i in range(1, len(block)):
-            conv, bn = block[i - 1], block[i]
-            if _foldable(conv, bn):
-                block[i - 1] = fuse_conv_bn_eval(cast(nn.Conv2d, conv), cast(nn.BatchNorm2d, bn))
-                block[i] = nn.Identity()
+        keys = list(block._modules)
+        pairs = {
+            a: b
+            for a, b in zip(keys, keys[1:], strict=False)
+            if _foldable(cast(nn.Module, block._modules[a]), cast(nn.Module, block._modules[b]))
+        }
+        if not pairs:
+            continue
+        for a, b in pairs.items():
+            conv, bn = cast(nn.Conv2d, block._modules[a]), cast(nn.BatchNorm2d, block._modules[b])
+            mean, var = cast(Tensor, bn.running_mean), cast(Tensor, bn.running_var)  # _foldable checked them
+            weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, mean, var, bn.eps, bn.weight, bn.bias)
+            block.register_buffer(f"fused_{a}_weight", weight.detach(), persistent=False)
+            block.register_buffer(f"fused_{a}_bias", bias.detach(), persistent=False)
+        block.__class__ = _FoldedSequential
+        cast(_FoldedSequential, block).folded = pairs
     return folded
 
 
