@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import types
 import warnings
 
@@ -596,3 +597,58 @@ def test_fold_batchnorm_equals_the_unfolded_model_when_a_sequential_is_not_a_pla
     plain = _predict_with_the_plain_model(monkeypatch, model, views)
     assert not np.array_equal(plain, before)  # the change matters
     np.testing.assert_allclose(1 / predict(model, *views), 1 / plain, rtol=0, atol=1e-4)  # inverse depth, 1/m
+
+
+# ---- models predict cannot copy, non-finite or missing weights, black frames (issue 22, round 3) ---
+
+
+def test_predict_runs_a_model_that_cannot_be_deep_copied_unfolded(monkeypatch):
+    """A model holding a lock (or anything deepcopy refuses): predict runs it as it is; fold_batchnorm says why not."""
+    import threading
+
+    model = _model_with_trained_statistics(0.125)
+    views = _posed_views(n=1)
+    expected = predict(model, *views)
+    model.lock = threading.Lock()
+    with pytest.raises(ValueError, match=r"model cannot be deep-copied \(TypeError"):
+        fold_batchnorm(model)
+    np.testing.assert_allclose(1 / predict(model, *views), 1 / expected, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(predict(model, *views), _predict_with_the_plain_model(monkeypatch, model, views))
+
+
+@pytest.mark.parametrize(("where", "name"), [("weight", "conv2.0.weight"), ("running_var", "conv2.1.running_var")])
+def test_predict_refuses_a_model_with_non_finite_weights_naming_them(where, name):
+    model = _model_with_trained_statistics(0.125)
+    with torch.no_grad():
+        getattr(model.conv2[0 if where == "weight" else 1], where).view(-1)[0] = float("nan")
+    with pytest.raises(ValueError, match=rf"model must have finite weights, got NaN or inf in \['{re.escape(name)}'\]"):
+        predict(model, *_posed_views(n=1))
+
+
+class _WeightlessNet(torch.nn.Module):
+    """MVDepthNet's interface without a single parameter."""
+
+    num_depths = 8
+    input_size = (64, 96)
+
+    def forward(self, ref_image, cost_volume):
+        return [cv.winner_take_all(cost_volume, cv.inverse_depth_samples(self.num_depths))]
+
+
+def test_predict_refuses_a_model_without_parameters():
+    with pytest.raises(ValueError, match="model must have parameters"):
+        predict(_WeightlessNet().eval(), *_posed_views(n=1))
+
+
+def test_predict_takes_an_all_black_frame():
+    """Black is black in 0..255 and in [0, 1]: a float frame of zeros is not refused as 'scaled to [0, 1]'."""
+    model = _model_with_trained_statistics(0.125)
+    ref, srcs, K, T_ref, T_srcs = _posed_views(n=1)
+    black = np.zeros_like(ref)
+    expected = predict(model, black, srcs, K, T_ref, T_srcs)
+    np.testing.assert_array_equal(predict(model, black.astype(np.float32), srcs, K, T_ref, T_srcs), expected)
+    np.testing.assert_array_equal(
+        predict(model, black.astype(np.float64), srcs.astype(np.float32), K, T_ref, T_srcs), expected
+    )
+    with pytest.raises(ValueError, match="ref_rgb looks scaled to"):  # a dark but not black frame still is
+        predict(model, (ref / 255.0).astype(np.float32), srcs, K, T_ref, T_srcs)
