@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from mvdlib._validation import check_choice, intrinsics, positive_float, rigid_pose, shape_str, value_checks
 from mvdlib.conventions import MAX_DEPTH, PIXEL_RANGE, normalize_image
@@ -113,39 +113,129 @@ def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
     )
 
 
+class _FoldedSequential(nn.Sequential):
+    """An ``nn.Sequential`` whose forward runs each folded Conv2d -> BatchNorm2d pair as one convolution.
+
+    Made by :func:`fold_batchnorm` from a plain ``nn.Sequential`` (its class swapped, as
+    ``torch.nn.utils.parametrize`` does): its modules stay as they are, so whatever else calls
+    one of them (``seq[0](x)``, ``seq[:1](x)``) or reads its weights gets what the model gives.
+    Only the chain, where the convolution's output goes to the BatchNorm alone, runs the fused
+    weights, stored as the buffers ``fused_<key>_weight`` and ``fused_<key>_bias``.
+
+    Attributes:
+        folded: key of each folded convolution -> key of the BatchNorm after it (none in a
+            slice ``seq[i:j]``, a new Sequential of the same modules that runs them unfolded).
+    """
+
+    def __init__(self, *args: nn.Module) -> None:
+        super().__init__(*args)
+        self.folded: dict[str, str] = {}
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Run the modules in order, each folded pair as its fused convolution; B x C x H x W in, the chain's output."""
+        skip = None
+        for key, module in self._modules.items():
+            if key == skip:
+                continue
+            if key in self.folded:
+                weight, bias = getattr(self, f"fused_{key}_weight"), getattr(self, f"fused_{key}_bias")
+                input = cast(nn.Conv2d, module)._conv_forward(input, weight, bias)
+                skip = self.folded[key]
+            else:
+                input = module(input)
+        return input
+
+    def extra_repr(self) -> str:
+        return "folded: " + ", ".join(f"{c}+{b}" for c, b in self.folded.items())
+
+
+class _UncopyableModelError(ValueError):
+    """The model cannot be deep-copied, so no folded copy can be made (predict then runs it unfolded)."""
+
+
+def _check_weights(model: nn.Module) -> Tensor:
+    """The first parameter of a model whose floating parameters and buffers are all finite (names the others).
+
+    One ``isfinite`` pass over the weights and one device sync: a NaN weight would otherwise
+    give an all-NaN prediction without a word.
+    """
+    first = next(model.parameters(), None)
+    if first is None:
+        raise ValueError("model must have parameters (its weights give the device and dtype), got none")
+    named = [
+        (name, t)
+        for name, t in [*model.named_parameters(), *model.named_buffers()]
+        if t.is_floating_point() and t.numel()
+    ]
+    finite = torch.stack([torch.isfinite(t).all().to(first.device) for _, t in named]).tolist()
+    bad = [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
+    if bad:
+        raise ValueError(f"model must have finite weights, got NaN or inf in {bad[:5]}")
+    return first
+
+
+def _plain_chain(block: nn.Module) -> bool:
+    """Whether ``block`` runs ``nn.Sequential``'s own forward: exactly that class, no forward set on the instance."""
+    return type(block) is nn.Sequential and "forward" not in vars(block)
+
+
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of an eval-mode network with every BatchNorm folded into the convolution before it (chapter 10).
 
     In eval mode BatchNorm is the affine map ``y = gamma (x - mu) / sqrt(var + eps) + beta``
     with fixed statistics, so ``BN(W * x) = W' * x + b'`` with ``W' = W gamma / sqrt(var + eps)``
     and ``b' = beta - gamma mu / sqrt(var + eps)`` (per output channel); PyTorch's
-    ``fuse_conv_bn_eval`` computes it. The copy's folded BatchNorms become ``nn.Identity``: one
-    pass over each feature map less, the same output up to float32 rounding.
+    ``fuse_conv_bn_weights`` computes it. The copy's Sequentials run each folded pair as one
+    convolution with ``W'`` and ``b'``: one pass over each feature map less, the same output up
+    to float32 rounding.
 
     A pair is folded only where that is exact: an ``nn.Conv2d`` directly followed by an
-    ``nn.BatchNorm2d`` (not subclasses) in an ``nn.Sequential``, neither with a forward hook
-    or a parametrization (``torch.nn.utils.parametrize``), both in eval mode, the BatchNorm
-    with running statistics. Every other module is copied as it is (hooks, parametrizations,
-    train or eval mode): the copy computes what the model computes.
+    ``nn.BatchNorm2d`` (not subclasses) in a plain ``nn.Sequential`` (exactly that class, no
+    ``forward`` set on the instance: its forward passes the convolution's output to the
+    BatchNorm alone), neither with a forward hook or a parametrization
+    (``torch.nn.utils.parametrize``), both in eval mode, the BatchNorm with running statistics.
+    The modules themselves stay in the copy: a forward that also calls the convolution by
+    itself (``seq[0](x)``, ``seq[:1](x)``) or reads its weights gets the unfolded ones, as in
+    the model. Every other module is copied as it is (hooks, parametrizations, train or eval
+    mode): the copy computes what the model computes. The copy is a snapshot for running:
+    its fused weights do not follow later edits of its modules (fold the model again).
 
     Args:
         model: an MVDepthNet in eval mode (not changed), its BatchNorm and dropout modules too.
     Returns:
         The folded copy.
     Raises:
-        ValueError: the model or one of its BatchNorm or dropout modules is in training mode (named).
+        ValueError: the model or one of its BatchNorm or dropout modules is in training mode (named),
+            or the model cannot be deep-copied (``copy.deepcopy``'s reason named).
     """
     _check_network(model)
     _check_eval_mode(model)
-    folded = copy.deepcopy(model)
-    for block in folded.modules():
-        if not isinstance(block, nn.Sequential):
+    try:
+        folded = copy.deepcopy(model)
+    except Exception as err:  # noqa: BLE001 -- deepcopy raises whatever copying an attribute raises
+        raise _UncopyableModelError(
+            f"model cannot be deep-copied ({type(err).__name__}: {err}), so no folded copy can be made "
+            "(predict runs such a model unfolded)"
+        ) from err
+    for block in list(folded.modules()):
+        if not _plain_chain(block):
             continue
-        for i in range(1, len(block)):
-            conv, bn = block[i - 1], block[i]
-            if _foldable(conv, bn):
-                block[i - 1] = fuse_conv_bn_eval(cast(nn.Conv2d, conv), cast(nn.BatchNorm2d, bn))
-                block[i] = nn.Identity()
+        keys = list(block._modules)
+        pairs = {
+            a: b
+            for a, b in zip(keys, keys[1:], strict=False)
+            if _foldable(cast(nn.Module, block._modules[a]), cast(nn.Module, block._modules[b]))
+        }
+        if not pairs:
+            continue
+        for a, b in pairs.items():
+            conv, bn = cast(nn.Conv2d, block._modules[a]), cast(nn.BatchNorm2d, block._modules[b])
+            mean, var = cast(Tensor, bn.running_mean), cast(Tensor, bn.running_var)  # _foldable checked them
+            weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, mean, var, bn.eps, bn.weight, bn.bias)
+            block.register_buffer(f"fused_{a}_weight", weight.detach(), persistent=False)
+            block.register_buffer(f"fused_{a}_bias", bias.detach(), persistent=False)
+        block.__class__ = _FoldedSequential
+        cast(_FoldedSequential, block).folded = pairs
     return folded
 
 
@@ -175,7 +265,8 @@ def _images(x: Tensor | np.ndarray | Sequence[np.ndarray], name: str, batched: b
     """RGB images as an array, checked: shape, numbers, finite, within ``0..max_value``.
 
     Float images of a 0..255 call whose values all lie in [0, 1] are refused: they are
-    almost surely images scaled to [0, 1] (pass ``max_value=1.0`` for those).
+    almost surely images scaled to [0, 1] (pass ``max_value=1.0`` for those). An all-black
+    image (all zero) is the same image on either scale and is taken.
     """
     a = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
     want = 4 if batched else 3
@@ -189,7 +280,7 @@ def _images(x: Tensor | np.ndarray | Sequence[np.ndarray], name: str, batched: b
     lo, hi = a.min(), a.max()
     if lo < 0 or hi > max_value:
         raise ValueError(f"{name} must lie in 0..{max_value:g} (max_value), got values in [{lo:.4g}, {hi:.4g}]")
-    if max_value == PIXEL_RANGE and np.issubdtype(a.dtype, np.floating) and hi <= 1.0:
+    if max_value == PIXEL_RANGE and np.issubdtype(a.dtype, np.floating) and 0 < hi <= 1.0:  # black is black in both
         raise ValueError(
             f"{name} looks scaled to [0, 1] (maximum {hi:.4g}) but 0..255 was expected: "
             "pass max_value=1.0 for such images, or multiply them by 255"
@@ -259,7 +350,8 @@ def predict(
     normalises them, builds the multi-view plane-sweep cost volume on the normalised images
     (as the original) with :func:`mvdlib.cost_volume.cost_volume_from_world_poses`, runs the
     network (its fast copy, :func:`inference_model`; the model itself when it has forward hooks,
-    so that they see the pass: a copy would carry copies of hook objects) and returns ``1 / disp1`` resized back.
+    so that they see the pass: a copy would carry copies of hook objects, or when ``copy.deepcopy``
+    cannot copy it) and returns ``1 / disp1`` resized back.
     The inputs are checked once, here; the cost volume below runs without value checks.
 
     Args:
@@ -281,6 +373,9 @@ def predict(
         H x W float32 depth in metres, finite everywhere; where the network's inverse depth falls below
         that of the sweep's far plane (``MAX_DEPTH``, 50 m, e.g. a saturated sigmoid) the depth
         is that far plane.
+    Raises:
+        ValueError: a bad argument, named; also a model without parameters, or with a NaN or
+            infinite weight or BatchNorm statistic (named: it would make every depth NaN).
     Warns:
         DegenerateGeometryWarning: a source view moves no reference pixel by one pixel within its
             image (at the network's size) over the sweep's depths (zero or tiny baseline, tiny focal
@@ -293,7 +388,8 @@ def predict(
     check_choice(channel_order, "channel_order", CHANNEL_ORDERS)
     network_order = getattr(model, "channel_order", "rgb")
     check_choice(network_order, "model.channel_order", CHANNEL_ORDERS)
-    dtype = next(model.parameters()).dtype
+    first = _check_weights(model)
+    dtype = first.dtype
     if not dtype.is_floating_point:
         raise ValueError(f"model must have floating-point weights, got {dtype}")
     ref = _images(ref_rgb, "ref_rgb", False, max_value)
@@ -315,7 +411,7 @@ def predict(
     T_srcs = rigid_pose(T_world_srcs, "T_world_srcs").float()
     if T_srcs.shape[0] != n:
         raise ValueError(f"T_world_srcs must be N x 4 x 4 with N = {n} frames, got shape {shape_str(T_srcs)}")
-    device = next(model.parameters()).device
+    device = first.device
     h, w = ref.shape[:2]
     # MVDepthNet's plain attributes (_check_network checked they exist); nn.Module types them Tensor | Module
     h_net, w_net = cast("tuple[int, int]", model.input_size)
@@ -340,7 +436,10 @@ def predict(
             DegenerateGeometryWarning,
             stacklevel=3,
         )
-    fast = model if _hooked(model) else inference_model(model)  # hooks see the model's own modules
+    try:  # the model itself when hooked (hooks see its own modules) or when it cannot be copied
+        fast = model if _hooked(model) else inference_model(model)
+    except _UncopyableModelError:
+        fast = model
     if precision == "bf16":
         _warn_if_slow_bf16(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):

@@ -55,8 +55,11 @@ def glue(name: str, value: Any, display: bool = True) -> None:
 
 
 def in_colab() -> bool:
-    """Whether this kernel runs in Google Colab (whose kernel imports ``google.colab`` at start)."""
-    return "google.colab" in sys.modules
+    """Whether this kernel runs in Google Colab (whose kernel imports ``google.colab`` at start).
+
+    ``sys.modules["google.colab"] = None`` blocks that import (as tests and some sites do): not Colab.
+    """
+    return sys.modules.get("google.colab") is not None
 
 
 def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
@@ -125,7 +128,21 @@ def show_with_widget(widget: ipywidgets.Widget, fallback: Mapping[str, Any]) -> 
 
     Args:
         widget: the ipywidgets widget.
-        fallback: a MIME bundle (e.g. :func:`plotly_bundle` of a static figure).
+        fallback: a MIME bundle (e.g. :func:`plotly_bundle` of a static figure): a non-empty
+            mapping from MIME types (``"type/subtype"``) to data that is not ``None``.
+    Raises:
+        TypeError: ``widget`` is not an ipywidgets DOM widget, or ``fallback`` not a mapping.
+        ValueError: ``fallback`` is empty, has a key that is no MIME type, or a ``None`` value (named).
     """
+    if not isinstance(fallback, Mapping):
+        kind = type(fallback).__name__
+        raise TypeError(f"fallback must be a mapping of MIME types to data (a MIME bundle), got {kind}")
+    if not fallback:
+        raise ValueError("fallback must hold at least one MIME type (a MIME bundle), got an empty mapping")
+    for key, data in fallback.items():
+        if not isinstance(key, str) or key.count("/") != 1 or not all(key.split("/")):
+            raise ValueError(f"fallback keys must be MIME types such as 'text/html', got {key!r}")
+        if data is None:
+            raise ValueError(f"fallback[{key!r}] must be the data of that type, got None")
     bundle = {**fallback, **widget_bundle(widget)}
     IPython.display.display(bundle, raw=True)

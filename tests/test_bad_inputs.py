@@ -571,9 +571,64 @@ TABLE["mvdlib.training.preflight.check_out"] = Entry(
 )
 
 
+# ---- issue 22, round 3: the cases the attacker found after the second round -----------------------
+
+
+def _net_with_nan_weight() -> torch.nn.Module:
+    """A network one of whose weights is NaN: every depth it predicts would be NaN."""
+    net = _net()
+    with torch.no_grad():
+        net.conv2[0].weight.view(-1)[0] = math.nan
+    return net
+
+
+class _WeightlessNet(torch.nn.Module):
+    """MVDepthNet's interface without a parameter (predict takes the device and dtype from the weights)."""
+
+    num_depths = 8
+    input_size = (32, 32)
+
+    def forward(self, ref_image, cost_volume):
+        return [torch.ones_like(cost_volume[:, :1])]
+
+
+def _net_deepcopy_refuses() -> torch.nn.Module:
+    """A network holding a lock: copy.deepcopy cannot copy it, so no folded copy can be made."""
+    import threading
+
+    net = _net()
+    net.lock = threading.Lock()
+    return net
+
+
+_extend("mvdlib.inference.predict", model=[_net_with_nan_weight(), _WeightlessNet().eval()])
+_extend("mvdlib.inference.fold_batchnorm", model=[_net_deepcopy_refuses()])
+_extend("mvdlib.inference.inference_model", model=[_net_deepcopy_refuses()])
+TABLE["mvdlib.training.config.TrainConfig"].valid = lambda: {
+    "steps": 3,
+    "model_width": 0.25,
+    "lr_milestones": (2,),
+    "num_sources": 2,
+    "train_scenes": 3,
+    "val_scenes": 1,
+    "test_scenes": 1,
+}
+_extend(
+    "mvdlib.training.config.TrainConfig",
+    num_sources=[10**5],
+    train_scenes=[10**8],
+    val_scenes=[10**6 + 1],
+    test_scenes=[10**7],
+)
+_extend("mvdlib.training.preflight.check_out", out=[_scratch("run.txt"), _scratch("run.json")])
+TABLE["mvdlib.notebook.show_with_widget"] = Entry(
+    lambda: {"widget": __import__("ipywidgets").HTML("x"), "fallback": {"text/html": "<b>x</b>"}},
+    extra_bad={"widget": ["not a widget"], "fallback": [{"html": "x"}, {"text/html": None}, {3: "x"}]},
+)
+
+
 # Generated bad values that are valid for an argument, with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
-    ("mvdlib.training.preflight.check_out", "out", "unknown"): "any name of a file that does not exist is a valid out",
     ("mvdlib.training.config.TrainConfig", "lr_milestones", "empty"): "no milestones: a constant learning rate",
     **{
         ("mvdlib.conventions.valid_depth", "depth", label): "a predicate: it marks NaN, empty and any shape"
@@ -721,7 +776,6 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.viz.show_depth": "draws on a matplotlib Axes; matplotlib checks its arguments",
     "mvdlib.notebook.show_plotly": "displays a figure; plotly checks its argument",
     "mvdlib.notebook.in_colab": "takes no argument",
-    "mvdlib.notebook.show_with_widget": "displays; widget_bundle (in the table) checks the widget",
     "mvdlib.widgets": "explorers (figures and ipywidgets) built on the validated functions above",
     "mvdlib.classroom.check": "the exercise machinery: call() runs any student function, is_stub() takes any "
     "object, exercise() is a decorator; tests/classroom/test_check.py covers them",

@@ -38,3 +38,26 @@ def test_verified_checkpoints_load_without_that_warning(tmp_path):
         read_checkpoint(DEFAULT_CHECKPOINT)
         read_checkpoint(copy)
         read_checkpoint(saved)
+
+
+def test_the_committed_files_match_every_sha256_that_pins_them():
+    """Each committed checkpoint equals the sha256 of its provenance JSON and (the default one) of the
+    capture's provenance ``data/ten_views.json``, which also pins the capture; both load unwarned."""
+    import hashlib
+    import json
+
+    from mvdlib.capture import DEFAULT_CAPTURE, load_capture
+    from mvdlib.models.checkpoint import IMAGE_ONLY_CHECKPOINT
+    from mvdlib.models.mvdepthnet import load_pretrained
+
+    digest = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT)}
+    for path, sha in digest.items():
+        assert json.loads(path.with_suffix(".json").read_text())["sha256"] == sha, path.name
+    capture = json.loads(DEFAULT_CAPTURE.with_suffix(".json").read_text())
+    assert capture["model_sha256"] == digest[DEFAULT_CHECKPOINT]
+    assert capture["sha256"] == hashlib.sha256(DEFAULT_CAPTURE.read_bytes()).hexdigest()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnverifiedCheckpointWarning)
+        for path in digest:
+            load_pretrained(path)
+        load_capture()

@@ -24,6 +24,7 @@ def files(tmp_path_factory):
     torch.save({"model": wide.state_dict(), "config": {"width": 0.25, "num_depths": 8}}, d / "raw.pt")
     save_atomic({"model": wide.state_dict(), "train_config": {"steps": 1}, "step": 1}, d / "run.pt")
     (d / "folder.pt").mkdir()
+    (d / "link.pt").symlink_to(d / "run.pt")
     return d
 
 
@@ -61,6 +62,13 @@ TRAIN_BAD = [
     ["--model-width", "2"],
     ["--no-such-flag"],
     ["--steps", "many"],
+    ["--num-workers", "100000"],
+    ["--num-sources", "100000"],
+    ["--train-scenes", "100000000"],
+    ["--test-scenes", "1000001"],
+    ["--out", "{d}/x.txt"],
+    ["--out", "{d}/x.json"],
+    ["--lr-milestones", ""],
 ]
 
 
@@ -71,6 +79,15 @@ def test_bad_training_command_lines_are_one_line_errors(main, argv, files, capsy
     _one_line_exit_2(main, [*argv, "--height", "32", "--width", "32"] if "--height" not in argv else argv, capsys)
 
 
+# --export paths that would overwrite the training checkpoint it reads, or its provenance JSON
+EXPORT_CLOBBERS = [
+    ["--checkpoint", "{d}/run.pt", "--export", "{d}/run.pt"],
+    ["--checkpoint", "{d}/run.pt", "--export", "{d}/./run.pt"],
+    ["--checkpoint", "{d}/link.pt", "--export", "{d}/run.pt"],  # the same file through a symbolic link
+    ["--checkpoint", "{d}/run.pt", "--export", "{d}/run.pth"],  # its JSON would be run.json, the checkpoint's
+    ["--checkpoint", "{d}/run.pt", "--export", "{d}/x.json"],  # the weights and the JSON would be one file
+]
+
 EVALUATE_BAD = [
     ["--checkpoint", "{d}/missing.pt"],
     ["--checkpoint", "{d}/junk.pt"],
@@ -79,6 +96,7 @@ EVALUATE_BAD = [
     ["--checkpoint", "{d}/raw.pt", "--export", "{d}/afile/x.pt"],
     ["--split", "nope"],
     ["--cache-dir", "{d}/afile"],
+    *EXPORT_CLOBBERS,
 ]
 
 
@@ -116,6 +134,25 @@ def test_the_chosen_errors_say_what_to_do(files, capsys):
     assert "not a training checkpoint" in _one_line_exit_2(train, ["--out", str(files / "afile"), *small], capsys)
     assert "model_width" in _one_line_exit_2(train, ["--model-width", "0.001", *small], capsys)
     assert ".npz" in _one_line_exit_2(mvdlib.capture.main, ["--out", str(files / "c.txt")], capsys)
+    assert ".pt or .pth" in _one_line_exit_2(train, ["--out", str(files / "x.txt"), *small], capsys)
+    assert "at most 200" in _one_line_exit_2(train, ["--num-sources", "201", *small], capsys)
+
+
+@pytest.mark.parametrize("argv", EXPORT_CLOBBERS, ids=" ".join)
+def test_export_never_overwrites_the_checkpoint_it_reads_or_its_json(argv, files, capsys):
+    before = (files / "run.pt").read_bytes()
+    line = _one_line_exit_2(mvdlib.training.evaluate.main, [a.format(d=files) for a in argv], capsys)
+    assert "--export" in line and ("overwrite" in line or ".json" in line), line
+    assert (files / "run.pt").read_bytes() == before and not (files / "run.json").exists()
+
+
+def test_an_empty_lr_milestones_flag_means_a_constant_learning_rate(files, monkeypatch):
+    """``--lr-milestones`` with no steps is how the command line says 'no milestones' (its --help says so)."""
+    monkeypatch.setattr(mvdlib.training.__main__, "train", lambda cfg, **kwargs: cfg)
+    small = ["--height", "32", "--width", "32", "--out", str(files / "new.pt")]
+    assert mvdlib.training.__main__.main(["--lr-milestones", *small]).lr_milestones == ()
+    help_text = mvdlib.training.__main__._parser("train").format_help()
+    assert "no steps: a constant learning rate" in " ".join(help_text.split())
 
 
 GRADE_BAD = [

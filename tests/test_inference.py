@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+import types
 import warnings
 
 import numpy as np
@@ -119,9 +121,10 @@ def test_inference_model_matches_the_eager_network(width):
     with torch.no_grad():
         eager = model(ref, cost)
     fast = inference_model(model)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the model itself is unchanged
-    assert fast.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    batchnorms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert sum(len(getattr(m, "folded", ())) for m in fast.modules()) == batchnorms  # every one folded
+    assert type(model.conv1) is torch.nn.Sequential  # the model itself is unchanged
+    assert fast.conv1.fused_0_weight.is_contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         out = fast(ref, cost)
     for a, b in zip(eager, out, strict=True):
@@ -131,10 +134,12 @@ def test_inference_model_matches_the_eager_network(width):
 def test_fold_batchnorm_is_the_closed_form_affine_map():
     model = _model_with_trained_statistics(0.125)
     conv, bn = model.conv1[0], model.conv1[1]
-    folded = fold_batchnorm(model).conv1[0]
+    folded = fold_batchnorm(model).conv1
+    assert folded.folded == {"0": "1", "3": "4"}  # both conv-BN pairs of the encoder block
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    torch.testing.assert_close(folded.weight, conv.weight * scale[:, None, None, None])
-    torch.testing.assert_close(folded.bias, bn.bias - bn.running_mean * scale)
+    torch.testing.assert_close(folded.fused_0_weight, conv.weight * scale[:, None, None, None])
+    torch.testing.assert_close(folded.fused_0_bias, bn.bias - bn.running_mean * scale)
+    torch.testing.assert_close(folded[0].weight, conv.weight, rtol=0, atol=0)  # the module itself is kept
 
 
 def test_inference_model_is_made_anew_from_the_model_as_it_is():
@@ -522,3 +527,128 @@ def test_predict_runs_hooks_on_the_model_itself():
     model.conv1[2].register_forward_hook(recorder)
     predict(model, *_posed_views(n=1))
     assert len(recorder.outputs) == 1 and recorder.outputs[0].shape[1] == model.conv1[0].out_channels
+
+
+# ---- folding only where it is exact: Sequentials that are not a plain chain (issue 22, round 3) ---
+
+
+class _ResidualSequential(torch.nn.Sequential):
+    """A Sequential subclass with its own forward: the convolution's output is used twice."""
+
+    def forward(self, x):
+        y = self[0](x)
+        return self[2](self[1](y)) + y
+
+
+def _subclass_with_own_forward(model):
+    model.iconv1 = _ResidualSequential(*model.iconv1)  # conv, BatchNorm, ReLU
+
+
+def _forward_patched_on_the_instance(model):
+    def forward(self, x):
+        return torch.nn.Sequential.forward(self, x) + 10.0 * self[0](x)  # the raw convolution used again
+
+    model.iconv2.forward = types.MethodType(forward, model.iconv2)  # a copy of the model rebinds it to its copy
+
+
+class _Tap(torch.nn.Module):
+    """A parent whose forward adds what the Sequential's first module computes, called as ``seq[0]`` or ``seq[:1]``."""
+
+    def __init__(self, seq, by_slice):
+        super().__init__()
+        self.seq = seq
+        self.by_slice = by_slice
+
+    def forward(self, x):
+        first = self.seq[:1] if self.by_slice else self.seq[0]  # seq[:1]: a new Sequential holding the convolution
+        return self.seq(x) + 10.0 * first(x)
+
+
+def _seq_item_called_by_the_parent(model):
+    model.iconv3 = _Tap(model.iconv3, by_slice=False)
+
+
+def _seq_slice_called_by_the_parent(model):
+    model.iconv4 = _Tap(model.iconv4, by_slice=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _subclass_with_own_forward,
+        _forward_patched_on_the_instance,
+        _seq_item_called_by_the_parent,
+        _seq_slice_called_by_the_parent,
+    ],
+)
+def test_fold_batchnorm_equals_the_unfolded_model_when_a_sequential_is_not_a_plain_chain(monkeypatch, change):
+    """A convolution whose output reaches more than its BatchNorm must not be folded: outputs equal the model's."""
+    model = _model_with_trained_statistics(0.125)
+    views = _posed_views(n=1)
+    before = predict(model, *views)
+    change(model)
+    model.eval()
+    ref, cost = _inputs()
+    with torch.no_grad():
+        eager = model(ref, cost)
+        folded = fold_batchnorm(model)(ref, cost)
+    for a, b in zip(eager, folded, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-4)
+    plain = _predict_with_the_plain_model(monkeypatch, model, views)
+    assert not np.array_equal(plain, before)  # the change matters
+    np.testing.assert_allclose(1 / predict(model, *views), 1 / plain, rtol=0, atol=1e-4)  # inverse depth, 1/m
+
+
+# ---- models predict cannot copy, non-finite or missing weights, black frames (issue 22, round 3) ---
+
+
+def test_predict_runs_a_model_that_cannot_be_deep_copied_unfolded(monkeypatch):
+    """A model holding a lock (or anything deepcopy refuses): predict runs it as it is; fold_batchnorm says why not."""
+    import threading
+
+    model = _model_with_trained_statistics(0.125)
+    views = _posed_views(n=1)
+    expected = predict(model, *views)
+    model.lock = threading.Lock()
+    with pytest.raises(ValueError, match=r"model cannot be deep-copied \(TypeError"):
+        fold_batchnorm(model)
+    np.testing.assert_allclose(1 / predict(model, *views), 1 / expected, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(predict(model, *views), _predict_with_the_plain_model(monkeypatch, model, views))
+
+
+@pytest.mark.parametrize(("where", "name"), [("weight", "conv2.0.weight"), ("running_var", "conv2.1.running_var")])
+def test_predict_refuses_a_model_with_non_finite_weights_naming_them(where, name):
+    model = _model_with_trained_statistics(0.125)
+    with torch.no_grad():
+        getattr(model.conv2[0 if where == "weight" else 1], where).view(-1)[0] = float("nan")
+    with pytest.raises(ValueError, match=rf"model must have finite weights, got NaN or inf in \['{re.escape(name)}'\]"):
+        predict(model, *_posed_views(n=1))
+
+
+class _WeightlessNet(torch.nn.Module):
+    """MVDepthNet's interface without a single parameter."""
+
+    num_depths = 8
+    input_size = (64, 96)
+
+    def forward(self, ref_image, cost_volume):
+        return [cv.winner_take_all(cost_volume, cv.inverse_depth_samples(self.num_depths))]
+
+
+def test_predict_refuses_a_model_without_parameters():
+    with pytest.raises(ValueError, match="model must have parameters"):
+        predict(_WeightlessNet().eval(), *_posed_views(n=1))
+
+
+def test_predict_takes_an_all_black_frame():
+    """Black is black in 0..255 and in [0, 1]: a float frame of zeros is not refused as 'scaled to [0, 1]'."""
+    model = _model_with_trained_statistics(0.125)
+    ref, srcs, K, T_ref, T_srcs = _posed_views(n=1)
+    black = np.zeros_like(ref)
+    expected = predict(model, black, srcs, K, T_ref, T_srcs)
+    np.testing.assert_array_equal(predict(model, black.astype(np.float32), srcs, K, T_ref, T_srcs), expected)
+    np.testing.assert_array_equal(
+        predict(model, black.astype(np.float64), srcs.astype(np.float32), K, T_ref, T_srcs), expected
+    )
+    with pytest.raises(ValueError, match="ref_rgb looks scaled to"):  # a dark but not black frame still is
+        predict(model, (ref / 255.0).astype(np.float32), srcs, K, T_ref, T_srcs)

@@ -61,3 +61,28 @@ def test_a_resume_may_change_only_the_resumable_settings():
         _resumed_config(dataclasses.replace(TrainConfig(steps=10), **{name: value}), saved)
     with pytest.raises(ValueError, match="lr"):
         _resumed_config(TrainConfig(steps=10, lr=0.5), saved)
+
+
+# ---- upper bounds (issue 22, round 3) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("train_scenes", 10**8, "1000000"),  # SCENES_PER_SPLIT: more would reuse the val split's scenes
+        ("val_scenes", 10**6 + 1, "1000000"),
+        ("test_scenes", 10**7, "1000000"),
+        ("num_sources", 10**5, "200"),  # CAMERA_ATTEMPTS: sample_trajectory places at most that many
+    ],
+)
+def test_a_count_beyond_what_the_data_provides_is_refused_saying_the_maximum(field, value, says):
+    with pytest.raises(ValueError, match=rf"{field} must be .*{says}.*got {value}"):
+        TrainConfig(**{field: value})
+
+
+def test_the_largest_counts_the_data_provides_are_taken():
+    from mvdlib.data.synthetic import SCENES_PER_SPLIT
+    from mvdlib.data.trajectory import CAMERA_ATTEMPTS
+
+    cfg = TrainConfig(train_scenes=SCENES_PER_SPLIT, test_scenes=SCENES_PER_SPLIT, num_sources=CAMERA_ATTEMPTS)
+    assert (cfg.train_scenes, cfg.num_sources) == (SCENES_PER_SPLIT, CAMERA_ATTEMPTS)

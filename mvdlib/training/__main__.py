@@ -18,7 +18,7 @@ from mvdlib._validation import CommandLineParser
 from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.runtime import default_device
 from mvdlib.training.config import PRESETS, TrainConfig, _resumed_config, config_from_dict
-from mvdlib.training.loop import train
+from mvdlib.training.loop import LR_DECAY, train
 from mvdlib.training.preflight import check_out, preflight
 
 __all__ = ["main"]
@@ -41,7 +41,14 @@ def _parser(prog: str) -> CommandLineParser:
         if f.type in ("bool", bool):
             p.add_argument(flag, type=_bool_flag, default=None, metavar="BOOL")
         elif f.name == "lr_milestones":
-            p.add_argument(flag, type=int, nargs="*", default=None)
+            p.add_argument(
+                flag,
+                type=int,
+                nargs="*",
+                default=None,
+                metavar="STEP",
+                help=f"steps where the learning rate is multiplied by {LR_DECAY}; no steps: a constant learning rate",
+            )
         else:
             kind = {"float": float, "int": int}.get(str(f.type), str)
             p.add_argument(flag, type=kind, default=None)

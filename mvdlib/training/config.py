@@ -13,6 +13,8 @@ from typing import Any
 
 from mvdlib._validation import check_int, positive_float, positive_int
 from mvdlib.conventions import check_seed
+from mvdlib.data.synthetic import SCENES_PER_SPLIT
+from mvdlib.data.trajectory import CAMERA_ATTEMPTS
 from mvdlib.models.checkpoint import MAX_WIDTH
 from mvdlib.models.mvdepthnet import DECODER_CHANNELS, ENCODER_CHANNELS, RESOLUTION_MULTIPLE
 
@@ -36,6 +38,15 @@ _POSITIVE_INTS = (
     "ckpt_every",
 )
 _NON_NEGATIVE_INTS = ("steps", "num_workers")
+# Upper bounds of counts, with what sets them: a split's scenes are seeded from a range of
+# SCENES_PER_SPLIT seeds (more would reuse the next split's scenes: training on the test set),
+# and sample_trajectory places the sources of a reference view in CAMERA_ATTEMPTS tries.
+_MAXIMA = {
+    "train_scenes": (SCENES_PER_SPLIT, "the seeds of one split; more would reuse another split's scenes"),
+    "val_scenes": (SCENES_PER_SPLIT, "the seeds of one split; more would reuse another split's scenes"),
+    "test_scenes": (SCENES_PER_SPLIT, "the seeds of one split; more would reuse another split's scenes"),
+    "num_sources": (CAMERA_ATTEMPTS, "the camera placements sample_trajectory tries per reference view"),
+}
 _POSITIVE_FLOATS = ("lr",)
 _SWITCHES = ("flip", "jitter", "image_only", "autocast_bf16")
 _OPTIONAL_PATHS = ("init", "cache_dir")
@@ -88,6 +99,9 @@ class TrainConfig:
         for name in _POSITIVE_INTS:
             positive_int(getattr(self, name), name)
         check_int(self.num_depths, "num_depths", min=2)  # a sweep has two ends
+        for name, (most, why) in _MAXIMA.items():
+            if getattr(self, name) > most:
+                raise ValueError(f"{name} must be at most {most} ({why}), got {getattr(self, name)}")
         for name in _NON_NEGATIVE_INTS:
             check_int(getattr(self, name), name, min=0)
         for name in ("height", "width"):

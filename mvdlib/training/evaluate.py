@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -34,6 +35,7 @@ from mvdlib.runtime import default_device
 from mvdlib.training.config import config_from_dict
 from mvdlib.training.export import export_checkpoint, half_precision
 from mvdlib.training.loop import cost_volume_for_batch
+from mvdlib.training.preflight import CHECKPOINT_SUFFIXES
 from mvdlib.training.schedule import build_datasets
 
 __all__ = [
@@ -266,6 +268,37 @@ def _evaluate_loaded(
     return evaluate_checkpoint_dict({"train_config": train_config}, model, split=split, cache_dir=cache_dir)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist, else the same resolved path."""
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _check_export_path(export: str, checkpoint: str) -> None:
+    """Refuse an ``--export`` whose weights or provenance JSON would overwrite the checkpoint it reads or its JSON.
+
+    Raises:
+        ValueError: ``export`` does not end in ``CHECKPOINT_SUFFIXES`` (with ``.json`` the weights and
+            their JSON would be one file), or one of the two files it writes is the checkpoint read
+            or a JSON beside it (through another spelling, a symbolic or a hard link too).
+    """
+    out = Path(export)
+    if out.suffix not in CHECKPOINT_SUFFIXES:
+        raise ValueError(
+            f"--export {export!r} must end in {' or '.join(CHECKPOINT_SUFFIXES)} "
+            f"(its provenance goes beside it as {out.with_suffix('.json').name})"
+        )
+    source = Path(checkpoint)
+    read = {source: "the checkpoint it reads"}
+    for json_path in (source.with_suffix(".json"), source.resolve().with_suffix(".json")):
+        read[json_path] = "the provenance JSON of the checkpoint it reads"
+    for written in (out, out.with_suffix(".json")):
+        for path, what in read.items():
+            if _same_file(written, path):
+                raise ValueError(f"--export {export} would overwrite {path} ({what}): choose another path")
+
+
 PROG = "python -m mvdlib.training.evaluate"
 
 # Settings that must agree for two checkpoints to be compared on the same cost volumes.
@@ -298,6 +331,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
     try:  # every file and path checked before the first (slow) evaluation: one line, exit 2
         if args.export:
             check_writable_folder(args.export, "--export")
+            _check_export_path(args.export, args.checkpoint[0])
         if args.cache_dir is not None and Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
             raise ValueError(f"--cache-dir must be a folder, got the file {args.cache_dir!r}")
         loaded = {path: _load_checkpoint(path, args.export is not None) for path in args.checkpoint}

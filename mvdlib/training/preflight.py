@@ -23,13 +23,26 @@ from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.training.config import TrainConfig
 
-__all__ = ["available_memory_bytes", "check_out", "preflight", "training_memory_bytes"]
+__all__ = [
+    "CHECKPOINT_SUFFIXES",
+    "MAX_WORKERS_PER_CPU",
+    "available_memory_bytes",
+    "check_out",
+    "preflight",
+    "training_memory_bytes",
+    "usable_cpus",
+]
 
 # Copies of every parameter a step holds: the weights, their gradients and Adam's two moments.
 PARAMETER_COPIES = 4
 # Autograd keeps some tensors besides each module's output (a convolution's input, BatchNorm's
 # statistics) and the backward pass allocates gradients of the activations: a rough allowance.
 ACTIVATION_FACTOR = 2.0
+# DataLoader workers per CPU this process may use: a worker renders and augments batches, so a
+# few per CPU hide its waits; beyond that each only adds a process, its memory and its start-up.
+MAX_WORKERS_PER_CPU = 4
+# File names a checkpoint is written under (its provenance JSON takes the same stem).
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
 
 def _network(cfg: TrainConfig) -> nn.Module:
@@ -86,6 +99,13 @@ def available_memory_bytes(device: torch.device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system has one, else ``os.cpu_count()``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _check_init(cfg: TrainConfig) -> None:
     if cfg.init is None:
         return
@@ -108,8 +128,15 @@ def _check_init(cfg: TrainConfig) -> None:
 
 
 def preflight(cfg: TrainConfig, device: torch.device) -> None:
-    """Refuse a run that cannot start: a ``cache_dir`` that is not a folder, an ``init`` that does
-    not fit, more memory than ``device`` has free (a ``ValueError`` naming the setting)."""
+    """Refuse a run that cannot start: more DataLoader workers than ``MAX_WORKERS_PER_CPU`` per usable
+    CPU, a ``cache_dir`` that is not a folder, an ``init`` that does not fit, more memory than
+    ``device`` has free (a ``ValueError`` naming the setting)."""
+    most = MAX_WORKERS_PER_CPU * usable_cpus()
+    if cfg.num_workers > most:
+        raise ValueError(
+            f"num_workers must be at most {most} ({MAX_WORKERS_PER_CPU} per CPU this process may use, "
+            f"{usable_cpus()}), got {cfg.num_workers}"
+        )
     if cfg.cache_dir is not None and Path(cfg.cache_dir).exists() and not Path(cfg.cache_dir).is_dir():
         raise ValueError(f"cache_dir must be a folder, got the file {cfg.cache_dir!r}")
     if cfg.cache_dir is not None:
@@ -128,7 +155,8 @@ def preflight(cfg: TrainConfig, device: torch.device) -> None:
 
 
 def check_out(out: str | Path, resume: bool) -> None:
-    """Refuse an ``out`` a run cannot write: a folder, or, for a new run, an existing file.
+    """Refuse an ``out`` a run cannot write: a folder, a name not ending in ``CHECKPOINT_SUFFIXES``,
+    or, for a new run, an existing file.
 
     An existing training checkpoint is refused unless ``resume`` (continue it), so a finished
     run is never overwritten by accident; any other existing file (an exported checkpoint, a
@@ -146,6 +174,11 @@ def check_out(out: str | Path, resume: bool) -> None:
     if path.is_dir():
         raise ValueError(f"out {str(out)!r} is a folder: give the path of a checkpoint file (e.g. {path / 'run.pt'})")
     if not path.exists() or resume:  # resuming reads and checks the file itself
+        if path.suffix not in CHECKPOINT_SUFFIXES:
+            raise ValueError(
+                f"out {str(out)!r} must end in {' or '.join(CHECKPOINT_SUFFIXES)}: it names a checkpoint file "
+                f"(e.g. {path.with_suffix('.pt').name})"
+            )
         return
     not_training = f"out {str(out)!r} exists and is not a training checkpoint"
     try:
