@@ -6,8 +6,10 @@ tests never assert timings) and no example database written into the checkout. U
 repeatable; elsewhere every run explores new examples.
 """
 
+import copy
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -22,3 +24,24 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A sample-cache folder shared by the tests of one module (the small training runs of
     tests/tiny_training.py render the same scenes, so each module renders them once)."""
     return tmp_path_factory.mktemp("mvdlib_cache")
+
+
+@pytest.fixture(scope="session")
+def _tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One step of tests/tiny_training.py's configuration, trained once per session into a folder
+    of its own (``train_config["out"]`` is its checkpoint file, ``["cache_dir"]`` its own sample
+    cache); see :func:`tiny_checkpoint`."""
+    from tiny_training import tiny_config
+
+    from mvdlib.training.loop import train
+
+    run = tmp_path_factory.mktemp("tiny_run")
+    return train(tiny_config(run, run / "cache", steps=1), progress=False)
+
+
+@pytest.fixture
+def tiny_checkpoint(_tiny_run: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint dict of a one-step tiny training run, for tests that need any trained
+    checkpoint and do not check the training itself: trained once per session, a fresh copy for
+    each test (which may change it); its file is ``train_config["out"]``, not to be written to."""
+    return copy.deepcopy(_tiny_run)
