@@ -95,9 +95,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# Whole files per worker (module fixtures are built once), in collection order: tests/conftest.py
+# puts the longest files first (SLOW_FILES), so that no worker is left alone with one at the end.
 unit: setup
 	$(BIN)/python -m pytest tests mvdlib --doctest-modules --ignore=mvdlib/check.py -q -m "not book" \
-		-n $(JOBS) --dist loadfile --durations=15
+		-n $(JOBS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # Opens every page of the built book in headless Chromium (run after book-strict).
 browser: setup $(BROWSER_STAMP)

@@ -30,6 +30,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# As `make unit`: whole files per worker (their module fixtures built once), the longest first
+# (tests/conftest.py's SLOW_FILES).
+UNIT_DIST = ["--dist", "loadfile", "--no-loadscope-reorder"]
 WIDE = {"pyproject.toml", "Makefile", "mvdlib/__init__.py", "tests/conftest.py", "_config.yml", "_toc.yml"}
 
 
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     python = sys.executable
     if tests or doctests:
-        command = [python, "-m", "pytest", "-q", "-m", "not book", "-n", str(args.jobs), *tests]
+        command = [python, "-m", "pytest", "-q", "-m", "not book", "-n", str(args.jobs), *UNIT_DIST, *tests]
         if doctests:
             command += ["--doctest-modules", *doctests]
         if subprocess.run(command, cwd=ROOT).returncode != 0:

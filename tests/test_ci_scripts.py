@@ -59,3 +59,12 @@ def test_changed_tests_and_helpers_select_themselves_and_their_users(tmp_path: P
 def test_module_names() -> None:
     assert check_changed.module_name("mvdlib/data/render.py") == "mvdlib.data.render"
     assert check_changed.module_name("mvdlib/data/__init__.py") == "mvdlib.data"
+
+
+def test_the_slow_files_run_first_and_exist() -> None:
+    """conftest.SLOW_FILES names files that exist (a renamed one would silently lose its place)."""
+    from conftest import SLOW_FILES
+
+    assert SLOW_FILES and all((ROOT / name).is_file() for name in SLOW_FILES)
+    assert " ".join(check_changed.UNIT_DIST) == "--dist loadfile --no-loadscope-reorder"  # make check as make unit
+    assert " ".join(check_changed.UNIT_DIST) in (ROOT / "Makefile").read_text()

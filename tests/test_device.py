@@ -64,6 +64,8 @@ x = torch.randn(4, 8)
         "data left on the CPU": "net.to(D)(x)",
         "device tensor to NumPy": "net.to(D)(x.to(D)).detach().numpy()",
         "mixed operands": "torch.zeros(3, device=D) + torch.ones(3)",
+        "mixed operands in a list": "torch.cat([torch.zeros(3, device=D), torch.ones(3)])",
+        "mixed operands in keywords": "torch.add(torch.zeros(3, device=D), other=torch.ones(3))",
     }
     fine = "y = net.to(D)(x.to(D)); assert y.device == D; y.detach().cpu().numpy(); float(y.detach().sum())"
     mode = emu.install()

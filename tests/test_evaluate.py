@@ -4,6 +4,8 @@ the far plane, and the real pair's table with its classical rows."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from tiny_training import tiny_config
@@ -14,6 +16,7 @@ from mvdlib.conventions import MAX_DEPTH
 from mvdlib.data.sample import collate_samples
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
+from mvdlib.training.config import config_from_dict
 from mvdlib.training.evaluate import (
     MIN_INVERSE_DEPTH,
     MVDEPTHNET,
@@ -24,7 +27,6 @@ from mvdlib.training.evaluate import (
     format_table,
     predict_batch,
 )
-from mvdlib.training.loop import train
 from mvdlib.training.schedule import build_datasets
 
 
@@ -48,35 +50,32 @@ def test_evaluate_model_scores_both_methods_on_the_same_cost_volumes(tmp_path, c
         evaluate_model(MVDepthNet(width=0.125, num_depths=cfg.num_depths), val)
 
 
-def test_evaluate_checkpoint_dict_scores_val_or_test_but_never_train(tmp_path, cache):
-    cfg = tiny_config(tmp_path, cache, steps=1)
-    ckpt = train(cfg, progress=False)
-    results = evaluate_checkpoint_dict(ckpt, split="val")
+def test_evaluate_checkpoint_dict_scores_val_or_test_but_never_train(tiny_checkpoint):
+    results = evaluate_checkpoint_dict(tiny_checkpoint, split="val")
     assert set(results) == {"synthetic_val", "real_pair"}
+    cfg = config_from_dict(tiny_checkpoint["train_config"])
     assert results["synthetic_val"]["samples"] == len(build_datasets(cfg)["val"])
     assert set(results["synthetic_val"]["metrics"]) == {"MVDepthNet", "winner-take-all"}
     with pytest.raises(ValueError, match="split must be one of"):
-        evaluate_checkpoint_dict(ckpt, split="train")
+        evaluate_checkpoint_dict(tiny_checkpoint, split="train")
 
 
-def test_evaluate_reads_the_cache_it_is_given_not_the_stored_one(tmp_path, cache):
-    stored, given = tmp_path / "stored", tmp_path / "given"
-    ckpt = train(tiny_config(tmp_path, stored, steps=1), progress=False)
-    evaluate_checkpoint_dict(ckpt, cache_dir=given)
+def test_evaluate_reads_the_cache_it_is_given_not_the_stored_one(tmp_path, tiny_checkpoint):
+    stored, given = Path(tiny_checkpoint["train_config"]["cache_dir"]), tmp_path / "given"
+    n_stored = len(list(stored.rglob("*.npz")))  # the training run's samples only: no test split
+    evaluate_checkpoint_dict(tiny_checkpoint, cache_dir=given)
     assert list(given.rglob("*.npz"))
-    n_stored = len(list(stored.rglob("*.npz")))
-    evaluate_checkpoint_dict(ckpt, cache_dir=given)
+    evaluate_checkpoint_dict(tiny_checkpoint, cache_dir=given)
     assert len(list(stored.rglob("*.npz"))) == n_stored
 
 
-def test_evaluate_refuses_an_unwritable_export_before_evaluating(tmp_path, cache, monkeypatch):
+def test_evaluate_refuses_an_unwritable_export_before_evaluating(tmp_path, tiny_checkpoint, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    out = tmp_path / "run.pt"
-    train(tiny_config(tmp_path, cache, out=str(out), steps=1), progress=False)
+    out = tiny_checkpoint["train_config"]["out"]
     monkeypatch.setattr(evaluate_module, "evaluate_checkpoint_dict", lambda *a, **k: pytest.fail("evaluated"))
     with pytest.raises(SystemExit):
-        evaluate_module.main(["--checkpoint", str(out), "--export", str(blocker / "x.pt")])
+        evaluate_module.main(["--checkpoint", out, "--export", str(blocker / "x.pt")])
 
 
 def test_an_untrained_network_is_scored_not_refused() -> None:
