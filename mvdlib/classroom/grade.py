@@ -60,6 +60,12 @@ __all__ = [
 DEFAULT_TIMEOUT_S = 120.0
 
 
+def max_jobs() -> int:
+    """The most students graded at a time: twice the CPUs this process may use (each runs a kernel and checkers)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 2 * (cpus or 1)
+
+
 def _notebooks(folder: Path, recursive: bool) -> list[Path]:
     """The notebooks in ``folder`` (any case of ``.ipynb``), not in hidden folders such as .ipynb_checkpoints."""
     paths = folder.rglob("*") if recursive else folder.iterdir()
@@ -315,8 +321,8 @@ def grade(
     """Grade every student under ``path`` (``timeout_s`` per cell); ``on_report(report)`` sees each as it is done."""
     if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s) and timeout_s > 0):
         raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout_s}")
-    if not (isinstance(jobs, int) and jobs >= 1):
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs}")
+    if not (isinstance(jobs, int) and 1 <= jobs <= max_jobs()):
+        raise ValueError(f"jobs must be an integer from 1 to {max_jobs()} (twice the CPUs), got {jobs}")
     students = find_students(Path(path))
 
     keys = sorted(assignment.points, key=exercise_sort_key) if assignment else []
@@ -357,15 +363,21 @@ def _check_output(path: Path | None, what: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    parser = CommandLineParser(prog="python -m mvdlib.grade", description=__doc__.splitlines()[0])
     if argv[:1] == ["--run-one"]:  # internal: the child process that runs one notebook
-        _run_one(Path(argv[1]), Path(argv[2]), Path(argv[3]), Path(argv[4]), argv[5], argv[6])
+        usage = "--run-one is the grader's own: NOTEBOOK WORKDIR RESULT PID_FILE SECONDS_PER_CELL VALUES_JSON"
+        try:
+            notebook, workdir, result, pid_file, seconds, values = argv[1:]
+            float(seconds), json.loads(values)
+        except ValueError as error:
+            parser.error(f"{usage}, got {argv[1:]} ({error})")
+        _run_one(Path(notebook), Path(workdir), Path(result), Path(pid_file), seconds, values)
         return 0
 
-    parser = CommandLineParser(prog="python -m mvdlib.grade", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a student notebook, or a folder of them")
     parser.add_argument("--assignment", help="a shipped set (week1, week4) or an assignment .yaml file")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per cell and per check")
-    parser.add_argument("--jobs", type=int, default=1, help="students graded at the same time")
+    parser.add_argument("--jobs", type=int, default=1, help="students graded at a time, 1 to twice the CPUs")
     parser.add_argument("--csv", type=Path, help="the table, one row per student, best score first")
     parser.add_argument("--feedback", type=Path, help="a folder for one feedback file per student")
     parser.add_argument("--keep-executed", type=Path, help="a folder for the executed notebooks (open questions)")
@@ -378,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not (math.isfinite(args.timeout) and args.timeout > 0):
             raise ValueError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
-        if args.jobs < 1:
-            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        if not 1 <= args.jobs <= max_jobs():
+            raise ValueError(f"--jobs must be from 1 to {max_jobs()} (twice this machine's CPUs), got {args.jobs}")
         find_students(args.path)
         assignment = load_assignment(args.assignment) if args.assignment else None
         _check_output(args.csv, "--csv")

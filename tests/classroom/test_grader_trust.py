@@ -315,10 +315,16 @@ def test_a_class_with_garbage_and_unknown_keys_is_graded_and_sorted_by_points(tm
         (["{class}", "--csv", "{tmp}/missing_dir/sub/out.csv"], None),
         (["{class}", "--csv", "/proc/out.csv"], "cannot be written"),
         (["{class}", "--assignment", "week9"], "assignment"),
+        (["{class}", "--assignment", "{tmp}/twice.yaml"], "'1.3' is given twice, on lines 2 and 3"),
+        (["{class}", "--jobs", "0"], "--jobs"),
+        (["{class}", "--jobs", "100000"], "--jobs"),
+        (["--run-one"], "--run-one"),
+        (["--run-one", "{class}", "{tmp}", "{tmp}/r.json", "{tmp}/pid", "soon", "{{}}"], "--run-one"),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str | None) -> None:
     nbformat.write(submission({}), tmp_path / "s.ipynb")
+    (tmp_path / "twice.yaml").write_text('points:\n  "1.3": 2\n  "1.3": 3\n')
     argv = [a.format(**{"class": tmp_path / "s.ipynb", "tmp": tmp_path}) for a in args]
     if message is None:  # a missing folder for the CSV is created, not an error after grading
         from mvdlib.classroom.grade import _check_output
