@@ -303,10 +303,10 @@ def run_notebook(
                 run.lost = {int(i): why for i, why in outcome["lost"].items()}
             elif process.returncode < 0:  # e.g. a cell's os.kill(os.getppid(), 9): the runner is the kernel's parent
                 cell = _Progress(Path(str(result) + ".progress")).read()
+                why = f"ended the grader's process that ran the notebook (signal {-process.returncode})"
                 where = f"cell {cell - 1}" if cell else "a cell"
-                why = f"{where} ended the grader's process that ran the notebook (signal {-process.returncode})"
-                run.problems.append(f"{notebook.name}: {why}; the cells after it did not run")
-                run.lost = {cell - 1 if cell else -1: why}
+                run.problems.append(f"{notebook.name}: {where} {why}; the cells after it did not run")
+                run.lost = {cell - 1: why} if cell else {}
             else:
                 last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
                 run.problems.append(f"{notebook.name}: could not be run ({last[0]})")

@@ -23,7 +23,7 @@ from mvdlib import grade as old_grade  # the old path, kept for instructors' scr
 from mvdlib.classroom import grade as grade_module
 from mvdlib.classroom.answers import DIGEST_KEY, cell_digest, edited_cells
 from mvdlib.classroom.check import REGISTRY
-from mvdlib.classroom.export import StreamingCsv
+from mvdlib.classroom.export import StreamingCsv, write_feedback
 from mvdlib.classroom.grade import Assignment, find_students, grade, grade_student, load_assignment
 from mvdlib.classroom.student import student_notebook
 
@@ -409,8 +409,16 @@ def test_the_cell_of_a_value_answer_that_ignores_the_interrupt_is_named_in_the_a
     path = tmp_path / "student.ipynb"
     nbformat.write(nb, path)
     report = grade_student("student", [path], 2.0, KEYS)
-    assert report.exercises["9.1"].startswith(f"error: cell {answer} timed out; interrupt ignored"), report
+    why = f"cell {answer} timed out; interrupt ignored"
+    assert report.exercises["9.1"].startswith(f"error: {why}"), report
     assert report.exercises["1.3"] == "pass", report
+    out = StreamingCsv(tmp_path / "grades.csv", ASSIGNMENT)  # the instructor's table and the student's feedback
+    out.add(report)
+    out.finish([report])
+    row = next(csv.DictReader(open(tmp_path / "grades.csv", encoding="utf-8")))
+    assert why in row["9.1 status"] and why in row["notebook"], row
+    write_feedback([report], tmp_path / "feedback", ASSIGNMENT)
+    assert f"Exercise 9.1: error: {why}" in (tmp_path / "feedback" / "student.md").read_text()
 
 
 @pytest.mark.parametrize("kill", ["os.killpg(0, 9)", "os.kill(os.getppid(), 9)"])
