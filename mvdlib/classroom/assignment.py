@@ -21,6 +21,24 @@ __all__ = ["Assignment", "Report", "load_assignment", "exercise_sort_key"]
 _KEY = re.compile(r"\d+\.\d+")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A ``yaml.SafeLoader`` that refuses a mapping with one key twice (PyYAML keeps the later one silently).
+
+    Keys are compared as the grader reads them, by ``str``: ``"1.3"`` and ``1.3`` are the same exercise.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *defaults`` may be overridden, as YAML says
+                continue
+            key, line = str(self.construct_object(key_node, deep=True)), key_node.start_mark.line + 1
+            if key in seen:
+                raise ValueError(f"key {key!r} is given twice, on lines {seen[key]} and {line}")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 @dataclass(frozen=True)
 class Assignment:
     """Exercises and their points: ``points`` for checked ones, ``open`` (rubric levels) for hand-graded ones."""
@@ -38,16 +56,16 @@ def load_assignment(name_or_path: str) -> Assignment:
     """An assignment file: a path to a YAML file, or the name of a shipped one ("week1", "week4")."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        text = path.read_text(encoding="utf-8")
+        text, where = path.read_text(encoding="utf-8"), str(path)
     else:
         folder = resources.files("mvdlib.classroom") / "assignments"
         shipped = folder / f"{name_or_path}.yaml"
         if not shipped.is_file():
             names = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir())
             raise ValueError(f"assignment must be a .yaml file or one of {names}, got {name_or_path!r}")
-        text = shipped.read_text(encoding="utf-8")
+        text, where = shipped.read_text(encoding="utf-8"), str(shipped)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
         if not isinstance(data, dict):
             raise TypeError(f"expected a mapping, got {type(data).__name__}")
         unknown = sorted(set(map(str, data)) - {"title", "points", "open"})
@@ -57,7 +75,7 @@ def load_assignment(name_or_path: str) -> Assignment:
         rubric = {str(k): _levels(v, k) for k, v in (data.get("open") or {}).items()}
     except (yaml.YAMLError, AttributeError, TypeError, ValueError) as error:
         reason = " ".join(str(error).split())  # YAML's messages span lines
-        raise ValueError(f"assignment {name_or_path!r} is not a valid assignment file ({reason})") from None
+        raise ValueError(f"assignment {where} is not a valid assignment file ({reason})") from None
     _validate(str(name_or_path), points, rubric)
     return Assignment(str(data.get("title", name_or_path)), points, rubric)
 

@@ -6,7 +6,11 @@
 A folder holds one notebook per student (named after the file) or one sub-folder per student.
 Each notebook is copied into a fresh temporary folder and executed there by its own process and
 kernel (nbclient) with a limit of ``--timeout`` seconds *per cell*: a cell that runs out is
-interrupted and the run goes on, as it does past a cell that raises. The executed kernel only
+interrupted and the run goes on, as it does past a cell that raises. A cell still running ``GRACE_S``
+seconds after the interrupt (it catches ``KeyboardInterrupt``), or one that ends its kernel, costs a
+restart: the kernel is restarted, the cells before it are run again, and the run goes on (at most
+``MAX_RESTARTS`` times); the report names the cell ("timed out; interrupt ignored", "ended its
+kernel"), and a value answer in it is an error that says so. The executed kernel only
 supplies *value* answers. Pass or fail is decided elsewhere (``mvdlib.classroom.isolated``):
 each answer is read from its answer cell (``mvdlib.classroom.answers``) and checked in a fresh
 process with a pristine ``mvdlib``, the student's function called across a process boundary;
@@ -17,13 +21,20 @@ Each exercise is ``pass``, ``fail: <hint>``, ``not attempted`` (blank), ``error:
 (attempted; the answer raised or timed out) or ``flagged: <reason>``. Rows are written as each
 student is graded and re-sorted by score at the end; nothing a student submits stops the run.
 
-This is *not* a sandbox: notebooks run with the grader's permissions. Grade untrusted code
-inside a container or a throwaway account.
+This is *not* a sandbox: notebooks run with the grader's permissions. Each kernel runs in a session
+of its own under a runner process (the grader's child, in another session), and each checker with the
+student's function in a third, so ``os.killpg(0, ...)`` in a student's code ends only its own kernel or
+check, and ``os.kill(os.getppid(), ...)`` only the runner (the notebook's value answers are then lost,
+and the report names the cell) or the checker (that exercise is an error). Code that looks up the
+grader's own process id can still kill it, and any code can read, change or delete what the grader's
+user can, or reach the network. Grade untrusted code inside a container or a throwaway account.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import copy
+import dataclasses
 import functools
 import json
 import math
@@ -34,13 +45,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
 from mvdlib._validation import CommandLineParser
 from mvdlib.classroom.answers import DIGEST_KEY, answers_in, edited_cells, names_in_solutions, tampering
 from mvdlib.classroom.assignment import Assignment, Report, exercise_sort_key, load_assignment
-from mvdlib.classroom.check._core import NOT_ATTEMPTED, PASS
+from mvdlib.classroom.check._core import ERROR, NOT_ATTEMPTED, PASS
 from mvdlib.classroom.export import StreamingCsv, summary, write_feedback
 from mvdlib.classroom.isolated import FLAGGED, STARTUP_S, reference_functions, run_check
 from mvdlib.classroom.student import student_notebook
@@ -52,12 +64,19 @@ __all__ = [
     "exercise_sort_key",
     "find_students",
     "run_notebook",
+    "NotebookRun",
     "grade_student",
     "grade",
     "main",
 ]
 
 DEFAULT_TIMEOUT_S = 120.0
+
+
+def max_jobs() -> int:
+    """The most students graded at a time: twice the CPUs this process may use (each runs a kernel and checkers)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 2 * (cpus or 1)
 
 
 def _notebooks(folder: Path, recursive: bool) -> list[Path]:
@@ -99,10 +118,40 @@ _WARM_UP = "import numpy, torch, mvdlib.classroom.check, mvdlib.classroom.isolat
 _FETCH = "import mvdlib.classroom.isolated as _i\n_i.fetch(globals(), {names!r}, {path!r})"
 
 
+# Seconds a timed-out cell has, after the interrupt, to stop; then its kernel is restarted.
+GRACE_S = 3
+# Kernel restarts in one notebook after which its remaining cells are not run.
+MAX_RESTARTS = 3
+_TIMEOUT_NAME = "GraderCellTimeout"  # the error the runner records for a cell that ran out of time
+
+
+class _Progress:
+    """Where the runner is: the cell it runs, written to a file before each cell, so that the grader can name
+    the cell during which the runner itself was killed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, index: int) -> None:
+        self.path.write_text(str(index))
+
+    def read(self) -> int | None:
+        text = self.path.read_text() if self.path.exists() else ""
+        return int(text) if text.isdigit() else None
+
+
 def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path, cell_timeout: str, values: str) -> None:
-    """Execute ``notebook`` in ``workdir`` (this process is the grader's child); write what raised to ``result``."""
+    """Execute ``notebook`` in ``workdir`` (this process is the grader's child); write what raised to ``result``.
+
+    A cell that runs out of time is interrupted; one that is still running ``GRACE_S`` later (it catches
+    ``KeyboardInterrupt``), or that ends its kernel, costs a restart of the kernel, and the cells before it are
+    run again (their outputs kept from the first run) before the next. ``result`` gets ``errors`` (the run's
+    problems) and ``lost`` (student cell index -> why the kernel lost it).
+    """
     from jupyter_client.provisioning import LocalProvisioner
     from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+    from nbclient.util import ensure_async, run_sync
 
     nb = nbformat.read(notebook, as_version=4)
     names = json.loads(values)
@@ -111,15 +160,27 @@ def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path, cell_t
     timeout = float(cell_timeout)
     warm_up = nbformat.v4.new_code_cell(_WARM_UP)  # importing torch is no part of any cell's time limit
     nb.cells.insert(0, warm_up)
-    client = NotebookClient(
+    idle: set[int] = set()  # cells whose kernel said it was done with them
+
+    class Client(NotebookClient):
+        def process_message(
+            self, msg: dict[str, Any], cell: nbformat.NotebookNode, cell_index: int
+        ) -> nbformat.NotebookNode | None:
+            if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                idle.add(cell_index)
+            return super().process_message(msg, cell, cell_index)
+
+    client = Client(
         nb,
-        timeout_func=lambda cell: STARTUP_S if cell is warm_up else timeout,
+        timeout_func=lambda cell: STARTUP_S if cell.source == _WARM_UP else timeout,
         interrupt_on_timeout=True,
-        error_on_timeout={"ename": "TimeoutError", "evalue": f"cell interrupted after {timeout:g} s", "traceback": []},
+        iopub_timeout=GRACE_S,  # after the interrupt, how long the kernel has to say the cell is done
+        error_on_timeout={"ename": _TIMEOUT_NAME, "evalue": f"after {timeout:g} s", "traceback": []},
         allow_errors=True,
         kernel_name="python3",
     )
     client.resources = {"metadata": {"path": str(workdir)}}
+    progress = _Progress(Path(str(result) + ".progress"))
 
     def note_kernel(**_: object) -> None:  # the grader kills the kernel too if the time runs out
         provisioner = client.km.provisioner if client.km is not None else None
@@ -127,8 +188,48 @@ def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path, cell_t
             raise RuntimeError(f"the notebook's kernel has no local process to note, got {provisioner!r}")
         pid_file.write_text(str(provisioner.pid))
 
-    client.on_notebook_start = note_kernel
-    client.execute()
+    def execute(cell: nbformat.NotebookNode, index: int) -> str | None:
+        """Run one cell; None when its kernel is still usable, else why it was restarted."""
+        progress(index)
+        idle.discard(index)
+        reply: dict = {}
+        client.on_cell_executed = lambda execute_reply, **_: reply.update(execute_reply)
+        try:
+            client.execute_cell(cell, index)
+        except DeadKernelError:
+            reason = "ended its kernel (it killed or crashed the process)"
+        else:
+            timed_out = reply.get("content", {}).get("ename") == _TIMEOUT_NAME
+            if not timed_out or index in idle:
+                return None
+            reason = f"timed out; interrupt ignored ({timeout:g} s, then {GRACE_S} s after the interrupt)"
+        run_sync(restart)()
+        note_kernel()
+        return reason
+
+    async def restart() -> None:
+        assert client.km is not None and client.kc is not None
+        await ensure_async(client.km.restart_kernel(now=True))
+        await ensure_async(client.kc.wait_for_ready(timeout=STARTUP_S))  # type: ignore[attr-defined]
+
+    lost: dict[int, str] = {}
+    with client.setup_kernel():
+        note_kernel()
+        ran: list[int] = []  # the cells whose state the kernel holds
+        for index, cell in enumerate(nb.cells):
+            if len(lost) == MAX_RESTARTS:
+                lost[index - 1] = f"and the cells after it were not run (the kernel was restarted {MAX_RESTARTS} times)"
+                break
+            reason = execute(cell, index)
+            if reason is None:
+                ran.append(index)
+                continue
+            lost[index - 1] = f"{reason}: the kernel was restarted and the cells before it run again"
+            for earlier in ran:  # copies: the executed notebook keeps the first run's outputs
+                if execute(copy.deepcopy(nb.cells[earlier]), earlier) is not None:
+                    lost[index - 1] += f" up to cell {earlier - 1}, which failed this time"
+                    ran = ran[: ran.index(earlier)]
+                    break
     nb.cells.pop(0)
     errors = [
         f"cell {i} was interrupted after {timeout:g} s (the limit per cell)"
@@ -139,14 +240,15 @@ def _run_one(notebook: Path, workdir: Path, result: Path, pid_file: Path, cell_t
         for out in cell.get("outputs", [])
         if out.output_type == "error"
     ]
+    errors += [f"cell {i} {why}" for i, why in lost.items() if i < len(nb.cells) - bool(names)]
     if names:
         nb.cells.pop()
     nbformat.write(nb, str(result) + ".ipynb")
-    result.write_text(json.dumps({"errors": errors}))
+    result.write_text(json.dumps({"errors": errors, "lost": lost}))
 
 
 def _kill(process: subprocess.Popen, pid_file: Path) -> None:
-    """End a runner that ran out of time, and its kernel (which runs in a session of its own)."""
+    """End a runner and its kernel (which runs in a session of its own), if they are still there."""
     pids = [process.pid]
     if pid_file.exists() and pid_file.read_text().strip().isdigit():
         pids.append(int(pid_file.read_text()))
@@ -158,24 +260,34 @@ def _kill(process: subprocess.Popen, pid_file: Path) -> None:
     process.wait()
 
 
+@dataclasses.dataclass
+class NotebookRun:
+    """What running a notebook gave: its ``problems`` (one line each) and the cells whose state its kernel
+    ``lost`` (student cell index -> why: a cell that ignored the interrupt or ended its kernel)."""
+
+    problems: list[str] = dataclasses.field(default_factory=list)
+    lost: dict[int, str] = dataclasses.field(default_factory=dict)
+
+
 def run_notebook(
     notebook: Path, private: Path, timeout_s: float, values: dict[str, str], keep: Path | None = None
-) -> list[str]:
+) -> NotebookRun:
     """Run one notebook in a fresh folder, ``timeout_s`` per cell; value answers go to a file in ``private``.
 
-    Returns the run's problems (cells that raised or were interrupted, files it deleted).
+    Returns the run's problems (cells that raised, were interrupted or lost, files it deleted) and lost cells.
     """
-    problems = []
+    run = NotebookRun()
     nb = nbformat.read(notebook, as_version=4)
-    wall_s = timeout_s * (len(nb.cells) + 2) + 60  # a last resort: each cell has its own limit
+    # A last resort (each cell has its own limit): every cell at its limit and grace, once and after each restart.
+    wall_s = (timeout_s + GRACE_S) * (len(nb.cells) + 2) * (MAX_RESTARTS + 1) + STARTUP_S * (MAX_RESTARTS + 1)
     with tempfile.TemporaryDirectory(prefix="mvdlib-grade-") as tmp:
         workdir = Path(tmp)
-        copy = workdir / notebook.name
-        shutil.copy2(notebook, copy)
+        copied = workdir / notebook.name
+        shutil.copy2(notebook, copied)
         before = {p.relative_to(workdir) for p in workdir.rglob("*")}
         result, pid_file = private / "result.json", private / "kernel.pid"
         env = {k: v for k, v in os.environ.items() if k not in ("MVDLIB_CHECK_STRICT", "MVDLIB_CHECK_LOG")}
-        command = [sys.executable, "-m", "mvdlib.classroom.grade", "--run-one", str(copy), str(workdir)]
+        command = [sys.executable, "-m", "mvdlib.classroom.grade", "--run-one", str(copied), str(workdir)]
         command += [str(result), str(pid_file), str(timeout_s), json.dumps(values)]
         process = subprocess.Popen(
             command, cwd=workdir, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -183,21 +295,31 @@ def run_notebook(
         try:
             _, stderr = process.communicate(timeout=wall_s)
         except subprocess.TimeoutExpired:
-            _kill(process, pid_file)
-            problems.append(f"{notebook.name}: timed out after {wall_s:g} s")
+            run.problems.append(f"{notebook.name}: timed out after {wall_s:g} s")
         else:
             if result.exists():
-                problems += [f"{notebook.name}: {e}" for e in json.loads(result.read_text())["errors"]]
+                outcome = json.loads(result.read_text())
+                run.problems += [f"{notebook.name}: {e}" for e in outcome["errors"]]
+                run.lost = {int(i): why for i, why in outcome["lost"].items()}
+            elif process.returncode < 0:  # e.g. a cell's os.kill(os.getppid(), 9): the runner is the kernel's parent
+                cell = _Progress(Path(str(result) + ".progress")).read()
+                why = f"ended the grader's process that ran the notebook (signal {-process.returncode})"
+                where = f"cell {cell - 1}" if cell else "a cell"
+                run.problems.append(f"{notebook.name}: {where} {why}; the cells after it did not run")
+                run.lost = {cell - 1: why} if cell else {}
             else:
                 last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-                problems.append(f"{notebook.name}: could not be run ({last[0]})")
+                run.problems.append(f"{notebook.name}: could not be run ({last[0]})")
+        finally:
+            if process.returncode is None or not result.exists():  # the runner, and its kernel if it is left
+                _kill(process, pid_file)
         if keep is not None and Path(str(result) + ".ipynb").exists():
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy2(str(result) + ".ipynb", keep / notebook.name)
         gone = sorted(str(p) for p in before if not (workdir / p).exists())
         if gone:
-            problems.append(f"{notebook.name}: deleted {', '.join(gone)} from its working folder")
-    return problems
+            run.problems.append(f"{notebook.name}: deleted {', '.join(gone)} from its working folder")
+    return run
 
 
 def _cell(status: str, message: str) -> str:
@@ -285,15 +407,20 @@ def grade_student(
             private = Path(tmp)
             values = {k: a.name for k, a in answers.items() if not a.is_function}
             keep_dir = keep / name if keep is not None else None
-            report.notebook += run_notebook(notebook, private, timeout_s, values, keep_dir)
+            run = run_notebook(notebook, private, timeout_s, values, keep_dir)
+            report.notebook += run.problems
             for key, answer in answers.items():
                 forged = [f for f in flags if f.startswith(f"cell {answer.cell} ")]
                 if forged:
                     report.exercises[key] = f"{FLAGGED}: {forged[0]}"
                     continue
+                if not answer.is_function and answer.cell in run.lost:  # a value from before the kernel lost it
+                    report.exercises[key] = _cell(ERROR, f"cell {answer.cell} {run.lost[answer.cell]}")
+                    continue
+                before = [f"cell {i} {why}" for i, why in sorted(run.lost.items()) if i < answer.cell]
                 status, message = run_check(
                     key, answer.name, answer.source, private / "result.json.values", private, timeout_s,
-                    allowed.get(key, set()),
+                    allowed.get(key, set()), before[-1] if before and not answer.is_function else "",
                 )  # fmt: skip
                 report.exercises[key] = _cell(status, message)
                 if status == FLAGGED:
@@ -315,8 +442,8 @@ def grade(
     """Grade every student under ``path`` (``timeout_s`` per cell); ``on_report(report)`` sees each as it is done."""
     if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s) and timeout_s > 0):
         raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout_s}")
-    if not (isinstance(jobs, int) and jobs >= 1):
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs}")
+    if not (isinstance(jobs, int) and 1 <= jobs <= max_jobs()):
+        raise ValueError(f"jobs must be an integer from 1 to {max_jobs()} (twice the CPUs), got {jobs}")
     students = find_students(Path(path))
 
     keys = sorted(assignment.points, key=exercise_sort_key) if assignment else []
@@ -357,15 +484,21 @@ def _check_output(path: Path | None, what: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    parser = CommandLineParser(prog="python -m mvdlib.grade", description=__doc__.splitlines()[0])
     if argv[:1] == ["--run-one"]:  # internal: the child process that runs one notebook
-        _run_one(Path(argv[1]), Path(argv[2]), Path(argv[3]), Path(argv[4]), argv[5], argv[6])
+        usage = "--run-one is the grader's own: NOTEBOOK WORKDIR RESULT PID_FILE SECONDS_PER_CELL VALUES_JSON"
+        try:
+            notebook, workdir, result, pid_file, seconds, values = argv[1:]
+            float(seconds), json.loads(values)
+        except ValueError as error:
+            parser.error(f"{usage}, got {argv[1:]} ({error})")
+        _run_one(Path(notebook), Path(workdir), Path(result), Path(pid_file), seconds, values)
         return 0
 
-    parser = CommandLineParser(prog="python -m mvdlib.grade", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a student notebook, or a folder of them")
     parser.add_argument("--assignment", help="a shipped set (week1, week4) or an assignment .yaml file")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per cell and per check")
-    parser.add_argument("--jobs", type=int, default=1, help="students graded at the same time")
+    parser.add_argument("--jobs", type=int, default=1, help="students graded at a time, 1 to twice the CPUs")
     parser.add_argument("--csv", type=Path, help="the table, one row per student, best score first")
     parser.add_argument("--feedback", type=Path, help="a folder for one feedback file per student")
     parser.add_argument("--keep-executed", type=Path, help="a folder for the executed notebooks (open questions)")
@@ -378,8 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not (math.isfinite(args.timeout) and args.timeout > 0):
             raise ValueError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
-        if args.jobs < 1:
-            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        if not 1 <= args.jobs <= max_jobs():
+            raise ValueError(f"--jobs must be from 1 to {max_jobs()} (twice this machine's CPUs), got {args.jobs}")
         find_students(args.path)
         assignment = load_assignment(args.assignment) if args.assignment else None
         _check_output(args.csv, "--csv")

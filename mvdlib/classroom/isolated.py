@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -286,7 +287,8 @@ def _check(spec: dict[str, Any]) -> tuple[str, str]:
         data = Path(spec["value_file"]).read_bytes() if Path(spec["value_file"]).is_file() else None
         values = _load(data) if data else {}
         if spec["key"] not in values:
-            return ERROR, "the notebook did not reach the answer"
+            why = f" ({spec['why_missing']})" if spec.get("why_missing") else ""
+            return ERROR, f"the notebook did not reach the answer{why}"
         value = values[spec["key"]]
         if isinstance(value, str) and value.startswith("<") and value.endswith(" object>"):
             return ERROR, f"the answer {spec['name']} is a {value[1:-8]}, not a function defined in the answer cell"
@@ -295,27 +297,44 @@ def _check(spec: dict[str, Any]) -> tuple[str, str]:
 
 
 def run_check(
-    key: str, name: str, source: str, value_file: Path, workdir: Path, timeout_s: float, allowed: Iterable[str] = ()
+    key: str,
+    name: str,
+    source: str,
+    value_file: Path,
+    workdir: Path,
+    timeout_s: float,
+    allowed: Iterable[str] = (),
+    why_missing: str = "",
 ) -> tuple[str, str]:
     """Check one answer in a fresh checker process; (status, message), an error on a time-out or a crash.
 
     The answer goes to the checker through its stdin and the result comes back on its stdout: no file a
-    process the student left running could rewrite.
+    process the student left running could rewrite. The checker (and the student's server, its child) runs
+    in a session of its own, so that ``os.killpg(0, ...)`` in the student's code does not reach the grader.
+    ``why_missing`` is added to the message when a value answer is not in ``value_file``.
     """
     spec = {"key": key, "name": name, "source": source, "value_file": str(value_file), "call_timeout_s": timeout_s,
-            "allowed": sorted(allowed)}  # fmt: skip
+            "allowed": sorted(allowed), "why_missing": why_missing}  # fmt: skip
     wall_s = 10 * timeout_s + 2 * STARTUP_S  # a last resort: each call of the student's function has ``timeout_s``
     env = {k: v for k, v in os.environ.items() if k not in (STRICT_ENV, "MVDLIB_CHECK_LOG")} | SAFE_PATH
     command = [sys.executable, "-m", "mvdlib.classroom.isolated", "--check"]
+    process = subprocess.Popen(
+        command, cwd=workdir, env=env, start_new_session=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
     try:
-        process = subprocess.run(
-            command, cwd=workdir, env=env, input=json.dumps(spec).encode(), capture_output=True, timeout=wall_s
-        )
+        stdout, stderr = process.communicate(json.dumps(spec).encode(), timeout=wall_s)
     except subprocess.TimeoutExpired:
         return ERROR, f"the check ran out of time ({wall_s:g} s)"
-    lines = process.stdout.decode(errors="replace").strip().splitlines()
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # the checker's session: the student's server and its children
+        process.wait()
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    if process.returncode < 0:
+        return ERROR, f"the checking process was ended by signal {-process.returncode} (did the answer kill it?)"
     if process.returncode != 0 or not lines:
-        last = process.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
         return ERROR, f"the check could not run ({last[0]})"
     result = json.loads(lines[-1])
     return str(result["status"]), str(result["message"])

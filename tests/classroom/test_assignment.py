@@ -38,3 +38,23 @@ def test_open_questions_alone_make_an_assignment(tmp_path: Path) -> None:
     path = tmp_path / "set.yaml"
     path.write_text('open:\n  "1.2": [0, 1, 2]\n')
     assert load_assignment(str(path)).open == {"1.2": [0.0, 1.0, 2.0]}
+
+
+@pytest.mark.parametrize(
+    "text, key, lines",
+    [
+        ('points:\n  "1.3": 2\n  "1.5": 1\n  "1.3": 3\n', "1.3", (2, 4)),
+        ('points:\n  "1.3": 2\ntitle: "a"\npoints:\n  "1.5": 1\n', "points", (1, 4)),
+        ('points:\n  "1.3": 2\n  1.3: 3\n', "1.3", (2, 3)),  # quoted or not, the same exercise
+    ],
+)
+def test_a_key_given_twice_is_refused_with_the_file_the_key_and_both_lines(
+    tmp_path: Path, text: str, key: str, lines: tuple[int, int]
+) -> None:
+    path = tmp_path / "set.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as error:
+        load_assignment(str(path))
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message and repr(key) in message, message
+    assert f"lines {lines[0]} and {lines[1]}" in message, message

@@ -23,7 +23,7 @@ from mvdlib import grade as old_grade  # the old path, kept for instructors' scr
 from mvdlib.classroom import grade as grade_module
 from mvdlib.classroom.answers import DIGEST_KEY, cell_digest, edited_cells
 from mvdlib.classroom.check import REGISTRY
-from mvdlib.classroom.export import StreamingCsv
+from mvdlib.classroom.export import StreamingCsv, write_feedback
 from mvdlib.classroom.grade import Assignment, find_students, grade, grade_student, load_assignment
 from mvdlib.classroom.student import student_notebook
 
@@ -315,10 +315,16 @@ def test_a_class_with_garbage_and_unknown_keys_is_graded_and_sorted_by_points(tm
         (["{class}", "--csv", "{tmp}/missing_dir/sub/out.csv"], None),
         (["{class}", "--csv", "/proc/out.csv"], "cannot be written"),
         (["{class}", "--assignment", "week9"], "assignment"),
+        (["{class}", "--assignment", "{tmp}/twice.yaml"], "'1.3' is given twice, on lines 2 and 3"),
+        (["{class}", "--jobs", "0"], "--jobs"),
+        (["{class}", "--jobs", "100000"], "--jobs"),
+        (["--run-one"], "--run-one"),
+        (["--run-one", "{class}", "{tmp}", "{tmp}/r.json", "{tmp}/pid", "soon", "{{}}"], "--run-one"),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str | None) -> None:
     nbformat.write(submission({}), tmp_path / "s.ipynb")
+    (tmp_path / "twice.yaml").write_text('points:\n  "1.3": 2\n  "1.3": 3\n')
     argv = [a.format(**{"class": tmp_path / "s.ipynb", "tmp": tmp_path}) for a in args]
     if message is None:  # a missing folder for the CSV is created, not an error after grading
         from mvdlib.classroom.grade import _check_output
@@ -374,3 +380,73 @@ def _saved(value: object) -> bytes:
     buffer = io.BytesIO()
     torch.save(value, buffer)
     return buffer.getvalue()
+
+
+SWALLOWS_INTERRUPTS = (
+    "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass"
+)
+
+
+def test_a_cell_that_ignores_the_interrupt_or_kills_its_kernel_costs_only_itself(tmp_path: Path) -> None:
+    """The kernel is restarted and the cells before run again: a value answer after the cell (which needs
+    the setup cell's ``np``) is still graded, and the report says which cell was lost and why."""
+    nb = submission({**RIGHT, "9.1": "plane_step_px = float(np.float64(285.0) * 0.1 * (2.0 - 0.02) / 63)"})
+    answer = next(i for i, c in enumerate(nb.cells) if CALL["9.1"] in c.source)
+    for source in ("import os\nos.killpg(0, 9)", SWALLOWS_INTERRUPTS):  # the 9.1 answer cell comes after both
+        nb.cells.insert(answer, nbformat.v4.new_code_cell(source))
+    path = tmp_path / "student.ipynb"
+    nbformat.write(nb, path)
+    report = grade_student("student", [path], 2.0, KEYS)
+    assert report.exercises == {"1.3": "pass", "1.5": "pass", "9.1": "pass"}, report
+    problems = "; ".join(report.notebook)
+    assert f"cell {answer} timed out; interrupt ignored" in problems, problems
+    assert f"cell {answer + 1} ended its kernel" in problems, problems
+
+
+def test_the_cell_of_a_value_answer_that_ignores_the_interrupt_is_named_in_the_answers_status(tmp_path: Path) -> None:
+    nb = submission({**RIGHT, "9.1": RIGHT["9.1"] + "\n" + SWALLOWS_INTERRUPTS})
+    answer = next(i for i, c in enumerate(nb.cells) if CALL["9.1"] in c.source)
+    path = tmp_path / "student.ipynb"
+    nbformat.write(nb, path)
+    report = grade_student("student", [path], 2.0, KEYS)
+    why = f"cell {answer} timed out; interrupt ignored"
+    assert report.exercises["9.1"].startswith(f"error: {why}"), report
+    assert report.exercises["1.3"] == "pass", report
+    out = StreamingCsv(tmp_path / "grades.csv", ASSIGNMENT)  # the instructor's table and the student's feedback
+    out.add(report)
+    out.finish([report])
+    row = next(csv.DictReader(open(tmp_path / "grades.csv", encoding="utf-8")))
+    assert why in row["9.1 status"] and why in row["notebook"], row
+    write_feedback([report], tmp_path / "feedback", ASSIGNMENT)
+    assert f"Exercise 9.1: error: {why}" in (tmp_path / "feedback" / "student.md").read_text()
+
+
+@pytest.mark.parametrize("kill", ["os.killpg(0, 9)", "os.kill(os.getppid(), 9)"])
+def test_a_function_answer_that_kills_its_process_group_or_parent_does_not_end_the_grader(
+    tmp_path: Path, kill: str
+) -> None:
+    """The checker and the student's server run in a session of their own; the grader (here a child
+    process, so that a failure does not end pytest) reports an error for that exercise and goes on."""
+    source = f"import os\n\ndef strided_intrinsics(K, step):\n    {kill}"
+    script = (
+        "from pathlib import Path\nfrom mvdlib.classroom.isolated import run_check\n"
+        f"print(run_check('1.5', 'strided_intrinsics', {source!r}, Path('none'), Path('.'), 10.0))"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert "'error'" in run.stdout and "signal 9" in run.stdout, run.stdout
+
+
+def test_a_cell_that_kills_the_notebooks_runner_is_named_and_the_grader_goes_on(tmp_path: Path) -> None:
+    """The kernel's parent is the grader's runner, not the grader: the value answers after it are lost, and
+    the report and the answer's status say which cell did it."""
+    nb = submission(dict(RIGHT))
+    answer = next(i for i, c in enumerate(nb.cells) if CALL["9.1"] in c.source)
+    nb.cells.insert(answer, nbformat.v4.new_code_cell("import os\nos.kill(os.getppid(), 9)"))
+    path = tmp_path / "student.ipynb"
+    nbformat.write(nb, path)
+    report = grade_student("student", [path], 5.0, KEYS)
+    assert report.exercises["1.3"] == "pass" and report.exercises["1.5"] == "pass", report
+    why = f"cell {answer} ended the grader's process that ran the notebook (signal 9)"
+    assert why in report.exercises["9.1"] and report.exercises["9.1"].startswith("error"), report
+    assert any(why in p for p in report.notebook), report.notebook
