@@ -10,6 +10,12 @@ In the built HTML book plotly.js is served once from the
 book's own static files (``_config.yml``: ``html_js_files``), so :func:`mvdlib.notebook.show_plotly` emits
 the figure without a copy of the library and with no CDN: the page works offline. In
 Jupyter the same output carries plotly's own MIME type, which JupyterLab renders natively.
+
+One book style for both libraries: :func:`plotly_template` gives plotly figures matplotlib's
+look (white background, black axis lines, DejaVu Sans at matplotlib's sizes, the tab10
+colours); :func:`plotly_bundle` applies it to every static plotly figure the book shows.
+Where curves coincide (a loss and its gradient, line fits), :func:`distinct_line_styles`
+keeps each one visible.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import open3d as o3d
@@ -37,9 +44,11 @@ __all__ = [
     "DEPTH_CMAP",
     "INVALID_COLOR",
     "INVERSE_DEPTH_CMAP",
+    "distinct_line_styles",
     "plotly_bundle",
     "plotly_figure",
     "plotly_mesh_figure",
+    "plotly_template",
     "show_depth",
 ]
 
@@ -55,16 +64,88 @@ DEPTH_CMAP = "magma_r"
 INVERSE_DEPTH_CMAP = "magma"
 INVALID_COLOR = "#9e9e9e"
 
+# The book's font, as matplotlib draws it (its default family and sizes, 10 pt text and 12 pt
+# titles, in CSS pixels at 96 dpi) for the plotly figures.
+BOOK_FONT_FAMILY = "DejaVu Sans, Verdana, Arial, sans-serif"
+BOOK_FONT_PX = 13
+BOOK_TITLE_PX = 16
+# Line styles for curves that may coincide, drawn in this order: a wide pale band underneath,
+# then narrower lines on top, each with a dash pattern that leaves gaps for the ones below.
+_COINCIDENT_STYLES: tuple[dict[str, Any], ...] = (
+    {"lw": 7.0, "alpha": 0.35, "ls": "-", "solid_capstyle": "butt"},
+    {"lw": 3.0, "alpha": 0.9, "ls": "-"},
+    {"lw": 2.2, "alpha": 1.0, "ls": (0, (5, 3))},
+    {"lw": 2.2, "alpha": 1.0, "ls": (0, (1, 2))},
+    {"lw": 1.5, "alpha": 1.0, "ls": (0, (6, 2, 1, 2))},
+)
+
 Points = Tensor | np.ndarray
 Eye = Sequence[float] | np.ndarray | None
+
+
+def distinct_line_styles(names: Sequence[str], colors: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Matplotlib line styles under which curves that lie exactly on each other all stay visible.
+
+    The first name is drawn as a wide pale band at the bottom, each next one narrower and
+    dashed or dotted on top of it (``zorder``), so where two curves coincide (L1's gradient
+    under Huber's, two line fits) both can be seen; no curve is moved. Use with a legend.
+
+    Args:
+        names: the curves, at most 5, in drawing order (bottom first).
+        colors: name -> a matplotlib colour (default: the tab10 cycle).
+    Returns:
+        name -> keyword arguments for ``Axes.plot`` (``color``, ``lw``, ``ls``, ``alpha``, ``zorder``).
+    """
+    names = list(names)
+    if not names or len(names) > len(_COINCIDENT_STYLES) or len(set(names)) != len(names):
+        raise ValueError(f"names must be 1 to {len(_COINCIDENT_STYLES)} distinct curve names, got {names!r:.80}")
+    colors = {name: f"C{k}" for k, name in enumerate(names)} if colors is None else dict(colors)
+    missing = [name for name in names if name not in colors]
+    if missing:
+        raise ValueError(f"colors must give a colour for every name, missing {missing}")
+    return {name: {"color": colors[name], "zorder": 2 + k, **_COINCIDENT_STYLES[k]} for k, name in enumerate(names)}
+
+
+def plotly_template() -> go.layout.Template:
+    """The book's plotly style: matplotlib's look for the interactive figures.
+
+    White background, black axis lines with outward ticks, light grid, DejaVu Sans at the
+    sizes matplotlib uses (``BOOK_FONT_PX``, titles ``BOOK_TITLE_PX``) and matplotlib's
+    tab10 colours; 3-D scenes on white with grey grids. Figures keep what they set explicitly.
+
+    Returns:
+        ``plotly.graph_objects.layout.Template``.
+    """
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    template = go.layout.Template(pio.templates["plotly_white"])
+    axis = {"showline": True, "linecolor": "black", "mirror": True, "ticks": "outside", "tickcolor": "black",
+            "gridcolor": "#e5e5e5", "zerolinecolor": "#c8c8c8", "title": {"standoff": 8}}  # fmt: skip
+    scene_axis = {"backgroundcolor": "white", "gridcolor": "#d0d0d0", "zerolinecolor": "#a0a0a0",
+                  "showbackground": True, "linecolor": "black"}  # fmt: skip
+    template.layout.update(
+        font={"family": BOOK_FONT_FAMILY, "size": BOOK_FONT_PX, "color": "black"},
+        title={"font": {"size": BOOK_TITLE_PX}, "x": 0.5, "xanchor": "center"},
+        colorway=[mcolors.to_hex(c) for c in plt.get_cmap("tab10").colors],
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        xaxis=axis,
+        yaxis=axis,
+        scene={"xaxis": scene_axis, "yaxis": scene_axis, "zaxis": scene_axis},
+        legend={"bgcolor": "rgba(255, 255, 255, 0.85)", "bordercolor": "#cccccc", "borderwidth": 1},
+    )
+    return template
 
 
 def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
     """The MIME bundle of a plotly figure for Jupyter (plotly's MIME type) and the offline HTML book.
 
-    The HTML loads no copy of plotly.js (the book serves one) and does not play the
-    figure's frames on load: plotly's default ``auto_play`` animates through every frame
-    when the page opens, and heat maps and images are not drawn while it runs.
+    The figure is drawn in the book's style (:func:`plotly_template`; what it sets itself
+    wins), on a copy: ``fig`` is not changed. The HTML loads no copy of plotly.js (the book
+    serves one) and does not play the figure's frames on load: plotly's default ``auto_play``
+    animates through every frame when the page opens, and heat maps and images are not drawn
+    while it runs.
 
     Args:
         fig: a ``plotly.graph_objects.Figure``.
@@ -75,6 +156,7 @@ def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
 
     if not isinstance(fig, go.Figure):
         raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
+    fig = go.Figure(fig).update_layout(template=plotly_template())
     html = fig.to_html(full_html=False, include_plotlyjs=False, auto_play=False, config={"responsive": True})
     return {"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}
 
