@@ -36,6 +36,7 @@ from mvdlib.open3d_io import as_colors, as_points
 
 if TYPE_CHECKING:  # plotly is imported where a figure is made: most chapters draw none
     import plotly.graph_objects as go
+    from matplotlib.colorbar import Colorbar
     from matplotlib.image import AxesImage
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "plotly_mesh_figure",
     "plotly_template",
     "show_depth",
+    "show_depth_row",
+    "show_error",
 ]
 
 # Points per cloud in an interactive 3D figure: 20k points (float32 coordinates, RGB strings)
@@ -127,7 +130,7 @@ def plotly_template() -> go.layout.Template:
     template.layout.update(
         font={"family": BOOK_FONT_FAMILY, "size": BOOK_FONT_PX, "color": "black"},
         title={"font": {"size": BOOK_TITLE_PX}, "x": 0.5, "xanchor": "center"},
-        colorway=[mcolors.to_hex(c) for c in plt.get_cmap("tab10").colors],
+        colorway=[mcolors.to_hex(f"C{k}") for k in range(10)],  # matplotlib's default cycle, tab10
         paper_bgcolor="white",
         plot_bgcolor="white",
         xaxis=axis,
@@ -169,6 +172,7 @@ def show_depth(
     vmin: float | None = None,
     vmax: float | None = None,
     cmap: str | None = None,
+    colorbar: bool = True,
 ) -> AxesImage:
     """Show a depth (or inverse-depth) map with a labelled colour bar.
 
@@ -186,6 +190,7 @@ def show_depth(
         vmin, vmax: colour range (defaults: the valid values' range).
         cmap: a matplotlib colour map name (default: ``DEPTH_CMAP``, or
             ``INVERSE_DEPTH_CMAP`` when ``inverse``).
+        colorbar: draw the colour bar (False when panels share one, :func:`show_depth_row`).
     Returns:
         The image artist.
     """
@@ -199,8 +204,82 @@ def show_depth(
     ax.set_title(title)
     ax.set_xlabel("u (pixels)")
     ax.set_ylabel("v (pixels)")
-    cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if colorbar:
+        cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        cbar.set_label("inverse depth (1/m)" if inverse else "depth (m)")
+    return im
+
+
+def show_depth_row(
+    axes: Sequence[plt.Axes],
+    depths: Sequence[np.ndarray],
+    titles: Sequence[str],
+    inverse: bool = False,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Colorbar:
+    """Show depth (or inverse-depth) maps side by side on one colour scale, with one colour bar.
+
+    The scale is the first map's valid range unless given: put the truth first, so each row
+    of a figure uses the range of its own scene (a room 1-3 m deep is not flattened by a
+    0-8 m scale) and a prediction outside it saturates. Draw in a figure with
+    ``constrained_layout=True`` so the shared colour bar gets its room.
+
+    Args:
+        axes: one matplotlib axes per map.
+        depths: the maps, each H x W (sizes may differ), as for :func:`show_depth`.
+        titles: one title per map.
+        inverse: inverse depth in 1/m (colour map and label as in :func:`show_depth`).
+        vmin, vmax: colour range (default: the first map's valid minimum and maximum).
+    Returns:
+        The colour bar, labelled in metres or 1/m.
+    """
+    axes, depths, titles = list(axes), list(depths), list(titles)
+    if not depths or not len(axes) == len(depths) == len(titles):
+        lengths = f"{len(axes)}, {len(depths)}, {len(titles)}"
+        raise ValueError(f"axes, depths and titles must be non-empty and of one length, got {lengths}")
+    first = np.asarray(depths[0], dtype=np.float64)
+    valid = first[valid_depth(first)]
+    if (vmin is None or vmax is None) and valid.size == 0:
+        raise ValueError("depths[0] must have valid values to set the colour scale, got none (or pass vmin and vmax)")
+    vmin = float(valid.min()) if vmin is None else vmin
+    vmax = float(valid.max()) if vmax is None else vmax
+    for ax, depth, title in zip(axes, depths, titles, strict=True):
+        im = show_depth(ax, depth, title, inverse=inverse, vmin=vmin, vmax=vmax, colorbar=False)
+    cbar = axes[0].figure.colorbar(im, ax=axes, fraction=0.046 / len(axes), pad=0.02, aspect=15)
     cbar.set_label("inverse depth (1/m)" if inverse else "depth (m)")
+    return cbar
+
+
+def show_error(
+    ax: plt.Axes, pred: np.ndarray, truth: np.ndarray, title: str, inverse: bool = False, vmax: float | None = None
+) -> AxesImage:
+    """Show the absolute error |pred - truth| of a depth (or inverse-depth) map, with a colour bar.
+
+    Pixels without valid truth or prediction are ``INVALID_COLOR`` (grey); 0 is white and
+    large errors dark red, a scale apart from the depth colours.
+
+    Args:
+        ax: the matplotlib axes to draw into.
+        pred, truth: H x W depth in metres (or inverse depth in 1/m when ``inverse``); 0 or
+            non-finite pixels are invalid.
+        title: the axes title.
+        inverse: label the colour bar in 1/m.
+        vmax: the error shown darkest (default: the 99th percentile of the valid errors).
+    Returns:
+        The image artist.
+    """
+    p, t = np.asarray(pred, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if p.ndim != 2 or p.shape != t.shape:
+        raise ValueError(f"pred and truth must be H x W maps of one shape, got {p.shape} and {t.shape}")
+    valid = valid_depth(p) & valid_depth(t)
+    error = np.where(valid, np.abs(p - t), np.nan)
+    if vmax is None:
+        vmax = float(np.percentile(error[valid], 99)) if valid.any() else 1.0
+    im = ax.imshow(error, cmap=plt.get_cmap("Reds").with_extremes(bad=INVALID_COLOR), vmin=0, vmax=vmax)
+    ax.set(title=title, xlabel="u (pixels)", ylabel="v (pixels)")
+    cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cbar.set_label("|error| (1/m)" if inverse else "|error| (m)")
     return im
 
 

@@ -119,3 +119,42 @@ def test_plotly_bundle_draws_in_the_book_style_on_a_copy() -> None:
     assert shown["layout"]["title"]["font"]["size"] == 9  # what the figure sets wins
     assert [f["name"] for f in shown["frames"]] == ["f"]
     assert plotly_template().layout.scene.xaxis.backgroundcolor == "white"
+
+
+def test_show_depth_row_shares_the_first_maps_range_and_one_colour_bar() -> None:
+    import matplotlib.pyplot as plt
+
+    from mvdlib.viz import show_depth_row
+
+    truth = np.array([[1.0, 3.0], [2.0, 0.0]])  # 0: no depth, left out of the range
+    pred = np.array([[0.5, 6.0], [2.0, 2.0]])
+    fig, axes = plt.subplots(1, 2, constrained_layout=True)
+    cbar = show_depth_row(axes, [truth, pred], ["truth", "prediction"])
+    assert [ax.images[0].get_clim() for ax in axes] == [(1.0, 3.0), (1.0, 3.0)]
+    assert len(fig.axes) == 3 and cbar.ax.get_ylabel() == "depth (m)"
+    assert (
+        show_depth_row(axes[:1], [truth], ["t"], inverse=True, vmin=0.0, vmax=9.0).ax.get_ylabel().startswith("inverse")
+    )
+    with pytest.raises(ValueError, match="one length"):
+        show_depth_row(axes, [truth, pred], ["only one title"])
+    with pytest.raises(ValueError, match="valid values"):
+        show_depth_row(axes[:1], [np.zeros((2, 2))], ["empty"])
+    plt.close(fig)
+
+
+def test_show_error_is_the_absolute_difference_with_invalid_pixels_masked() -> None:
+    import matplotlib.pyplot as plt
+
+    from mvdlib.viz import show_error
+
+    truth = np.array([[1.0, 2.0], [4.0, 0.0]])
+    pred = np.array([[1.5, 1.0], [4.0, 3.0]])
+    fig, ax = plt.subplots()
+    im = show_error(ax, pred, truth, "error", vmax=2.0)
+    shown = im.get_array()
+    np.testing.assert_allclose(shown[:1].filled(np.nan), [[0.5, 1.0]])
+    assert shown[1, 0] == 0 and np.ma.is_masked(shown[1, 1])
+    assert im.get_clim() == (0, 2.0)
+    with pytest.raises(ValueError, match="one shape"):
+        show_error(ax, pred, truth[:1], "error")
+    plt.close(fig)
