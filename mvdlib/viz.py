@@ -10,6 +10,12 @@ In the built HTML book plotly.js is served once from the
 book's own static files (``_config.yml``: ``html_js_files``), so :func:`mvdlib.notebook.show_plotly` emits
 the figure without a copy of the library and with no CDN: the page works offline. In
 Jupyter the same output carries plotly's own MIME type, which JupyterLab renders natively.
+
+One book style for both libraries: :func:`plotly_template` gives plotly figures matplotlib's
+look (white background, black axis lines, DejaVu Sans at matplotlib's sizes, the tab10
+colours); :func:`plotly_bundle` applies it to every static plotly figure the book shows.
+Where curves coincide (a loss and its gradient, line fits), :func:`distinct_line_styles`
+keeps each one visible.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import open3d as o3d
@@ -29,6 +36,7 @@ from mvdlib.open3d_io import as_colors, as_points
 
 if TYPE_CHECKING:  # plotly is imported where a figure is made: most chapters draw none
     import plotly.graph_objects as go
+    from matplotlib.colorbar import Colorbar
     from matplotlib.image import AxesImage
 
 __all__ = [
@@ -37,10 +45,14 @@ __all__ = [
     "DEPTH_CMAP",
     "INVALID_COLOR",
     "INVERSE_DEPTH_CMAP",
+    "distinct_line_styles",
     "plotly_bundle",
     "plotly_figure",
     "plotly_mesh_figure",
+    "plotly_template",
     "show_depth",
+    "show_depth_row",
+    "show_error",
 ]
 
 # Points per cloud in an interactive 3D figure: 20k points (float32 coordinates, RGB strings)
@@ -55,16 +67,88 @@ DEPTH_CMAP = "magma_r"
 INVERSE_DEPTH_CMAP = "magma"
 INVALID_COLOR = "#9e9e9e"
 
+# The book's font, as matplotlib draws it (its default family and sizes, 10 pt text and 12 pt
+# titles, in CSS pixels at 96 dpi) for the plotly figures.
+BOOK_FONT_FAMILY = "DejaVu Sans, Verdana, Arial, sans-serif"
+BOOK_FONT_PX = 13
+BOOK_TITLE_PX = 16
+# Line styles for curves that may coincide, drawn in this order: a wide pale band underneath,
+# then narrower lines on top, each with a dash pattern that leaves gaps for the ones below.
+_COINCIDENT_STYLES: tuple[dict[str, Any], ...] = (
+    {"lw": 7.0, "alpha": 0.35, "ls": "-", "solid_capstyle": "butt"},
+    {"lw": 3.0, "alpha": 0.9, "ls": "-"},
+    {"lw": 2.2, "alpha": 1.0, "ls": (0, (5, 3))},
+    {"lw": 2.2, "alpha": 1.0, "ls": (0, (1, 2))},
+    {"lw": 1.5, "alpha": 1.0, "ls": (0, (6, 2, 1, 2))},
+)
+
 Points = Tensor | np.ndarray
 Eye = Sequence[float] | np.ndarray | None
+
+
+def distinct_line_styles(names: Sequence[str], colors: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Matplotlib line styles under which curves that lie exactly on each other all stay visible.
+
+    The first name is drawn as a wide pale band at the bottom, each next one narrower and
+    dashed or dotted on top of it (``zorder``), so where two curves coincide (L1's gradient
+    under Huber's, two line fits) both can be seen; no curve is moved. Use with a legend.
+
+    Args:
+        names: the curves, at most 5, in drawing order (bottom first).
+        colors: name -> a matplotlib colour (default: the tab10 cycle).
+    Returns:
+        name -> keyword arguments for ``Axes.plot`` (``color``, ``lw``, ``ls``, ``alpha``, ``zorder``).
+    """
+    names = list(names)
+    if not names or len(names) > len(_COINCIDENT_STYLES) or len(set(names)) != len(names):
+        raise ValueError(f"names must be 1 to {len(_COINCIDENT_STYLES)} distinct curve names, got {names!r:.80}")
+    colors = {name: f"C{k}" for k, name in enumerate(names)} if colors is None else dict(colors)
+    missing = [name for name in names if name not in colors]
+    if missing:
+        raise ValueError(f"colors must give a colour for every name, missing {missing}")
+    return {name: {"color": colors[name], "zorder": 2 + k, **_COINCIDENT_STYLES[k]} for k, name in enumerate(names)}
+
+
+def plotly_template() -> go.layout.Template:
+    """The book's plotly style: matplotlib's look for the interactive figures.
+
+    White background, black axis lines with outward ticks, light grid, DejaVu Sans at the
+    sizes matplotlib uses (``BOOK_FONT_PX``, titles ``BOOK_TITLE_PX``) and matplotlib's
+    tab10 colours; 3-D scenes on white with grey grids. Figures keep what they set explicitly.
+
+    Returns:
+        ``plotly.graph_objects.layout.Template``.
+    """
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    template = go.layout.Template(pio.templates["plotly_white"])
+    axis = {"showline": True, "linecolor": "black", "mirror": True, "ticks": "outside", "tickcolor": "black",
+            "gridcolor": "#e5e5e5", "zerolinecolor": "#c8c8c8", "title": {"standoff": 8}}  # fmt: skip
+    scene_axis = {"backgroundcolor": "white", "gridcolor": "#d0d0d0", "zerolinecolor": "#a0a0a0",
+                  "showbackground": True, "linecolor": "black"}  # fmt: skip
+    template.layout.update(
+        font={"family": BOOK_FONT_FAMILY, "size": BOOK_FONT_PX, "color": "black"},
+        title={"font": {"size": BOOK_TITLE_PX}, "x": 0.5, "xanchor": "center"},
+        colorway=[mcolors.to_hex(f"C{k}") for k in range(10)],  # matplotlib's default cycle, tab10
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        xaxis=axis,
+        yaxis=axis,
+        scene={"xaxis": scene_axis, "yaxis": scene_axis, "zaxis": scene_axis},
+        legend={"bgcolor": "rgba(255, 255, 255, 0.85)", "bordercolor": "#cccccc", "borderwidth": 1},
+    )
+    return template
 
 
 def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
     """The MIME bundle of a plotly figure for Jupyter (plotly's MIME type) and the offline HTML book.
 
-    The HTML loads no copy of plotly.js (the book serves one) and does not play the
-    figure's frames on load: plotly's default ``auto_play`` animates through every frame
-    when the page opens, and heat maps and images are not drawn while it runs.
+    The figure is drawn in the book's style (:func:`plotly_template`; what it sets itself
+    wins), on a copy: ``fig`` is not changed. The HTML loads no copy of plotly.js (the book
+    serves one) and does not play the figure's frames on load: plotly's default ``auto_play``
+    animates through every frame when the page opens, and heat maps and images are not drawn
+    while it runs.
 
     Args:
         fig: a ``plotly.graph_objects.Figure``.
@@ -75,6 +159,7 @@ def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
 
     if not isinstance(fig, go.Figure):
         raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
+    fig = go.Figure(fig).update_layout(template=plotly_template())
     html = fig.to_html(full_html=False, include_plotlyjs=False, auto_play=False, config={"responsive": True})
     return {"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}
 
@@ -87,6 +172,7 @@ def show_depth(
     vmin: float | None = None,
     vmax: float | None = None,
     cmap: str | None = None,
+    colorbar: bool = True,
 ) -> AxesImage:
     """Show a depth (or inverse-depth) map with a labelled colour bar.
 
@@ -104,6 +190,7 @@ def show_depth(
         vmin, vmax: colour range (defaults: the valid values' range).
         cmap: a matplotlib colour map name (default: ``DEPTH_CMAP``, or
             ``INVERSE_DEPTH_CMAP`` when ``inverse``).
+        colorbar: draw the colour bar (False when panels share one, :func:`show_depth_row`).
     Returns:
         The image artist.
     """
@@ -117,8 +204,82 @@ def show_depth(
     ax.set_title(title)
     ax.set_xlabel("u (pixels)")
     ax.set_ylabel("v (pixels)")
-    cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if colorbar:
+        cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        cbar.set_label("inverse depth (1/m)" if inverse else "depth (m)")
+    return im
+
+
+def show_depth_row(
+    axes: Sequence[plt.Axes],
+    depths: Sequence[np.ndarray],
+    titles: Sequence[str],
+    inverse: bool = False,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Colorbar:
+    """Show depth (or inverse-depth) maps side by side on one colour scale, with one colour bar.
+
+    The scale is the first map's valid range unless given: put the truth first, so each row
+    of a figure uses the range of its own scene (a room 1-3 m deep is not flattened by a
+    0-8 m scale) and a prediction outside it saturates. Draw in a figure with
+    ``constrained_layout=True`` so the shared colour bar gets its room.
+
+    Args:
+        axes: one matplotlib axes per map.
+        depths: the maps, each H x W (sizes may differ), as for :func:`show_depth`.
+        titles: one title per map.
+        inverse: inverse depth in 1/m (colour map and label as in :func:`show_depth`).
+        vmin, vmax: colour range (default: the first map's valid minimum and maximum).
+    Returns:
+        The colour bar, labelled in metres or 1/m.
+    """
+    axes, depths, titles = list(axes), list(depths), list(titles)
+    if not depths or not len(axes) == len(depths) == len(titles):
+        lengths = f"{len(axes)}, {len(depths)}, {len(titles)}"
+        raise ValueError(f"axes, depths and titles must be non-empty and of one length, got {lengths}")
+    first = np.asarray(depths[0], dtype=np.float64)
+    valid = first[valid_depth(first)]
+    if (vmin is None or vmax is None) and valid.size == 0:
+        raise ValueError("depths[0] must have valid values to set the colour scale, got none (or pass vmin and vmax)")
+    vmin = float(valid.min()) if vmin is None else vmin
+    vmax = float(valid.max()) if vmax is None else vmax
+    for ax, depth, title in zip(axes, depths, titles, strict=True):
+        im = show_depth(ax, depth, title, inverse=inverse, vmin=vmin, vmax=vmax, colorbar=False)
+    cbar = axes[0].figure.colorbar(im, ax=axes, fraction=0.046 / len(axes), pad=0.02, aspect=15)
     cbar.set_label("inverse depth (1/m)" if inverse else "depth (m)")
+    return cbar
+
+
+def show_error(
+    ax: plt.Axes, pred: np.ndarray, truth: np.ndarray, title: str, inverse: bool = False, vmax: float | None = None
+) -> AxesImage:
+    """Show the absolute error |pred - truth| of a depth (or inverse-depth) map, with a colour bar.
+
+    Pixels without valid truth or prediction are ``INVALID_COLOR`` (grey); 0 is white and
+    large errors dark red, a scale apart from the depth colours.
+
+    Args:
+        ax: the matplotlib axes to draw into.
+        pred, truth: H x W depth in metres (or inverse depth in 1/m when ``inverse``); 0 or
+            non-finite pixels are invalid.
+        title: the axes title.
+        inverse: label the colour bar in 1/m.
+        vmax: the error shown darkest (default: the 99th percentile of the valid errors).
+    Returns:
+        The image artist.
+    """
+    p, t = np.asarray(pred, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if p.ndim != 2 or p.shape != t.shape:
+        raise ValueError(f"pred and truth must be H x W maps of one shape, got {p.shape} and {t.shape}")
+    valid = valid_depth(p) & valid_depth(t)
+    error = np.where(valid, np.abs(p - t), np.nan)
+    if vmax is None:
+        vmax = float(np.percentile(error[valid], 99)) if valid.any() else 1.0
+    im = ax.imshow(error, cmap=plt.get_cmap("Reds").with_extremes(bad=INVALID_COLOR), vmin=0, vmax=vmax)
+    ax.set(title=title, xlabel="u (pixels)", ylabel="v (pixels)")
+    cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cbar.set_label("|error| (1/m)" if inverse else "|error| (m)")
     return im
 
 

@@ -69,3 +69,92 @@ def test_show_depth_near_is_bright_and_invalid_is_grey() -> None:
     hole = im_d.to_rgba(im_d.get_array())[1, 1]
     np.testing.assert_allclose(hole, mcolors.to_rgba(INVALID_COLOR), atol=1e-6)
     plt.close(fig)
+
+
+def test_distinct_line_styles_keep_coincident_curves_visible() -> None:
+    """Two curves drawn exactly on top of each other: both colours still reach the image."""
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    from mvdlib.viz import distinct_line_styles
+
+    colors = {"under": "#1f77b4", "over": "#d62728"}
+    styles = distinct_line_styles(["under", "over"], colors)
+    assert styles["under"]["zorder"] < styles["over"]["zorder"]
+    fig, ax = plt.subplots(figsize=(3, 2), dpi=80)
+    x = np.linspace(0, 1, 50)
+    for name in ("under", "over"):
+        ax.plot(x, x, **styles[name])
+    ax.set_axis_off()
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float) / 255
+    plt.close(fig)
+
+    def seen(color: str, alpha: float) -> bool:  # some pixel close to the colour blended on white
+        target = alpha * np.array(mcolors.to_rgb(color)) + (1 - alpha)
+        return bool((np.abs(rgb - target).max(-1) < 0.08).any())
+
+    assert seen(colors["over"], styles["over"]["alpha"]) and seen(colors["under"], styles["under"]["alpha"])
+    five = distinct_line_styles("abcde")
+    assert len({(s["lw"], str(s["ls"])) for s in five.values()}) == 5
+    for names, kwargs in ((["a"] * 2, {}), (list("abcdef"), {}), ([], {}), (["a", "b"], {"colors": {"a": "k"}})):
+        with pytest.raises(ValueError, match="names|colors"):
+            distinct_line_styles(names, **kwargs)
+
+
+def test_plotly_bundle_draws_in_the_book_style_on_a_copy() -> None:
+    import plotly.graph_objects as go
+
+    from mvdlib.viz import BOOK_FONT_FAMILY, plotly_bundle, plotly_template
+
+    fig = go.Figure([go.Scatter(x=[0, 1], y=[1, 2])], frames=[go.Frame(name="f", data=[go.Scatter(y=[2, 3])])])
+    fig.update_layout(title={"font": {"size": 9}})
+    before = fig.to_dict()
+    shown = plotly_bundle(fig)["application/vnd.plotly.v1+json"]
+    assert fig.to_dict() == before, "the caller's figure must not change"
+    template = shown["layout"]["template"]["layout"]
+    assert template["font"]["family"] == BOOK_FONT_FAMILY
+    assert template["paper_bgcolor"] == template["plot_bgcolor"] == "white"
+    assert template["colorway"][:2] == ["#1f77b4", "#ff7f0e"]  # matplotlib's tab10
+    assert shown["layout"]["title"]["font"]["size"] == 9  # what the figure sets wins
+    assert [f["name"] for f in shown["frames"]] == ["f"]
+    assert plotly_template().layout.scene.xaxis.backgroundcolor == "white"
+
+
+def test_show_depth_row_shares_the_first_maps_range_and_one_colour_bar() -> None:
+    import matplotlib.pyplot as plt
+
+    from mvdlib.viz import show_depth_row
+
+    truth = np.array([[1.0, 3.0], [2.0, 0.0]])  # 0: no depth, left out of the range
+    pred = np.array([[0.5, 6.0], [2.0, 2.0]])
+    fig, axes = plt.subplots(1, 2, constrained_layout=True)
+    cbar = show_depth_row(axes, [truth, pred], ["truth", "prediction"])
+    assert [ax.images[0].get_clim() for ax in axes] == [(1.0, 3.0), (1.0, 3.0)]
+    assert len(fig.axes) == 3 and cbar.ax.get_ylabel() == "depth (m)"
+    assert (
+        show_depth_row(axes[:1], [truth], ["t"], inverse=True, vmin=0.0, vmax=9.0).ax.get_ylabel().startswith("inverse")
+    )
+    with pytest.raises(ValueError, match="one length"):
+        show_depth_row(axes, [truth, pred], ["only one title"])
+    with pytest.raises(ValueError, match="valid values"):
+        show_depth_row(axes[:1], [np.zeros((2, 2))], ["empty"])
+    plt.close(fig)
+
+
+def test_show_error_is_the_absolute_difference_with_invalid_pixels_masked() -> None:
+    import matplotlib.pyplot as plt
+
+    from mvdlib.viz import show_error
+
+    truth = np.array([[1.0, 2.0], [4.0, 0.0]])
+    pred = np.array([[1.5, 1.0], [4.0, 3.0]])
+    fig, ax = plt.subplots()
+    im = show_error(ax, pred, truth, "error", vmax=2.0)
+    shown = im.get_array()
+    np.testing.assert_allclose(shown[:1].filled(np.nan), [[0.5, 1.0]])
+    assert shown[1, 0] == 0 and np.ma.is_masked(shown[1, 1])
+    assert im.get_clim() == (0, 2.0)
+    with pytest.raises(ValueError, match="one shape"):
+        show_error(ax, pred, truth[:1], "error")
+    plt.close(fig)
