@@ -774,6 +774,11 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.data.real.motorcycle_intrinsics": "takes no argument",
     "mvdlib.pointcloud.DepthView": "a NamedTuple container; its fields are validated where it is used (fuse, ...)",
     "mvdlib.viz.show_depth": "draws on a matplotlib Axes; matplotlib checks its arguments",
+    "mvdlib.viz.show_depth_row": "draws on matplotlib Axes like show_depth; tests/test_viz.py feeds it bad maps",
+    "mvdlib.viz.show_error": "draws on a matplotlib Axes; refuses maps of two shapes (tests/test_viz.py)",
+    "mvdlib.viz.plotly_template": "takes no argument",
+    "mvdlib.viz.distinct_line_styles": "line styles for curves that coincide; tests/test_viz.py feeds it duplicate, "
+    "too many and uncoloured names",
     "mvdlib.notebook.show_plotly": "displays a figure; plotly checks its argument",
     "mvdlib.notebook.in_colab": "takes no argument",
     "mvdlib.widgets": "explorers (figures and ipywidgets) built on the validated functions above",
