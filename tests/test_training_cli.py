@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_training import tiny_config
 
 import mvdlib.evaluate
@@ -144,3 +145,27 @@ def test_bad_command_line_settings_are_refused_at_start(tmp_path, cache, capsys,
     assert exc.value.code == 2
     assert flag.lstrip("-").replace("-", "_") in capsys.readouterr().err
     assert not (tmp_path / "run.pt").exists()
+
+
+def test_a_diverging_run_prints_one_line_and_exits_non_zero(tmp_path, cache, capsys):
+    out = tmp_path / "run.pt"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(_argv(out, cache, **{"--lr": "1e30", "--steps": "4"}))
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "diverged" in err and "step 2" in err
+    assert read_checkpoint(out)["step"] == 1
+
+
+def test_evaluate_refuses_a_checkpoint_with_nan_weights_in_one_line(tmp_path, tiny_checkpoint, capsys):
+    from mvdlib.training.export import save_atomic
+
+    name = next(k for k, v in tiny_checkpoint["model"].items() if v.is_floating_point())
+    tiny_checkpoint["model"][name] = torch.full_like(tiny_checkpoint["model"][name], float("nan"))
+    path = tmp_path / "nan.pt"
+    save_atomic(tiny_checkpoint, path)
+    with pytest.raises(SystemExit) as exit_info:
+        mvdlib.evaluate.main(["--checkpoint", str(path), "--cache-dir", str(tmp_path / "cache")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "finite" in err and name in err

@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
     except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:  # a bad file given: one line, exit 2
         parser.fail(err)
     command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
-    return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
+    try:
+        return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
+    except FloatingPointError as err:  # a diverging run: one line, exit 2, the last good checkpoint kept
+        parser.fail(err)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from mvdlib.data.sample import Batch, Sample, collate_samples
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.inference import PRECISIONS
 from mvdlib.metrics import METRIC_NAMES, depth_metrics, hole_aware_metrics
-from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT, read_checkpoint
+from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT, checkpoint_state, read_checkpoint
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.runtime import default_device
 from mvdlib.training.config import config_from_dict
@@ -236,12 +236,13 @@ def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
 def _load_checkpoint(path: str | Path, as_exported: bool = False) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """(checkpoint dict, training configuration, model or None) of a training or exported checkpoint.
 
-    Raises a ``ValueError`` naming the file when it cannot be evaluated: unreadable, an exported
+    Raises a ``ValueError`` naming the file when it cannot be evaluated: unreadable, NaN or inf weights, an exported
     checkpoint without its provenance JSON (or one without ``train_config``), or an exported
     checkpoint given for ``--export`` (which needs a training checkpoint).
     """
     ckpt = read_checkpoint(path)
     if "train_config" in ckpt:
+        checkpoint_state(ckpt, Path(path))  # its weights finite: a diverged run's NaN refused here, not mid-evaluation
         return ckpt, ckpt["train_config"], None
     if as_exported:
         raise ValueError(f"--export needs a training checkpoint (one written by python -m mvdlib.train), got {path}")

@@ -152,12 +152,24 @@ def _set_flush_denormal(on: bool) -> bool:
     return torch.set_flush_denormal(on)
 
 
+def _check_finite_weights(model: torch.nn.Module, step: int) -> None:
+    """Raise ``FloatingPointError`` when a parameter or buffer of ``model`` holds NaN or inf after ``step``."""
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise FloatingPointError(
+            f"training diverged: the weights are NaN or inf after step {step} (in {bad[:3]}); "
+            "no checkpoint was written for it; lower --lr"
+        )
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str = "") -> dict[str, Any]:
     """Run (or continue) a training run; returns the final checkpoint dict.
 
     Reproducible: on a CPU, a seeded run gives bit-identical weights run after run (at the same
     thread count). For that the run flushes denormal numbers to zero
     (``torch.set_flush_denormal(True)`` on every intra-op thread) and restores the mode after.
+    A run that diverges stops: a NaN or inf loss, or NaN or inf weights before a checkpoint is
+    written, raises ``FloatingPointError`` naming the step, and the last checkpoint written stays.
     The value checks of the inputs run on the first step's batch only; the later steps, and
     validation, run inside ``value_checks(False)`` (``mvdlib._validation``; book/conventions.md,
     Value checks), their form checks still on.
@@ -268,6 +280,11 @@ def _train(
             optimizer.step()
             step += 1
             value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training diverged: the loss of step {step} is {value}; no checkpoint was written for it; "
+                    "lower --lr"
+                )
             running = value if running is None else 0.95 * running + 0.05 * value
             history["step"].append(step)
             history["train_loss"].append(running)
@@ -280,6 +297,7 @@ def _train(
                 if rank == 0:
                     bar.write(f"step {step}: running train loss {running:.4f}, val loss {val:.4f}")
             if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+                _check_finite_weights(model, step)
                 save_atomic(checkpoint(), cfg.out)
     bar.close()
     return checkpoint()
