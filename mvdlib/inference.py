@@ -239,8 +239,31 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return folded
 
 
+def _channels_last_safe(model: nn.Module) -> bool:
+    """Whether ``model`` computes the same in channels_last: an ``MVDepthNet`` as built, nothing else.
+
+    A network's forward may depend on the memory layout (``.view`` of a feature map needs it
+    contiguous) or hold weights without a channels_last form (``Conv3d``'s are 5-D), and only
+    running it tells. So only MVDepthNet itself qualifies, the forward tests check: exactly that
+    class, no forward set on the instance, every submodule a ``torch.nn`` layer, no tensor above 4-D.
+    """
+    from mvdlib.models.mvdepthnet import MVDepthNet  # here: mvdlib.models.mvdepthnet imports this module
+
+    return (
+        type(model) is MVDepthNet
+        and "forward" not in vars(model)
+        and all(type(m).__module__.startswith("torch.nn.") for m in model.modules() if m is not model)
+        and all(t.dim() <= 4 for t in [*model.parameters(), *model.buffers()])
+    )
+
+
 def inference_model(model: nn.Module) -> nn.Module:
     """The fast inference copy of an eval-mode network: BatchNorm folded, channels_last on the CPU (chapter 10).
+
+    The copy is converted to channels_last (oneDNN's faster layout) only when it is an
+    ``MVDepthNet`` as built (:func:`_channels_last_safe`); any other network, e.g. one with a
+    ``Conv3d`` or one that flattens a feature map with ``.view``, keeps its own layout, so the
+    copy computes what the model computes for every network that runs by itself.
 
     :func:`predict` makes this copy on every call, from the model as it is then: no copy is
     kept, so no change of the model (its weights, modules, hooks, parametrizations, BatchNorm
@@ -256,7 +279,7 @@ def inference_model(model: nn.Module) -> nn.Module:
     _check_network(model)
     with torch.inference_mode(False), torch.no_grad():  # ordinary tensors, even when called from predict
         fast = fold_batchnorm(model)
-        if next(fast.parameters()).device.type == "cpu":  # oneDNN's convolutions are faster on NHWC
+        if next(fast.parameters()).device.type == "cpu" and _channels_last_safe(model):  # oneDNN: faster on NHWC
             fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stub lacks memory_format
     return fast
 
