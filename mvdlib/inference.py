@@ -156,8 +156,9 @@ class _UncopyableModelError(ValueError):
 def _check_weights(model: nn.Module) -> Tensor:
     """The first parameter of a model whose floating parameters and buffers are all finite (names the others).
 
-    One ``isfinite`` pass over the weights and one device sync: a NaN weight would otherwise
-    give an all-NaN prediction without a word.
+    One ``isfinite`` pass over the weights and one device sync: a NaN weight, or a negative
+    BatchNorm ``running_var`` (its square root is NaN), would otherwise give an all-NaN
+    prediction without a word.
     """
     first = next(model.parameters(), None)
     if first is None:
@@ -167,10 +168,15 @@ def _check_weights(model: nn.Module) -> Tensor:
         for name, t in [*model.named_parameters(), *model.named_buffers()]
         if t.is_floating_point() and t.numel()
     ]
-    finite = torch.stack([torch.isfinite(t).all().to(first.device) for _, t in named]).tolist()
-    bad = [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
+    variances = [(name, t) for name, t in named if name.rsplit(".", 1)[-1] == "running_var"]
+    checks = [torch.isfinite(t).all() for _, t in named] + [(t >= 0).all() for _, t in variances]
+    ok = torch.stack([c.to(first.device) for c in checks]).tolist()
+    bad = [name for (name, _), good in zip(named, ok[: len(named)], strict=True) if not good]
     if bad:
         raise ValueError(f"model must have finite weights, got NaN or inf in {bad[:5]}")
+    negative = [name for (name, _), good in zip(variances, ok[len(named) :], strict=True) if not good]
+    if negative:
+        raise ValueError(f"model's BatchNorm running_var must not be negative, got negative values in {negative[:5]}")
     return first
 
 
@@ -398,7 +404,8 @@ def predict(
         is that far plane.
     Raises:
         ValueError: a bad argument, named; also a model without parameters, or with a NaN or
-            infinite weight or BatchNorm statistic (named: it would make every depth NaN).
+            infinite weight or BatchNorm statistic or a negative BatchNorm variance (named: it would
+            make every depth NaN), or a network whose output is NaN or inf (the pixels counted).
     Warns:
         DegenerateGeometryWarning: a source view moves no reference pixel by one pixel within its
             image (at the network's size) over the sweep's depths (zero or tiny baseline, tiny focal
@@ -467,6 +474,12 @@ def predict(
         _warn_if_slow_bf16(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         inv_depth = fast(images[:1].to(dtype), cost.to(dtype))[0].float()  # 1 x 1 x h x w
+    non_finite = int((~torch.isfinite(inv_depth)).sum())
+    if non_finite:
+        raise ValueError(
+            f"model: the network produced non-finite depth at {non_finite} of {inv_depth.numel()} pixels "
+            f"of its {h_net} x {w_net} output (NaN or inf inverse depth; its weights are finite)"
+        )
     inv_depth = F.interpolate(inv_depth, size=(h, w), mode="bilinear", align_corners=False)
     inv_depth = inv_depth.clamp(min=1.0 / MAX_DEPTH)  # never inf: no farther than the far plane
     return (1.0 / inv_depth)[0, 0].cpu().numpy().astype(np.float32)

@@ -690,3 +690,25 @@ def test_predict_equals_the_model_itself_for_networks_that_channels_last_would_b
     model = net().eval()
     views = _posed_views(n=1)
     np.testing.assert_array_equal(predict(model, *views), _predict_with_the_plain_model(monkeypatch, model, views))
+
+
+def test_predict_refuses_a_negative_batchnorm_variance_naming_it():
+    model = _model_with_trained_statistics(0.125)
+    with torch.no_grad():
+        model.conv2[1].running_var[0] = -1.0
+    with pytest.raises(
+        ValueError, match=r"running_var must not be negative, got negative values in \['conv2.1.running_var'\]"
+    ):
+        predict(model, *_posed_views(n=1))
+
+
+class _NaNNet(_FlattenNet):
+    """Finite weights, a NaN output (the log of a negative number)."""
+
+    def forward(self, ref_image, cost_volume):
+        return [torch.log(super().forward(ref_image, cost_volume)[0] - 100)]
+
+
+def test_predict_refuses_a_network_output_that_is_not_finite():
+    with pytest.raises(ValueError, match=rf"network produced non-finite depth at {64 * 96} of {64 * 96} pixels"):
+        predict(_NaNNet().eval(), *_posed_views(n=1))
