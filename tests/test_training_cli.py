@@ -169,3 +169,37 @@ def test_evaluate_refuses_a_checkpoint_with_nan_weights_in_one_line(tmp_path, ti
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "finite" in err and name in err
+
+
+def test_resume_from_an_exported_checkpoint_says_to_use_init(tmp_path, cache, tiny_checkpoint, capsys):
+    from mvdlib.training.export import save_atomic
+
+    exported = tmp_path / "exported.pt"
+    save_atomic({k: v for k, v in tiny_checkpoint.items() if k != "train_config"}, exported)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(_argv(exported, cache, **{"--steps": "2"}) + ["--resume"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "exported checkpoint, not a training checkpoint" in err and "--init" in err
+    with pytest.raises(ValueError, match="exported checkpoint, not a training checkpoint"):
+        train(tiny_config(tmp_path, cache, out=str(exported), steps=2), resume=True, progress=False)
+
+
+def test_evaluate_refuses_an_exported_checkpoint_whose_json_disagrees_with_its_weights(
+    tmp_path, tiny_checkpoint, capsys
+):
+    import json
+
+    from mvdlib.training.export import export_checkpoint
+
+    exported = tmp_path / "exp.pt"
+    export_checkpoint(tiny_checkpoint, exported, {}, "test")
+    sidecar = exported.with_suffix(".json")
+    provenance = json.loads(sidecar.read_text())
+    provenance["train_config"].update(height=64, width=64, num_depths=8)
+    sidecar.write_text(json.dumps(provenance))
+    with pytest.raises(SystemExit) as exit_info:
+        mvdlib.evaluate.main(["--checkpoint", str(exported), "--cache-dir", str(tmp_path / "cache")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "exp.json" in err and "num_depths" in err

@@ -17,7 +17,7 @@ from mvdlib._io import check_writable_folder
 from mvdlib._validation import CommandLineParser
 from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.runtime import default_device
-from mvdlib.training.config import PRESETS, TrainConfig, _resumed_config, config_from_dict
+from mvdlib.training.config import PRESETS, TrainConfig, _resumed_config, _saved_train_config, config_from_dict
 from mvdlib.training.loop import LR_DECAY, train
 from mvdlib.training.preflight import check_out, preflight
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
     out = given.get("out", base["out"])
     try:
         check_out(out, args.resume)
-        saved = read_checkpoint(out)["train_config"] if args.resume and Path(out).exists() else None
+        saved = _saved_train_config(read_checkpoint(out), out) if args.resume and Path(out).exists() else None
         if saved is not None:  # resuming: the checkpoint's settings, then those given here
             base = {**saved, **(PRESETS[args.preset] if args.preset else {}), "out": out, "cache_dir": None}
         cfg = config_from_dict({**base, **given})  # paths (out, cache_dir) come from the command line only

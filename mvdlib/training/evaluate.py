@@ -32,7 +32,7 @@ from mvdlib.metrics import METRIC_NAMES, depth_metrics, hole_aware_metrics
 from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT, checkpoint_state, read_checkpoint
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.runtime import default_device
-from mvdlib.training.config import config_from_dict
+from mvdlib.training.config import _model_config, config_from_dict
 from mvdlib.training.export import export_checkpoint, half_precision
 from mvdlib.training.loop import cost_volume_for_batch
 from mvdlib.training.preflight import CHECKPOINT_SUFFIXES
@@ -237,7 +237,8 @@ def _load_checkpoint(path: str | Path, as_exported: bool = False) -> tuple[dict[
     """(checkpoint dict, training configuration, model or None) of a training or exported checkpoint.
 
     Raises a ``ValueError`` naming the file when it cannot be evaluated: unreadable, NaN or inf weights, an exported
-    checkpoint without its provenance JSON (or one without ``train_config``), or an exported
+    checkpoint without its provenance JSON (or one without ``train_config``, or one whose
+    ``train_config`` describes another network than its weights), or an exported
     checkpoint given for ``--export`` (which needs a training checkpoint).
     """
     ckpt = read_checkpoint(path)
@@ -257,7 +258,14 @@ def _load_checkpoint(path: str | Path, as_exported: bool = False) -> tuple[dict[
         ) from err
     if not isinstance(train_config, dict) or any(k not in train_config for k in SHARED_SETTINGS):
         raise ValueError(f"{sidecar.name}'s train_config must be a dict with {SHARED_SETTINGS}, got {train_config!r}")
-    return ckpt, train_config, load_pretrained(path)
+    model = load_pretrained(path)
+    wanted = _model_config(config_from_dict(train_config))
+    wanted["input_size"] = tuple(wanted["input_size"])
+    differ = {k: (getattr(model, k), v) for k, v in wanted.items() if getattr(model, k) != v}
+    if differ:
+        detail = ", ".join(f"{k}: weights {a!r}, JSON {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(f"{sidecar.name}'s train_config does not match the network in {path} ({detail})")
+    return ckpt, train_config, model
 
 
 def _evaluate_loaded(

@@ -36,7 +36,7 @@ from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.runtime import default_device, seed_everything
 from mvdlib.smoothness import edge_aware_smoothness
-from mvdlib.training.config import TrainConfig, _model_config, _resumed_config
+from mvdlib.training.config import TrainConfig, _model_config, _resumed_config, _saved_train_config
 from mvdlib.training.export import save_atomic
 from mvdlib.training.preflight import preflight
 from mvdlib.training.schedule import build_datasets, step_batches
@@ -215,7 +215,7 @@ def _train(
     ckpt = None
     if resume and Path(cfg.out).exists():
         ckpt = read_checkpoint(cfg.out)
-        cfg = _resumed_config(cfg, ckpt["train_config"])
+        cfg = _resumed_config(cfg, _saved_train_config(ckpt, cfg.out))
     if rank == 0:
         check_writable_folder(cfg.out, "out")
         remove_stale_temporaries(cfg.out)
