@@ -203,3 +203,20 @@ def test_evaluate_refuses_an_exported_checkpoint_whose_json_disagrees_with_its_w
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "exp.json" in err and "num_depths" in err
+
+
+def test_resume_with_fewer_steps_than_done_is_refused_and_the_same_steps_say_so(tmp_path, cache, capsys):
+    out = tmp_path / "run.pt"
+    cli.main(_argv(out, cache, **{"--steps": "2"}))
+    before = out.read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(_argv(out, cache, **{"--steps": "1"}) + ["--resume"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "already at step 2" in err and "--steps 1" in err
+    assert cli.main(_argv(out, cache, **{"--steps": "2"}) + ["--resume"])["step"] == 2
+    assert "already at step 2" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    with pytest.raises(ValueError, match="already at step 2"):
+        train(tiny_config(tmp_path, cache, out=str(out), steps=1), resume=True, progress=False)

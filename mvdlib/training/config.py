@@ -207,6 +207,15 @@ def _saved_train_config(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any
     return saved
 
 
+def _check_resume_steps(done: int, steps: int, out: str | Path) -> None:
+    """Refuse to resume a checkpoint already ``done`` steps in with fewer total ``steps``: it cannot go back."""
+    if done > steps:
+        raise ValueError(
+            f"checkpoint {out} is already at step {done}, beyond the --steps {steps} asked for: give --steps above "
+            f"{done} to continue it, or another --out for a new run"
+        )
+
+
 def _resumed_config(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     """``cfg`` checked against a checkpoint's ``train_config``: only ``RESUMABLE_CHANGES`` may differ."""
     old = dataclasses.asdict(config_from_dict(saved))

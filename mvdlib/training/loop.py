@@ -36,7 +36,13 @@ from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.runtime import default_device, seed_everything
 from mvdlib.smoothness import edge_aware_smoothness
-from mvdlib.training.config import TrainConfig, _model_config, _resumed_config, _saved_train_config
+from mvdlib.training.config import (
+    TrainConfig,
+    _check_resume_steps,
+    _model_config,
+    _resumed_config,
+    _saved_train_config,
+)
 from mvdlib.training.export import save_atomic
 from mvdlib.training.preflight import preflight
 from mvdlib.training.schedule import build_datasets, step_batches
@@ -180,7 +186,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command
             saved in it except for ``RESUMABLE_CHANGES`` (``steps``, the total to reach,
             the paths ``out`` and ``cache_dir``, how often to validate and save, and how the
             steps are computed: ``num_workers``, ``autocast_bf16``), which are taken from
-            ``cfg``; any other difference is refused with a ``ValueError``.
+            ``cfg``; any other difference is refused with a ``ValueError``, and so is a
+            checkpoint already past ``cfg.steps``.
         progress: show a tqdm bar with the running loss (rank 0 only).
         command: the command line, recorded in the checkpoint for provenance.
     Returns:
@@ -216,6 +223,7 @@ def _train(
     if resume and Path(cfg.out).exists():
         ckpt = read_checkpoint(cfg.out)
         cfg = _resumed_config(cfg, _saved_train_config(ckpt, cfg.out))
+        _check_resume_steps(ckpt["step"], cfg.steps, cfg.out)
     if rank == 0:
         check_writable_folder(cfg.out, "out")
         remove_stale_temporaries(cfg.out)
