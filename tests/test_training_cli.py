@@ -220,3 +220,30 @@ def test_resume_with_fewer_steps_than_done_is_refused_and_the_same_steps_say_so(
     assert out.read_bytes() == before
     with pytest.raises(ValueError, match="already at step 2"):
         train(tiny_config(tmp_path, cache, out=str(out), steps=1), resume=True, progress=False)
+
+
+def _huge_weights_checkpoint(tiny_checkpoint, path: Path) -> Path:
+    """The tiny run's checkpoint with the finite, huge weights of one diverging Adam step (lr 1e30)."""
+    from mvdlib.training.export import save_atomic
+
+    tiny_checkpoint["model"] = {
+        k: v * 1e30 if v.is_floating_point() and "running" not in k else v for k, v in tiny_checkpoint["model"].items()
+    }
+    save_atomic(tiny_checkpoint, path)
+    return path
+
+
+def test_evaluate_and_export_of_huge_weights_end_in_one_line(tmp_path, tiny_checkpoint, capsys):
+    path = _huge_weights_checkpoint(tiny_checkpoint, tmp_path / "huge.pt")
+    cache = str(tmp_path / "cache")
+    with pytest.raises(SystemExit) as exit_info:
+        mvdlib.evaluate.main(["--checkpoint", str(path), "--cache-dir", cache])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "non-finite" in err
+    with pytest.raises(SystemExit) as exit_info:
+        mvdlib.evaluate.main(["--checkpoint", str(path), "--cache-dir", cache, "--export", str(tmp_path / "e.pt")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "float16" in err
+    assert not (tmp_path / "e.pt").exists()

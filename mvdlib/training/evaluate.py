@@ -74,6 +74,8 @@ def predict_batch(
             ``mvdlib.inference.predict(..., precision="bf16")``; the cost volume stays float32).
     Returns:
         ``{"MVDepthNet" or "image-only network": depth, "winner-take-all": depth}``.
+    Raises:
+        ValueError: the network's output is NaN or inf somewhere (the pixels counted).
     """
     check_choice(precision, "precision", PRECISIONS)
     if num_sources is not None:
@@ -82,7 +84,14 @@ def predict_batch(
         batch["T_world_srcs"] = batch["T_world_srcs"][:, :num_sources]
     ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
     with torch.autocast(ref.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        inv = model(ref, cost)[0].float().clamp_min(MIN_INVERSE_DEPTH)  # an image_only network ignores the volume
+        inv = model(ref, cost)[0].float()  # an image_only network ignores the volume
+    non_finite = int((~torch.isfinite(inv)).sum())
+    if non_finite:
+        raise ValueError(
+            f"model: the network produced non-finite inverse depth at {non_finite} of {inv.numel()} pixels "
+            "(finite but huge weights, e.g. of a diverged run, overflow)"
+        )
+    inv = inv.clamp_min(MIN_INVERSE_DEPTH)
     return {IMAGE_ONLY if model.image_only else MVDEPTHNET: 1.0 / inv, WTA: 1.0 / cv.winner_take_all(cost, inv_depths)}
 
 
@@ -243,7 +252,9 @@ def _load_checkpoint(path: str | Path, as_exported: bool = False) -> tuple[dict[
     """
     ckpt = read_checkpoint(path)
     if "train_config" in ckpt:
-        checkpoint_state(ckpt, Path(path))  # its weights finite: a diverged run's NaN refused here, not mid-evaluation
+        state = checkpoint_state(ckpt, Path(path))  # finite weights: a diverged run's NaN refused here
+        if as_exported:
+            half_precision(state)  # what --export writes fits float16: refused here, not after the evaluation
         return ckpt, ckpt["train_config"], None
     if as_exported:
         raise ValueError(f"--export needs a training checkpoint (one written by python -m mvdlib.train), got {path}")
@@ -352,9 +363,12 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
     except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:
         p.fail(err)
     results: dict[str, Any] = {}
-    for one in loaded.values():
-        for key, part in _evaluate_loaded(one, args.export is not None, args.split, args.cache_dir).items():
-            results.setdefault(key, {"samples": part["samples"], "metrics": {}})["metrics"].update(part["metrics"])
+    try:  # a network whose output is not finite: one line, exit 2
+        for one in loaded.values():
+            for key, part in _evaluate_loaded(one, args.export is not None, args.split, args.cache_dir).items():
+                results.setdefault(key, {"samples": part["samples"], "metrics": {}})["metrics"].update(part["metrics"])
+    except ValueError as err:
+        p.fail(err)
     ckpt = one[0]
     titles = {f"synthetic_{args.split}": f"synthetic {args.split} split", "real_pair": "real stereo pair"}
     for key, title in titles.items():
