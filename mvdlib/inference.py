@@ -156,8 +156,9 @@ class _UncopyableModelError(ValueError):
 def _check_weights(model: nn.Module) -> Tensor:
     """The first parameter of a model whose floating parameters and buffers are all finite (names the others).
 
-    One ``isfinite`` pass over the weights and one device sync: a NaN weight would otherwise
-    give an all-NaN prediction without a word.
+    One ``isfinite`` pass over the weights and one device sync: a NaN weight, or a negative
+    BatchNorm ``running_var`` (its square root is NaN), would otherwise give an all-NaN
+    prediction without a word.
     """
     first = next(model.parameters(), None)
     if first is None:
@@ -167,10 +168,15 @@ def _check_weights(model: nn.Module) -> Tensor:
         for name, t in [*model.named_parameters(), *model.named_buffers()]
         if t.is_floating_point() and t.numel()
     ]
-    finite = torch.stack([torch.isfinite(t).all().to(first.device) for _, t in named]).tolist()
-    bad = [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
+    variances = [(name, t) for name, t in named if name.rsplit(".", 1)[-1] == "running_var"]
+    checks = [torch.isfinite(t).all() for _, t in named] + [(t >= 0).all() for _, t in variances]
+    ok = torch.stack([c.to(first.device) for c in checks]).tolist()
+    bad = [name for (name, _), good in zip(named, ok[: len(named)], strict=True) if not good]
     if bad:
         raise ValueError(f"model must have finite weights, got NaN or inf in {bad[:5]}")
+    negative = [name for (name, _), good in zip(variances, ok[len(named) :], strict=True) if not good]
+    if negative:
+        raise ValueError(f"model's BatchNorm running_var must not be negative, got negative values in {negative[:5]}")
     return first
 
 
@@ -239,8 +245,31 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return folded
 
 
+def _channels_last_safe(model: nn.Module) -> bool:
+    """Whether ``model`` computes the same in channels_last: an ``MVDepthNet`` as built, nothing else.
+
+    A network's forward may depend on the memory layout (``.view`` of a feature map needs it
+    contiguous) or hold weights without a channels_last form (``Conv3d``'s are 5-D), and only
+    running it tells. So only MVDepthNet itself qualifies, the forward tests check: exactly that
+    class, no forward set on the instance, every submodule a ``torch.nn`` layer, no tensor above 4-D.
+    """
+    from mvdlib.models.mvdepthnet import MVDepthNet  # here: mvdlib.models.mvdepthnet imports this module
+
+    return (
+        type(model) is MVDepthNet
+        and "forward" not in vars(model)
+        and all(type(m).__module__.startswith("torch.nn.") for m in model.modules() if m is not model)
+        and all(t.dim() <= 4 for t in [*model.parameters(), *model.buffers()])
+    )
+
+
 def inference_model(model: nn.Module) -> nn.Module:
     """The fast inference copy of an eval-mode network: BatchNorm folded, channels_last on the CPU (chapter 10).
+
+    The copy is converted to channels_last (oneDNN's faster layout) only when it is an
+    ``MVDepthNet`` as built (:func:`_channels_last_safe`); any other network, e.g. one with a
+    ``Conv3d`` or one that flattens a feature map with ``.view``, keeps its own layout, so the
+    copy computes what the model computes for every network that runs by itself.
 
     :func:`predict` makes this copy on every call, from the model as it is then: no copy is
     kept, so no change of the model (its weights, modules, hooks, parametrizations, BatchNorm
@@ -256,7 +285,7 @@ def inference_model(model: nn.Module) -> nn.Module:
     _check_network(model)
     with torch.inference_mode(False), torch.no_grad():  # ordinary tensors, even when called from predict
         fast = fold_batchnorm(model)
-        if next(fast.parameters()).device.type == "cpu":  # oneDNN's convolutions are faster on NHWC
+        if next(fast.parameters()).device.type == "cpu" and _channels_last_safe(model):  # oneDNN: faster on NHWC
             fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stub lacks memory_format
     return fast
 
@@ -375,7 +404,8 @@ def predict(
         is that far plane.
     Raises:
         ValueError: a bad argument, named; also a model without parameters, or with a NaN or
-            infinite weight or BatchNorm statistic (named: it would make every depth NaN).
+            infinite weight or BatchNorm statistic or a negative BatchNorm variance (named: it would
+            make every depth NaN), or a network whose output is NaN or inf (the pixels counted).
     Warns:
         DegenerateGeometryWarning: a source view moves no reference pixel by one pixel within its
             image (at the network's size) over the sweep's depths (zero or tiny baseline, tiny focal
@@ -444,6 +474,12 @@ def predict(
         _warn_if_slow_bf16(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         inv_depth = fast(images[:1].to(dtype), cost.to(dtype))[0].float()  # 1 x 1 x h x w
+    non_finite = int((~torch.isfinite(inv_depth)).sum())
+    if non_finite:
+        raise ValueError(
+            f"model: the network produced non-finite depth at {non_finite} of {inv_depth.numel()} pixels "
+            f"of its {h_net} x {w_net} output (NaN or inf inverse depth; its weights are finite)"
+        )
     inv_depth = F.interpolate(inv_depth, size=(h, w), mode="bilinear", align_corners=False)
     inv_depth = inv_depth.clamp(min=1.0 / MAX_DEPTH)  # never inf: no farther than the far plane
     return (1.0 / inv_depth)[0, 0].cpu().numpy().astype(np.float32)

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from torch import Tensor
 
-from mvdlib._validation import check_shape, intrinsics, numeric_array, positive_float
+from mvdlib._validation import RIGID_ATOL, check_shape, intrinsics, numeric_array, positive_float
 
 __all__ = [
     "Features",
@@ -349,13 +349,26 @@ def chain_poses(
     return np.stack(poses), pairs
 
 
+def _rotation(R: np.ndarray | Tensor, name: str) -> np.ndarray:
+    """``R`` (3 x 3, or a 4 x 4 pose's block) checked a rotation: ``R^T R = I``, ``det R = +1`` to ``RIGID_ATOL``."""
+    a = _finite_block(R, name, ((3, 3), (4, 4)))[:3, :3]
+    off = float(np.abs(a.T @ a - np.eye(3)).max())
+    if off > RIGID_ATOL:
+        raise ValueError(f"{name} must be a rotation, but it is not orthonormal: max |R^T R - I| = {off:.3g}")
+    det = float(np.linalg.det(a))
+    if abs(det - 1.0) > RIGID_ATOL:
+        raise ValueError(f"{name} must be a rotation, but its determinant is {det:.6g}, not +1 (a reflection)")
+    return a
+
+
 def rotation_error_deg(R_est: np.ndarray | Tensor, R_true: np.ndarray | Tensor) -> float:
     """Angle of the rotation ``R_est^T R_true`` in degrees (0 when they agree).
 
     Args:
-        R_est, R_true: 3 x 3 rotations (or 4 x 4 poses, whose rotation block is used).
+        R_est, R_true: 3 x 3 rotations (or 4 x 4 poses, whose rotation block is used); a matrix
+            that is not a rotation (``R^T R = I`` and ``det R = +1`` to ``RIGID_ATOL``) is refused.
     """
-    a, b = (_finite_block(R, n, ((3, 3), (4, 4)))[:3, :3] for R, n in ((R_est, "R_est"), (R_true, "R_true")))
+    a, b = _rotation(R_est, "R_est"), _rotation(R_true, "R_true")
     cos = (np.trace(a.T @ b) - 1) / 2
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
@@ -363,12 +376,17 @@ def rotation_error_deg(R_est: np.ndarray | Tensor, R_true: np.ndarray | Tensor) 
 def translation_direction_error_deg(t_est: np.ndarray | Tensor, t_true: np.ndarray | Tensor) -> float:
     """Angle between two translation vectors in degrees (their lengths are ignored).
 
+    Each vector is divided by its largest absolute entry first, so lengths near float64's
+    overflow or underflow keep their direction; the angle is ``atan2(|a x b|, a . b)``,
+    accurate at small angles too.
+
     Args:
-        t_est, t_true: 3-vectors (or 4 x 4 poses, whose translation is used), non-zero.
+        t_est, t_true: 3-vectors (or 4 x 4 poses, whose translation is used), finite and not all zero.
     """
     a, b = (_finite_block(t, n, ((3,), (4, 4))) for t, n in ((t_est, "t_est"), (t_true, "t_true")))
     a, b = (x[:3, 3] if x.shape == (4, 4) else x for x in (a, b))
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 or nb == 0:
-        raise ValueError("t_est and t_true must be non-zero translations")
-    return float(np.degrees(np.arccos(np.clip(a @ b / (na * nb), -1.0, 1.0))))
+    for x, name in ((a, "t_est"), (b, "t_true")):
+        if not np.abs(x).max() > 0:
+            raise ValueError(f"{name} must be a non-zero translation, got {x.tolist()}")
+    a, b = a / np.abs(a).max(), b / np.abs(b).max()
+    return float(np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b)), a @ b)))

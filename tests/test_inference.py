@@ -652,3 +652,63 @@ def test_predict_takes_an_all_black_frame():
     )
     with pytest.raises(ValueError, match="ref_rgb looks scaled to"):  # a dark but not black frame still is
         predict(model, (ref / 255.0).astype(np.float32), srcs, K, T_ref, T_srcs)
+
+
+class _Conv3dNet(torch.nn.Module):
+    """A network with a Conv3d over the cost volume (a 5-D weight): no channels_last form exists for it."""
+
+    num_depths, input_size = 8, (64, 96)
+
+    def __init__(self):
+        super().__init__()
+        self.c3 = torch.nn.Conv3d(1, 1, 3, padding=1)
+        self.head = torch.nn.Conv2d(3 + 8, 1, 3, padding=1)
+
+    def forward(self, ref_image, cost_volume):
+        cost = self.c3(cost_volume[:, None])[:, 0]
+        return [torch.sigmoid(self.head(torch.cat([ref_image, cost], 1))) * 2]
+
+
+class _FlattenNet(torch.nn.Module):
+    """An Eigen-style fully connected bottleneck that flattens a feature map with ``.view``."""
+
+    num_depths, input_size = 8, (64, 96)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3 + 8, 2, 3, stride=8, padding=1)
+        self.fc = torch.nn.Linear(2 * 8 * 12, 64 * 96)
+
+    def forward(self, ref_image, cost_volume):
+        f = self.conv(torch.cat([ref_image, cost_volume], 1))
+        return [torch.sigmoid(self.fc(f.view(f.shape[0], -1))).view(-1, 1, 64, 96) * 2]
+
+
+@pytest.mark.parametrize("net", [_Conv3dNet, _FlattenNet])
+def test_predict_equals_the_model_itself_for_networks_that_channels_last_would_break(monkeypatch, net):
+    torch.manual_seed(0)
+    model = net().eval()
+    views = _posed_views(n=1)
+    np.testing.assert_array_equal(predict(model, *views), _predict_with_the_plain_model(monkeypatch, model, views))
+
+
+def test_predict_refuses_a_negative_batchnorm_variance_naming_it():
+    model = _model_with_trained_statistics(0.125)
+    with torch.no_grad():
+        model.conv2[1].running_var[0] = -1.0
+    with pytest.raises(
+        ValueError, match=r"running_var must not be negative, got negative values in \['conv2.1.running_var'\]"
+    ):
+        predict(model, *_posed_views(n=1))
+
+
+class _NaNNet(_FlattenNet):
+    """Finite weights, a NaN output (the log of a negative number)."""
+
+    def forward(self, ref_image, cost_volume):
+        return [torch.log(super().forward(ref_image, cost_volume)[0] - 100)]
+
+
+def test_predict_refuses_a_network_output_that_is_not_finite():
+    with pytest.raises(ValueError, match=rf"network produced non-finite depth at {64 * 96} of {64 * 96} pixels"):
+        predict(_NaNNet().eval(), *_posed_views(n=1))

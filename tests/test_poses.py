@@ -143,3 +143,22 @@ def test_pose_errors_and_matching_name_bad_arguments():
         match_features(features, (features.points, features.descriptors))
     with pytest.raises(TypeError, match="ref must be Features"):
         estimate_relative_pose("x", features, K)
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [(2 * np.eye(3), "orthonormal"), (np.diag([1.0, 1.0, -1.0]), "determinant"), (np.ones((3, 3)), "orthonormal")],
+)
+def test_rotation_error_refuses_matrices_that_are_not_rotations(bad, why):
+    with pytest.raises(ValueError, match=f"R_est must be a rotation.*{why}"):
+        rotation_error_deg(bad, np.eye(3))
+    pose = np.eye(4)
+    pose[:3, :3] = bad
+    with pytest.raises(ValueError, match=f"R_true must be a rotation.*{why}"):
+        rotation_error_deg(np.eye(3), pose)
+
+
+def test_translation_direction_error_takes_huge_and_tiny_vectors():
+    assert translation_direction_error_deg([1e200, 1e200, 0.0], [1.0, 1.0, 0.0]) == pytest.approx(0.0, abs=1e-6)
+    assert translation_direction_error_deg([1e-300, 0.0, 0.0], [1e-300, 1e-300, 0.0]) == pytest.approx(45.0)
+    assert translation_direction_error_deg([1.0, 1e-9, 0.0], [1.0, 0.0, 0.0]) == pytest.approx(np.degrees(1e-9))

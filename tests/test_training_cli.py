@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_training import tiny_config
 
 import mvdlib.evaluate
@@ -144,3 +145,105 @@ def test_bad_command_line_settings_are_refused_at_start(tmp_path, cache, capsys,
     assert exc.value.code == 2
     assert flag.lstrip("-").replace("-", "_") in capsys.readouterr().err
     assert not (tmp_path / "run.pt").exists()
+
+
+def test_a_diverging_run_prints_one_line_and_exits_non_zero(tmp_path, cache, capsys):
+    out = tmp_path / "run.pt"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(_argv(out, cache, **{"--lr": "1e30", "--steps": "4"}))
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "diverged" in err and "step 2" in err
+    assert read_checkpoint(out)["step"] == 1
+
+
+def test_evaluate_refuses_a_checkpoint_with_nan_weights_in_one_line(tmp_path, tiny_checkpoint, capsys):
+    from mvdlib.training.export import save_atomic
+
+    name = next(k for k, v in tiny_checkpoint["model"].items() if v.is_floating_point())
+    tiny_checkpoint["model"][name] = torch.full_like(tiny_checkpoint["model"][name], float("nan"))
+    path = tmp_path / "nan.pt"
+    save_atomic(tiny_checkpoint, path)
+    with pytest.raises(SystemExit) as exit_info:
+        mvdlib.evaluate.main(["--checkpoint", str(path), "--cache-dir", str(tmp_path / "cache")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "finite" in err and name in err
+
+
+def test_resume_from_an_exported_checkpoint_says_to_use_init(tmp_path, cache, tiny_checkpoint, capsys):
+    from mvdlib.training.export import save_atomic
+
+    exported = tmp_path / "exported.pt"
+    save_atomic({k: v for k, v in tiny_checkpoint.items() if k != "train_config"}, exported)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(_argv(exported, cache, **{"--steps": "2"}) + ["--resume"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "exported checkpoint, not a training checkpoint" in err and "--init" in err
+    with pytest.raises(ValueError, match="exported checkpoint, not a training checkpoint"):
+        train(tiny_config(tmp_path, cache, out=str(exported), steps=2), resume=True, progress=False)
+
+
+def test_evaluate_refuses_an_exported_checkpoint_whose_json_disagrees_with_its_weights(
+    tmp_path, tiny_checkpoint, capsys
+):
+    import json
+
+    from mvdlib.training.export import export_checkpoint
+
+    exported = tmp_path / "exp.pt"
+    export_checkpoint(tiny_checkpoint, exported, {}, "test")
+    sidecar = exported.with_suffix(".json")
+    provenance = json.loads(sidecar.read_text())
+    provenance["train_config"].update(height=64, width=64, num_depths=8)
+    sidecar.write_text(json.dumps(provenance))
+    with pytest.raises(SystemExit) as exit_info:
+        mvdlib.evaluate.main(["--checkpoint", str(exported), "--cache-dir", str(tmp_path / "cache")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "exp.json" in err and "num_depths" in err
+
+
+def test_resume_with_fewer_steps_than_done_is_refused_and_the_same_steps_say_so(tmp_path, cache, capsys):
+    out = tmp_path / "run.pt"
+    cli.main(_argv(out, cache, **{"--steps": "2"}))
+    before = out.read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(_argv(out, cache, **{"--steps": "1"}) + ["--resume"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "already at step 2" in err and "--steps 1" in err
+    assert cli.main(_argv(out, cache, **{"--steps": "2"}) + ["--resume"])["step"] == 2
+    assert "already at step 2" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    with pytest.raises(ValueError, match="already at step 2"):
+        train(tiny_config(tmp_path, cache, out=str(out), steps=1), resume=True, progress=False)
+
+
+def _huge_weights_checkpoint(tiny_checkpoint, path: Path) -> Path:
+    """The tiny run's checkpoint with the finite, huge weights of one diverging Adam step (lr 1e30)."""
+    from mvdlib.training.export import save_atomic
+
+    tiny_checkpoint["model"] = {
+        k: v * 1e30 if v.is_floating_point() and "running" not in k else v for k, v in tiny_checkpoint["model"].items()
+    }
+    save_atomic(tiny_checkpoint, path)
+    return path
+
+
+def test_evaluate_and_export_of_huge_weights_end_in_one_line(tmp_path, tiny_checkpoint, capsys):
+    path = _huge_weights_checkpoint(tiny_checkpoint, tmp_path / "huge.pt")
+    cache = str(tmp_path / "cache")
+    with pytest.raises(SystemExit) as exit_info:
+        mvdlib.evaluate.main(["--checkpoint", str(path), "--cache-dir", cache])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "non-finite" in err
+    with pytest.raises(SystemExit) as exit_info:
+        mvdlib.evaluate.main(["--checkpoint", str(path), "--cache-dir", cache, "--export", str(tmp_path / "e.pt")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "float16" in err
+    assert not (tmp_path / "e.pt").exists()

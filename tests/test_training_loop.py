@@ -264,3 +264,40 @@ print("flushed", (x * 1.0 == 0).float().mean().item())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert "flushed 0.0" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_checkpoint(
+    tmp_path, cache, monkeypatch
+):
+    cfg = tiny_config(tmp_path, cache)
+    real_loss, calls = loop.batch_loss, []
+
+    def nan_at_step_3(model, *args, **kwargs):
+        calls.extend([1] if model.training else [])
+        loss = real_loss(model, *args, **kwargs)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    monkeypatch.setattr(loop, "batch_loss", nan_at_step_3)
+    with pytest.raises(FloatingPointError, match=r"step 3.*nan"):
+        train(cfg, progress=False)
+    kept = read_checkpoint(cfg.out)
+    assert kept["step"] == 2
+    assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+
+
+def test_a_huge_learning_rate_stops_the_run_before_non_finite_weights_are_saved(tmp_path, cache):
+    cfg = tiny_config(tmp_path, cache, lr=1e30)
+    with pytest.raises(FloatingPointError, match="step 2 is nan"):  # step 1 ends with huge, still finite weights
+        train(cfg, progress=False)
+    kept = read_checkpoint(cfg.out)
+    assert kept["step"] == 1
+    assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+
+
+def test_non_finite_weights_are_refused_naming_the_step_and_the_tensor():
+    net = torch.nn.Linear(2, 1)
+    loop._check_finite_weights(net, 5)
+    with torch.no_grad():
+        net.bias.fill_(float("inf"))
+    with pytest.raises(FloatingPointError, match=r"step 7 \(in \['bias'\]\)"):
+        loop._check_finite_weights(net, 7)

@@ -17,7 +17,14 @@ from mvdlib._io import check_writable_folder
 from mvdlib._validation import CommandLineParser
 from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.runtime import default_device
-from mvdlib.training.config import PRESETS, TrainConfig, _resumed_config, config_from_dict
+from mvdlib.training.config import (
+    PRESETS,
+    TrainConfig,
+    _check_resume_steps,
+    _resumed_config,
+    _saved_train_config,
+    config_from_dict,
+)
 from mvdlib.training.loop import LR_DECAY, train
 from mvdlib.training.preflight import check_out, preflight
 
@@ -68,20 +75,28 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
     out = given.get("out", base["out"])
     try:
         check_out(out, args.resume)
-        saved = read_checkpoint(out)["train_config"] if args.resume and Path(out).exists() else None
+        ckpt = read_checkpoint(out) if args.resume and Path(out).exists() else None
+        saved = None if ckpt is None else _saved_train_config(ckpt, out)
         if saved is not None:  # resuming: the checkpoint's settings, then those given here
             base = {**saved, **(PRESETS[args.preset] if args.preset else {}), "out": out, "cache_dir": None}
         cfg = config_from_dict({**base, **given})  # paths (out, cache_dir) come from the command line only
         if cfg.steps < 1:
             raise ValueError(f"steps must be at least 1, got {cfg.steps}")
-        if saved is not None:
+        if ckpt is not None and saved is not None:
             _resumed_config(cfg, saved)
+            _check_resume_steps(ckpt["step"], cfg.steps, out)
         check_writable_folder(cfg.out, "out")
         preflight(cfg if saved is None else dataclasses.replace(cfg, init=None), default_device())
     except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:  # a bad file given: one line, exit 2
         parser.fail(err)
+    if ckpt is not None and ckpt["step"] == cfg.steps:  # a finished run resumed again: nothing to do, say so
+        print(f"{prog}: checkpoint {out} is already at step {cfg.steps} = --steps: nothing to train", file=sys.stderr)
+        return ckpt
     command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
-    return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
+    try:
+        return train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
+    except FloatingPointError as err:  # a diverging run: one line, exit 2, the last good checkpoint kept
+        parser.fail(err)
 
 
 if __name__ == "__main__":

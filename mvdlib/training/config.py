@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 from mvdlib._validation import check_int, positive_float, positive_int
@@ -188,6 +189,31 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
 # differently, ~1 % on the loss, so a run resumed with it is recorded by its command chain);
 # every other setting must equal the checkpoint's, since changing it would make the run a different one.
 RESUMABLE_CHANGES = ("steps", "out", "cache_dir", "val_every", "ckpt_every", "num_workers", "autocast_bf16")
+
+
+def _saved_train_config(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The ``train_config`` of a training checkpoint read from ``path``, to resume it.
+
+    Raises:
+        ValueError: the checkpoint has none: it is an exported one (``--export``), which keeps
+            the weights only; ``--init`` starts a new run from them.
+    """
+    saved = ckpt.get("train_config")
+    if not isinstance(saved, dict):
+        raise ValueError(
+            f"out {path} is an exported checkpoint, not a training checkpoint (it holds no train_config), so a run "
+            f"cannot resume it; use --init {path} with a new --out to start from its weights"
+        )
+    return saved
+
+
+def _check_resume_steps(done: int, steps: int, out: str | Path) -> None:
+    """Refuse to resume a checkpoint already ``done`` steps in with fewer total ``steps``: it cannot go back."""
+    if done > steps:
+        raise ValueError(
+            f"checkpoint {out} is already at step {done}, beyond the --steps {steps} asked for: give --steps above "
+            f"{done} to continue it, or another --out for a new run"
+        )
 
 
 def _resumed_config(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:

@@ -29,10 +29,10 @@ from mvdlib.data.sample import Batch, Sample, collate_samples
 from mvdlib.data.synthetic import SyntheticMultiViewDataset
 from mvdlib.inference import PRECISIONS
 from mvdlib.metrics import METRIC_NAMES, depth_metrics, hole_aware_metrics
-from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT, read_checkpoint
+from mvdlib.models.checkpoint import DEFAULT_CHECKPOINT, IMAGE_ONLY_CHECKPOINT, checkpoint_state, read_checkpoint
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.runtime import default_device
-from mvdlib.training.config import config_from_dict
+from mvdlib.training.config import _model_config, config_from_dict
 from mvdlib.training.export import export_checkpoint, half_precision
 from mvdlib.training.loop import cost_volume_for_batch
 from mvdlib.training.preflight import CHECKPOINT_SUFFIXES
@@ -74,6 +74,8 @@ def predict_batch(
             ``mvdlib.inference.predict(..., precision="bf16")``; the cost volume stays float32).
     Returns:
         ``{"MVDepthNet" or "image-only network": depth, "winner-take-all": depth}``.
+    Raises:
+        ValueError: the network's output is NaN or inf somewhere (the pixels counted).
     """
     check_choice(precision, "precision", PRECISIONS)
     if num_sources is not None:
@@ -82,7 +84,14 @@ def predict_batch(
         batch["T_world_srcs"] = batch["T_world_srcs"][:, :num_sources]
     ref, cost, inv_depths = cost_volume_for_batch(batch, model.num_depths)
     with torch.autocast(ref.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        inv = model(ref, cost)[0].float().clamp_min(MIN_INVERSE_DEPTH)  # an image_only network ignores the volume
+        inv = model(ref, cost)[0].float()  # an image_only network ignores the volume
+    non_finite = int((~torch.isfinite(inv)).sum())
+    if non_finite:
+        raise ValueError(
+            f"model: the network produced non-finite inverse depth at {non_finite} of {inv.numel()} pixels "
+            "(finite but huge weights, e.g. of a diverged run, overflow)"
+        )
+    inv = inv.clamp_min(MIN_INVERSE_DEPTH)
     return {IMAGE_ONLY if model.image_only else MVDEPTHNET: 1.0 / inv, WTA: 1.0 / cv.winner_take_all(cost, inv_depths)}
 
 
@@ -236,12 +245,16 @@ def format_table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
 def _load_checkpoint(path: str | Path, as_exported: bool = False) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """(checkpoint dict, training configuration, model or None) of a training or exported checkpoint.
 
-    Raises a ``ValueError`` naming the file when it cannot be evaluated: unreadable, an exported
-    checkpoint without its provenance JSON (or one without ``train_config``), or an exported
+    Raises a ``ValueError`` naming the file when it cannot be evaluated: unreadable, NaN or inf weights, an exported
+    checkpoint without its provenance JSON (or one without ``train_config``, or one whose
+    ``train_config`` describes another network than its weights), or an exported
     checkpoint given for ``--export`` (which needs a training checkpoint).
     """
     ckpt = read_checkpoint(path)
     if "train_config" in ckpt:
+        state = checkpoint_state(ckpt, Path(path))  # finite weights: a diverged run's NaN refused here
+        if as_exported:
+            half_precision(state)  # what --export writes fits float16: refused here, not after the evaluation
         return ckpt, ckpt["train_config"], None
     if as_exported:
         raise ValueError(f"--export needs a training checkpoint (one written by python -m mvdlib.train), got {path}")
@@ -256,7 +269,14 @@ def _load_checkpoint(path: str | Path, as_exported: bool = False) -> tuple[dict[
         ) from err
     if not isinstance(train_config, dict) or any(k not in train_config for k in SHARED_SETTINGS):
         raise ValueError(f"{sidecar.name}'s train_config must be a dict with {SHARED_SETTINGS}, got {train_config!r}")
-    return ckpt, train_config, load_pretrained(path)
+    model = load_pretrained(path)
+    wanted = _model_config(config_from_dict(train_config))
+    wanted["input_size"] = tuple(wanted["input_size"])
+    differ = {k: (getattr(model, k), v) for k, v in wanted.items() if getattr(model, k) != v}
+    if differ:
+        detail = ", ".join(f"{k}: weights {a!r}, JSON {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(f"{sidecar.name}'s train_config does not match the network in {path} ({detail})")
+    return ckpt, train_config, model
 
 
 def _evaluate_loaded(
@@ -343,9 +363,12 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> dict[str, Any]:
     except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:
         p.fail(err)
     results: dict[str, Any] = {}
-    for one in loaded.values():
-        for key, part in _evaluate_loaded(one, args.export is not None, args.split, args.cache_dir).items():
-            results.setdefault(key, {"samples": part["samples"], "metrics": {}})["metrics"].update(part["metrics"])
+    try:  # a network whose output is not finite: one line, exit 2
+        for one in loaded.values():
+            for key, part in _evaluate_loaded(one, args.export is not None, args.split, args.cache_dir).items():
+                results.setdefault(key, {"samples": part["samples"], "metrics": {}})["metrics"].update(part["metrics"])
+    except ValueError as err:
+        p.fail(err)
     ckpt = one[0]
     titles = {f"synthetic_{args.split}": f"synthetic {args.split} split", "real_pair": "real stereo pair"}
     for key, title in titles.items():

@@ -36,7 +36,13 @@ from mvdlib.models.checkpoint import read_checkpoint
 from mvdlib.models.mvdepthnet import MVDepthNet, load_pretrained
 from mvdlib.runtime import default_device, seed_everything
 from mvdlib.smoothness import edge_aware_smoothness
-from mvdlib.training.config import TrainConfig, _model_config, _resumed_config
+from mvdlib.training.config import (
+    TrainConfig,
+    _check_resume_steps,
+    _model_config,
+    _resumed_config,
+    _saved_train_config,
+)
 from mvdlib.training.export import save_atomic
 from mvdlib.training.preflight import preflight
 from mvdlib.training.schedule import build_datasets, step_batches
@@ -152,12 +158,24 @@ def _set_flush_denormal(on: bool) -> bool:
     return torch.set_flush_denormal(on)
 
 
+def _check_finite_weights(model: torch.nn.Module, step: int) -> None:
+    """Raise ``FloatingPointError`` when a parameter or buffer of ``model`` holds NaN or inf after ``step``."""
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise FloatingPointError(
+            f"training diverged: the weights are NaN or inf after step {step} (in {bad[:3]}); "
+            "no checkpoint was written for it; lower --lr"
+        )
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str = "") -> dict[str, Any]:
     """Run (or continue) a training run; returns the final checkpoint dict.
 
     Reproducible: on a CPU, a seeded run gives bit-identical weights run after run (at the same
     thread count). For that the run flushes denormal numbers to zero
     (``torch.set_flush_denormal(True)`` on every intra-op thread) and restores the mode after.
+    A run that diverges stops: a NaN or inf loss, or NaN or inf weights before a checkpoint is
+    written, raises ``FloatingPointError`` naming the step, and the last checkpoint written stays.
     The value checks of the inputs run on the first step's batch only; the later steps, and
     validation, run inside ``value_checks(False)`` (``mvdlib._validation``; book/conventions.md,
     Value checks), their form checks still on.
@@ -168,7 +186,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command
             saved in it except for ``RESUMABLE_CHANGES`` (``steps``, the total to reach,
             the paths ``out`` and ``cache_dir``, how often to validate and save, and how the
             steps are computed: ``num_workers``, ``autocast_bf16``), which are taken from
-            ``cfg``; any other difference is refused with a ``ValueError``.
+            ``cfg``; any other difference is refused with a ``ValueError``, and so is a
+            checkpoint already past ``cfg.steps``.
         progress: show a tqdm bar with the running loss (rank 0 only).
         command: the command line, recorded in the checkpoint for provenance.
     Returns:
@@ -203,7 +222,8 @@ def _train(
     ckpt = None
     if resume and Path(cfg.out).exists():
         ckpt = read_checkpoint(cfg.out)
-        cfg = _resumed_config(cfg, ckpt["train_config"])
+        cfg = _resumed_config(cfg, _saved_train_config(ckpt, cfg.out))
+        _check_resume_steps(ckpt["step"], cfg.steps, cfg.out)
     if rank == 0:
         check_writable_folder(cfg.out, "out")
         remove_stale_temporaries(cfg.out)
@@ -268,6 +288,11 @@ def _train(
             optimizer.step()
             step += 1
             value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training diverged: the loss of step {step} is {value}; no checkpoint was written for it; "
+                    "lower --lr"
+                )
             running = value if running is None else 0.95 * running + 0.05 * value
             history["step"].append(step)
             history["train_loss"].append(running)
@@ -280,6 +305,7 @@ def _train(
                 if rank == 0:
                     bar.write(f"step {step}: running train loss {running:.4f}, val loss {val:.4f}")
             if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+                _check_finite_weights(model, step)
                 save_atomic(checkpoint(), cfg.out)
     bar.close()
     return checkpoint()
