@@ -399,9 +399,13 @@ def grade_student(
         except Exception as error:  # any unreadable file is that student's problem, never the run's
             report.notebook.append(f"{notebook.name}: not a readable notebook ({type(error).__name__})")
             continue
-        answers = {k: a for k, a in answers_in(nb).items() if k in REGISTRY and (not keys or k in keys)}
-        expected = instructor_digests(notebook, nb, source)
-        flags = tampering(nb, references, expected) + edited_cells(nb, expected)
+        try:  # a cell whose metadata or source has the wrong type is the student's problem, never the run's
+            answers = {k: a for k, a in answers_in(nb).items() if k in REGISTRY and (not keys or k in keys)}
+            expected = instructor_digests(notebook, nb, source)
+            flags = tampering(nb, references, expected) + edited_cells(nb, expected)
+        except (TypeError, AttributeError, ValueError) as error:
+            report.notebook.append(f"{notebook.name}: its cells could not be read ({type(error).__name__}: {error})")
+            continue
         report.flags += [f"{notebook.name}: {f}" for f in flags]
         with tempfile.TemporaryDirectory(prefix="mvdlib-grade-private-") as tmp:
             private = Path(tmp)

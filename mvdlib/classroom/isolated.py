@@ -84,10 +84,12 @@ def unpack(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {_NDARRAY}:
             return value[_NDARRAY].numpy()
-        if set(value) == {_NAMEDTUPLE, "fields"}:  # only the library's own classes are rebuilt
+        if set(value) == {_NAMEDTUPLE, "fields"}:  # only the library's own named tuples are rebuilt
             module, name = value[_NAMEDTUPLE]
-            if str(module).startswith("mvdlib."):
-                return getattr(importlib.import_module(module), name)(*unpack(value["fields"]))
+            cls = getattr(importlib.import_module(module), name, None) if str(module).startswith("mvdlib.") else None
+            if not (isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields")):
+                raise ValueError(f"value names {module}.{name} as a named tuple, which it is not")
+            return cls(*unpack(value["fields"]))
         return {k: unpack(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(unpack(v) for v in value)
@@ -285,7 +287,10 @@ def _check(spec: dict[str, Any]) -> tuple[str, str]:
             return FLAGGED, f"the answer calls the library's reference {names} instead of computing it"
     else:
         data = Path(spec["value_file"]).read_bytes() if Path(spec["value_file"]).is_file() else None
-        values = _load(data) if data else {}
+        try:
+            values = _load(data) if data else {}
+        except ValueError as error:  # a value dressed as a library class it is not
+            return ERROR, f"the notebook's values could not be read back: {error}"
         if spec["key"] not in values:
             why = f" ({spec['why_missing']})" if spec.get("why_missing") else ""
             return ERROR, f"the notebook did not reach the answer{why}"

@@ -376,6 +376,23 @@ def test_a_library_named_tuple_crosses_the_process_boundary() -> None:
     assert type(back) is DepthView and all(np.array_equal(a, b) for a, b in zip(back, view, strict=True))
 
 
+def test_a_value_dressed_as_a_library_named_tuple_is_refused_not_called() -> None:
+    """Only the library's named tuples are rebuilt: naming any other callable of mvdlib raises, calling nothing."""
+    from mvdlib.classroom.isolated import unpack
+
+    for target in (["mvdlib.classroom.isolated", "_Proxy"], ["mvdlib.geometry", "scale_intrinsics"], ["os", "system"]):
+        with pytest.raises(ValueError, match="not"):
+            unpack({"__namedtuple__": target, "fields": ["echo forged", "f"]})
+
+
+def test_a_notebook_whose_cell_metadata_has_the_wrong_type_costs_only_its_student(tmp_path: Path) -> None:
+    nb = submission({**RIGHT})
+    nb.cells[-1].metadata["tags"] = None
+    report = _grade(tmp_path, nb)
+    assert any("could not be read" in line for line in report.notebook), report
+    assert all(status == "not attempted" for status in report.exercises.values()), report
+
+
 def _saved(value: object) -> bytes:
     buffer = io.BytesIO()
     torch.save(value, buffer)
