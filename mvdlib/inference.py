@@ -26,6 +26,12 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
+from mvdlib._model_checks import (
+    _check_eval_mode,
+    _check_network,
+    _check_weights,
+    _UncopyableModelError,
+)
 from mvdlib._validation import check_choice, intrinsics, positive_float, rigid_pose, shape_str, value_checks
 from mvdlib.conventions import MAX_DEPTH, PIXEL_RANGE, normalize_image
 from mvdlib.cost_volume import cost_volume_from_world_poses, inverse_depth_samples
@@ -43,44 +49,6 @@ CHANNEL_ORDERS = ("rgb", "bgr")
 
 class DegenerateGeometryWarning(UserWarning):
     """A source view moves no point of the depth range by a pixel: the cost volume cannot tell depths apart."""
-
-
-def _check_network(model: object) -> nn.Module:
-    """An ``nn.Module`` with MVDepthNet's interface (``num_depths``, ``input_size``)."""
-    if not isinstance(model, nn.Module) or not hasattr(model, "num_depths") or not hasattr(model, "input_size"):
-        raise TypeError(
-            f"model must be an MVDepthNet (an nn.Module with num_depths and input_size), got {type(model).__name__}"
-        )
-    return model
-
-
-def _training_module(model: nn.Module) -> str | None:
-    """The name of ``model`` (``""``) if in training mode, else of its first mode-dependent module in training mode.
-
-    Mode-dependent: modules with running statistics (BatchNorm and the like) and dropout;
-    ``None`` when there is none.
-    """
-    if model.training:
-        return ""
-    return next(
-        (
-            name
-            for name, m in model.named_modules()
-            if m.training and (hasattr(m, "running_mean") or isinstance(m, nn.modules.dropout._DropoutNd))
-        ),
-        None,
-    )
-
-
-def _check_eval_mode(model: nn.Module) -> None:
-    """Refuse a model in training mode, or with a BatchNorm or dropout module in training mode, naming it."""
-    name = _training_module(model)
-    if name is not None:
-        where = "model" if name == "" else f"module {name} of model"
-        raise ValueError(
-            f"model must be in eval mode (call model.eval()): {where} is in training mode, where BatchNorm "
-            "would normalise with this one image's statistics and dropout would drop features"
-        )
 
 
 def _hooked(model: nn.Module) -> bool:
@@ -147,37 +115,6 @@ class _FoldedSequential(nn.Sequential):
 
     def extra_repr(self) -> str:
         return "folded: " + ", ".join(f"{c}+{b}" for c, b in self.folded.items())
-
-
-class _UncopyableModelError(ValueError):
-    """The model cannot be deep-copied, so no folded copy can be made (predict then runs it unfolded)."""
-
-
-def _check_weights(model: nn.Module) -> Tensor:
-    """The first parameter of a model whose floating parameters and buffers are all finite (names the others).
-
-    One ``isfinite`` pass over the weights and one device sync: a NaN weight, or a negative
-    BatchNorm ``running_var`` (its square root is NaN), would otherwise give an all-NaN
-    prediction without a word.
-    """
-    first = next(model.parameters(), None)
-    if first is None:
-        raise ValueError("model must have parameters (its weights give the device and dtype), got none")
-    named = [
-        (name, t)
-        for name, t in [*model.named_parameters(), *model.named_buffers()]
-        if t.is_floating_point() and t.numel()
-    ]
-    variances = [(name, t) for name, t in named if name.rsplit(".", 1)[-1] == "running_var"]
-    checks = [torch.isfinite(t).all() for _, t in named] + [(t >= 0).all() for _, t in variances]
-    ok = torch.stack([c.to(first.device) for c in checks]).tolist()
-    bad = [name for (name, _), good in zip(named, ok[: len(named)], strict=True) if not good]
-    if bad:
-        raise ValueError(f"model must have finite weights, got NaN or inf in {bad[:5]}")
-    negative = [name for (name, _), good in zip(variances, ok[len(named) :], strict=True) if not good]
-    if negative:
-        raise ValueError(f"model's BatchNorm running_var must not be negative, got negative values in {negative[:5]}")
-    return first
 
 
 def _plain_chain(block: nn.Module) -> bool:
@@ -253,10 +190,8 @@ def _channels_last_safe(model: nn.Module) -> bool:
     running it tells. So only MVDepthNet itself qualifies, the forward tests check: exactly that
     class, no forward set on the instance, every submodule a ``torch.nn`` layer, no tensor above 4-D.
     """
-    from mvdlib.models.mvdepthnet import MVDepthNet  # here: mvdlib.models.mvdepthnet imports this module
-
     return (
-        type(model) is MVDepthNet
+        vars(type(model)).get("CHANNELS_LAST_SAFE") is True  # declared by MVDepthNet itself, not by a subclass
         and "forward" not in vars(model)
         and all(type(m).__module__.startswith("torch.nn.") for m in model.modules() if m is not model)
         and all(t.dim() <= 4 for t in [*model.parameters(), *model.buffers()])

@@ -795,7 +795,7 @@ NOT_CALLED: dict[str, str] = {
     **{
         f"mvdlib.classroom.{m}": "the grader's parts (answers, assignment files, export, the isolated checker): "
         "tests/classroom/test_grader_trust.py grades a class of honest, broken and forged notebooks through them"
-        for m in ("answers", "assignment", "export", "isolated")
+        for m in ("answers", "assignment", "export", "isolated", "runner")
     },
     "mvdlib.inference.DegenerateGeometryWarning": "a warning class, raised by predict (tests/test_inference.py)",
     "mvdlib.models.checkpoint.UnverifiedCheckpointWarning": "a warning class, raised by read_checkpoint "

@@ -97,6 +97,9 @@ class MVDepthNet(nn.Module):
             layers into a single-image network.
     """
 
+    #: Its forward computes the same in channels_last (read by mvdlib.inference; a subclass must declare it anew).
+    CHANNELS_LAST_SAFE = True
+
     def __init__(
         self,
         width: float = 1.0,
