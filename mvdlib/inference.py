@@ -202,7 +202,7 @@ def inference_model(model: nn.Module) -> nn.Module:
     """The fast inference copy of an eval-mode network: BatchNorm folded, channels_last on the CPU (chapter 10).
 
     The copy is converted to channels_last (oneDNN's faster layout) only when it is an
-    ``MVDepthNet`` as built (:func:`_channels_last_safe`); any other network, e.g. one with a
+    ``MVDepthNet`` as built (``_channels_last_safe``); any other network, e.g. one with a
     ``Conv3d`` or one that flattens a feature map with ``.view``, keeps its own layout, so the
     copy computes what the model computes for every network that runs by itself.
 

@@ -254,7 +254,7 @@ def show_depth_row(
 def show_error(
     ax: plt.Axes, pred: np.ndarray, truth: np.ndarray, title: str, inverse: bool = False, vmax: float | None = None
 ) -> AxesImage:
-    """Show the absolute error |pred - truth| of a depth (or inverse-depth) map, with a colour bar.
+    """Show the absolute error ``abs(pred - truth)`` of a depth (or inverse-depth) map, with a colour bar.
 
     Pixels without valid truth or prediction are ``INVALID_COLOR`` (grey); 0 is white and
     large errors dark red, a scale apart from the depth colours.
