@@ -11,9 +11,6 @@ book's own static files (``_config.yml``: ``html_js_files``), so :func:`mvdlib.n
 the figure without a copy of the library and with no CDN: the page works offline. In
 Jupyter the same output carries plotly's own MIME type, which JupyterLab renders natively.
 
-One book style for both libraries: :func:`plotly_template` gives plotly figures matplotlib's
-look (white background, black axis lines, DejaVu Sans at matplotlib's sizes, the tab10
-colours); :func:`plotly_bundle` applies it to every static plotly figure the book shows.
 Where curves coincide (a loss and its gradient, line fits), :func:`distinct_line_styles`
 keeps each one visible.
 """
@@ -24,7 +21,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import open3d as o3d
@@ -49,7 +45,6 @@ __all__ = [
     "plotly_bundle",
     "plotly_figure",
     "plotly_mesh_figure",
-    "plotly_template",
     "show_depth",
     "show_depth_row",
     "show_error",
@@ -69,9 +64,6 @@ INVALID_COLOR = "#9e9e9e"
 
 # The book's font, as matplotlib draws it (its default family and sizes, 10 pt text and 12 pt
 # titles, in CSS pixels at 96 dpi) for the plotly figures.
-BOOK_FONT_FAMILY = "DejaVu Sans, Verdana, Arial, sans-serif"
-BOOK_FONT_PX = 13
-BOOK_TITLE_PX = 16
 # Line styles for curves that may coincide, drawn in this order: a wide pale band underneath,
 # then narrower lines on top, each with a dash pattern that leaves gaps for the ones below.
 _COINCIDENT_STYLES: tuple[dict[str, Any], ...] = (
@@ -109,44 +101,11 @@ def distinct_line_styles(names: Sequence[str], colors: Mapping[str, Any] | None 
     return {name: {"color": colors[name], "zorder": 2 + k, **_COINCIDENT_STYLES[k]} for k, name in enumerate(names)}
 
 
-def plotly_template() -> go.layout.Template:
-    """The book's plotly style: matplotlib's look for the interactive figures.
-
-    White background, black axis lines with outward ticks, light grid, DejaVu Sans at the
-    sizes matplotlib uses (``BOOK_FONT_PX``, titles ``BOOK_TITLE_PX``) and matplotlib's
-    tab10 colours; 3-D scenes on white with grey grids. Figures keep what they set explicitly.
-
-    Returns:
-        ``plotly.graph_objects.layout.Template``.
-    """
-    import plotly.graph_objects as go
-    import plotly.io as pio
-
-    template = go.layout.Template(pio.templates["plotly_white"])
-    axis = {"showline": True, "linecolor": "black", "mirror": True, "ticks": "outside", "tickcolor": "black",
-            "gridcolor": "#e5e5e5", "zerolinecolor": "#c8c8c8", "title": {"standoff": 8}}  # fmt: skip
-    scene_axis = {"backgroundcolor": "white", "gridcolor": "#d0d0d0", "zerolinecolor": "#a0a0a0",
-                  "showbackground": True, "linecolor": "black"}  # fmt: skip
-    template.layout.update(
-        font={"family": BOOK_FONT_FAMILY, "size": BOOK_FONT_PX, "color": "black"},
-        title={"font": {"size": BOOK_TITLE_PX}, "x": 0.5, "xanchor": "center"},
-        colorway=[mcolors.to_hex(f"C{k}") for k in range(10)],  # matplotlib's default cycle, tab10
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-        xaxis=axis,
-        yaxis=axis,
-        scene={"xaxis": scene_axis, "yaxis": scene_axis, "zaxis": scene_axis},
-        legend={"bgcolor": "rgba(255, 255, 255, 0.85)", "bordercolor": "#cccccc", "borderwidth": 1},
-    )
-    return template
-
-
 def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
     """The MIME bundle of a plotly figure for Jupyter (plotly's MIME type) and the offline HTML book.
 
-    The figure is drawn in the book's style (:func:`plotly_template`; what it sets itself
-    wins), on a copy: ``fig`` is not changed. The HTML loads no copy of plotly.js (the book
-    serves one) and does not play the figure's frames on load: plotly's default ``auto_play``
+    The HTML loads no copy of plotly.js (the book serves one) and does not play the
+    figure's frames on load: plotly's default ``auto_play``
     animates through every frame when the page opens, and heat maps and images are not drawn
     while it runs.
 
@@ -159,7 +118,6 @@ def plotly_bundle(fig: go.Figure) -> dict[str, Any]:
 
     if not isinstance(fig, go.Figure):
         raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
-    fig = go.Figure(fig).update_layout(template=plotly_template())
     html = fig.to_html(full_html=False, include_plotlyjs=False, auto_play=False, config={"responsive": True})
     return {"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}
 

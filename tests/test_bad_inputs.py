@@ -776,7 +776,6 @@ NOT_CALLED: dict[str, str] = {
     "mvdlib.viz.show_depth": "draws on a matplotlib Axes; matplotlib checks its arguments",
     "mvdlib.viz.show_depth_row": "draws on matplotlib Axes like show_depth; tests/test_viz.py feeds it bad maps",
     "mvdlib.viz.show_error": "draws on a matplotlib Axes; refuses maps of two shapes (tests/test_viz.py)",
-    "mvdlib.viz.plotly_template": "takes no argument",
     "mvdlib.viz.distinct_line_styles": "line styles for curves that coincide; tests/test_viz.py feeds it duplicate, "
     "too many and uncoloured names",
     "mvdlib.notebook.show_plotly": "displays a figure; plotly checks its argument",

@@ -102,25 +102,6 @@ def test_distinct_line_styles_keep_coincident_curves_visible() -> None:
             distinct_line_styles(names, **kwargs)
 
 
-def test_plotly_bundle_draws_in_the_book_style_on_a_copy() -> None:
-    import plotly.graph_objects as go
-
-    from mvdlib.viz import BOOK_FONT_FAMILY, plotly_bundle, plotly_template
-
-    fig = go.Figure([go.Scatter(x=[0, 1], y=[1, 2])], frames=[go.Frame(name="f", data=[go.Scatter(y=[2, 3])])])
-    fig.update_layout(title={"font": {"size": 9}})
-    before = fig.to_dict()
-    shown = plotly_bundle(fig)["application/vnd.plotly.v1+json"]
-    assert fig.to_dict() == before, "the caller's figure must not change"
-    template = shown["layout"]["template"]["layout"]
-    assert template["font"]["family"] == BOOK_FONT_FAMILY
-    assert template["paper_bgcolor"] == template["plot_bgcolor"] == "white"
-    assert template["colorway"][:2] == ["#1f77b4", "#ff7f0e"]  # matplotlib's tab10
-    assert shown["layout"]["title"]["font"]["size"] == 9  # what the figure sets wins
-    assert [f["name"] for f in shown["frames"]] == ["f"]
-    assert plotly_template().layout.scene.xaxis.backgroundcolor == "white"
-
-
 def test_show_depth_row_shares_the_first_maps_range_and_one_colour_bar() -> None:
     import matplotlib.pyplot as plt
 

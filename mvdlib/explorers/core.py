@@ -146,9 +146,7 @@ class Explorer:
         return self._figure(self.view(**values))
 
     def _figure(self, view: View) -> go.Figure:
-        from mvdlib.viz import plotly_template  # the book's style, live as in the HTML (imports Open3D: lazily)
-
-        fig = go.Figure(data=view.traces, layout=self.layout).update_layout(template=plotly_template())
+        fig = go.Figure(data=view.traces, layout=self.layout)
         fig.update_layout(view.layout)
         return fig
 
